@@ -1,0 +1,192 @@
+//! DNS wire encoding of prepared answers, with RFC 1035 name compression.
+//!
+//! Answers are encoded once per snapshot behind a question that holds the query name in lower
+//! case at offset 12, so that a response is the client's own question followed by these bytes:
+//! pointers into the question stay valid because the client's name has the same length.
+//! hickory-proto encodes the rdata of types we do not compress (RFC 3597 forbids compressing
+//! names in newer types); the types with names that may be compressed are written here.
+
+use std::net::IpAddr;
+
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+use rustc_hash::FxHashMap;
+
+/// Offset of the question name in every message.
+pub const QUESTION_OFFSET: usize = 12;
+/// A compression pointer can only reach the first 16 KiB of a message.
+const MAX_POINTER_TARGET: usize = 0x3FFF;
+
+/// The wire form of `name`, lower case and uncompressed.
+pub fn wire_name(name: &Name) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+    out
+}
+
+/// Builds a message body, compressing every name against the names written before it.
+pub struct Encoder {
+    buf: Vec<u8>,
+    /// Lower-case wire suffixes already written, and where.
+    suffixes: FxHashMap<Box<[u8]>, u16>,
+    /// Off for bytes that must follow questions of any length.
+    compress: bool,
+}
+
+/// Record data we encode ourselves (so that names inside compress) or hand to hickory-proto.
+pub enum Rdata<'a> {
+    Address(IpAddr),
+    Mx(u16, &'a [u8]),
+    Static(&'a RData),
+}
+
+impl Encoder {
+    /// A message with an empty header and `qname` (lower-case wire form) as its question.
+    pub fn with_question(qname: &[u8]) -> Self {
+        let mut e = Self {
+            buf: Vec::with_capacity(512),
+            suffixes: FxHashMap::default(),
+            compress: true,
+        };
+        e.buf.extend_from_slice(&[0; QUESTION_OFFSET]);
+        e.name(qname);
+        e.buf.extend_from_slice(&[0, 0, 0, 1]);
+        e
+    }
+
+    /// Like [`Encoder::with_question`], but no name is ever compressed, so that the bytes after
+    /// the question stay valid behind a question of any length.
+    pub fn uncompressed(qname: &[u8]) -> Self {
+        let mut e = Self::with_question(qname);
+        e.compress = false;
+        e
+    }
+
+    /// Bytes written after the header.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing but the header was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.len() == QUESTION_OFFSET
+    }
+
+    /// The whole message as written (header left zero).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Writes a lower-case, uncompressed wire name, compressed against earlier names.
+    pub fn name(&mut self, wire: &[u8]) {
+        if !self.compress {
+            self.buf.extend_from_slice(wire);
+            return;
+        }
+        let mut at = 0;
+        while wire[at] != 0 {
+            let suffix = &wire[at..];
+            if let Some(&offset) = self.suffixes.get(suffix) {
+                self.buf.extend_from_slice(&(0xC000 | offset).to_be_bytes());
+                return;
+            }
+            let here = self.buf.len();
+            if here <= MAX_POINTER_TARGET {
+                self.suffixes.insert(suffix.into(), here as u16);
+            }
+            let len = usize::from(wire[at]);
+            self.buf.extend_from_slice(&wire[at..=at + len]);
+            at += len + 1;
+        }
+        self.buf.push(0);
+    }
+
+    /// Writes one resource record of class IN.
+    pub fn record(&mut self, owner: &[u8], rtype: RecordType, ttl: u32, rdata: Rdata<'_>) {
+        self.name(owner);
+        self.buf.extend_from_slice(&u16::from(rtype).to_be_bytes());
+        self.buf.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+        self.buf.extend_from_slice(&ttl.to_be_bytes());
+        let len_at = self.buf.len();
+        self.buf.extend_from_slice(&[0, 0]);
+        match rdata {
+            Rdata::Address(IpAddr::V4(a)) => self.buf.extend_from_slice(&a.octets()),
+            Rdata::Address(IpAddr::V6(a)) => self.buf.extend_from_slice(&a.octets()),
+            Rdata::Mx(preference, exchange) => {
+                self.buf.extend_from_slice(&preference.to_be_bytes());
+                self.name(exchange);
+            }
+            Rdata::Static(data) => self.static_rdata(data),
+        }
+        let rdlen = (self.buf.len() - len_at - 2) as u16;
+        self.buf[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    }
+
+    /// Writes a record from the zone file, keeping its TTL unless `ttl` overrides it.
+    pub fn static_record(&mut self, record: &Record, ttl: Option<u32>) {
+        let owner = wire_name(&record.name);
+        let ttl = ttl.unwrap_or(record.ttl);
+        self.record(&owner, record.record_type(), ttl, Rdata::Static(&record.data));
+    }
+
+    fn static_rdata(&mut self, data: &RData) {
+        match data {
+            RData::A(a) => self.buf.extend_from_slice(&a.0.octets()),
+            RData::AAAA(a) => self.buf.extend_from_slice(&a.0.octets()),
+            RData::MX(mx) => {
+                self.buf.extend_from_slice(&mx.preference.to_be_bytes());
+                self.name(&wire_name(&mx.exchange));
+            }
+            RData::NS(ns) => self.name(&wire_name(&ns.0)),
+            RData::CNAME(c) => self.name(&wire_name(&c.0)),
+            RData::PTR(p) => self.name(&wire_name(&p.0)),
+            RData::SOA(soa) => {
+                self.name(&wire_name(&soa.mname));
+                self.name(&wire_name(&soa.rname));
+                for v in [soa.serial, soa.refresh as u32, soa.retry as u32, soa.expire as u32, soa.minimum] {
+                    self.buf.extend_from_slice(&v.to_be_bytes());
+                }
+            }
+            other => {
+                // Newer types: names inside must not be compressed (RFC 3597 section 4).
+                let mut bytes = Vec::new();
+                let mut e = BinEncoder::new(&mut bytes);
+                e.set_name_encoding(NameEncoding::Uncompressed);
+                other
+                    .emit(&mut e)
+                    .expect("record data from a parsed zone file encodes");
+                self.buf.extend_from_slice(&bytes);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::fqdn;
+    use hickory_proto::op::Message;
+    use hickory_proto::serialize::binary::BinDecodable;
+
+    #[test]
+    fn names_compress_against_the_question_and_decode_back() {
+        let qname = wire_name(&fqdn("oxford.smarthost.internal").unwrap());
+        let mx = wire_name(&fqdn("mail1.oxford.smarthost.internal").unwrap());
+        let mut e = Encoder::with_question(&qname);
+        let before = e.len();
+        e.record(&qname, RecordType::MX, 30, Rdata::Mx(10, &mx));
+        e.record(&mx, RecordType::A, 30, Rdata::Address("127.0.1.11".parse().unwrap()));
+        // owner pointer (2) + fixed (10) + pref (2) + "mail1" label (6) + pointer (2)
+        assert_eq!(e.len() - before, 22 + 2 + 10 + 4);
+        let mut bytes = e.into_bytes();
+        bytes[4..6].copy_from_slice(&1u16.to_be_bytes());
+        bytes[6..8].copy_from_slice(&2u16.to_be_bytes());
+        let m = Message::from_bytes(&bytes).unwrap();
+        assert_eq!(m.answers[0].to_string().split_whitespace().last(), Some("mail1.oxford.smarthost.internal."));
+        assert_eq!(m.answers[1].name.to_string(), "mail1.oxford.smarthost.internal.");
+    }
+}

@@ -1,0 +1,19 @@
+//! The answers: from topology and health to a [`Snapshot`] of prepared wire responses.
+//!
+//! - [`plan`]: which hosts an MX answer names and at which preference (the MX trick, live).
+//! - [`build`](build::build): every answer of a generation, prepared once.
+//! - [`snapshot`]: the immutable result the DNS edge looks answers up in.
+//! - [`encode`], [`prepared`]: wire encoding with name compression.
+//!
+//! Everything here is pure and tested without sockets.
+
+pub mod build;
+pub mod encode;
+pub mod plan;
+pub mod prepared;
+pub mod snapshot;
+
+pub use build::{TooLarge, build};
+pub use plan::{Exchange, Mode, MxPlan};
+pub use prepared::Prepared;
+pub use snapshot::{Lookup, Snapshot, Warm, WarmCounters};

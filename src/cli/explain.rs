@@ -1,0 +1,139 @@
+//! `smarthostd explain DOMAIN`: resolve a domain as an MX-first MTA does and print the order
+//! in which it would try hosts, with the equal-preference groups it rotates through.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
+
+use hickory_proto::rr::RData;
+
+use super::check::POSTFIX_MX_ADDRESS_LIMIT;
+use crate::probe::resolve::resolver_for;
+
+/// What an MTA would do with a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub domain: String,
+    /// MX groups by ascending preference; empty when the domain has no MX.
+    pub groups: Vec<Group>,
+    /// With no MX, the addresses of the domain itself (RFC 5321 section 5.1).
+    pub implicit: Vec<IpAddr>,
+    pub warnings: Vec<String>,
+}
+
+/// Exchanges of one preference: an MTA tries them in random order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub preference: u16,
+    pub exchanges: Vec<(String, Vec<IpAddr>)>,
+}
+
+pub fn run(domain: &str, server: Option<SocketAddr>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let explanation = runtime.block_on(explain(domain, server))?;
+    print!("{}", render(&explanation));
+    Ok(())
+}
+
+/// Resolves `domain` against `server` (or the system resolver).
+pub async fn explain(domain: &str, server: Option<SocketAddr>) -> Result<Explanation, String> {
+    let servers: Vec<SocketAddr> = server.into_iter().collect();
+    let resolver = resolver_for(&servers)?;
+    let fqdn = if domain.ends_with('.') { domain.to_string() } else { format!("{domain}.") };
+    let mut by_pref: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    match resolver.mx_lookup(fqdn.as_str()).await {
+        Ok(lookup) => {
+            for record in lookup.answers() {
+                if let RData::MX(mx) = &record.data {
+                    by_pref.entry(mx.preference).or_default().push(mx.exchange.to_ascii());
+                }
+            }
+        }
+        Err(e) if e.is_no_records_found() => {}
+        Err(e) => return Err(format!("MX lookup of {fqdn} failed: {e}")),
+    }
+    let mut explanation = Explanation {
+        domain: fqdn.clone(),
+        groups: Vec::new(),
+        implicit: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if by_pref.is_empty() {
+        explanation.implicit = addresses(&resolver, &fqdn).await;
+        return Ok(explanation);
+    }
+    for (preference, names) in by_pref {
+        let mut exchanges = Vec::new();
+        for name in names {
+            let addrs = addresses(&resolver, &name).await;
+            if addrs.is_empty() {
+                explanation.warnings.push(format!("{name} has no address: an MTA skips it"));
+            }
+            exchanges.push((name, addrs));
+        }
+        explanation.groups.push(Group { preference, exchanges });
+    }
+    let first: usize = explanation.groups[0].exchanges.iter().map(|(_, a)| a.len()).sum();
+    if explanation.groups.len() > 1 && first >= POSTFIX_MX_ADDRESS_LIMIT {
+        explanation.warnings.push(format!(
+            "the first group has {first} addresses: Postfix tries at most smtp_mx_address_limit = \
+             {POSTFIX_MX_ADDRESS_LIMIT} per attempt, so while they are listed but unreachable it never \
+             reaches preference {} in that attempt",
+            explanation.groups[1].preference
+        ));
+    }
+    Ok(explanation)
+}
+
+async fn addresses(resolver: &hickory_resolver::TokioResolver, name: &str) -> Vec<IpAddr> {
+    match resolver.lookup_ip(name).await {
+        Ok(lookup) => lookup.iter().collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The explanation as text for a terminal.
+pub fn render(e: &Explanation) -> String {
+    let mut out = String::new();
+    if e.groups.is_empty() {
+        let addrs: Vec<String> = e.implicit.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "{}: no MX records; an MTA delivers to the domain's own addresses: {}",
+            e.domain,
+            if addrs.is_empty() { "none (mail would bounce or defer)".to_string() } else { addrs.join(", ") }
+        );
+        return out;
+    }
+    let records: usize = e.groups.iter().map(|g| g.exchanges.len()).sum();
+    let _ = writeln!(out, "{}: {records} MX records in {} preference groups, in the order an MTA tries them", e.domain, e.groups.len());
+    let mut n = 0;
+    let mut address_n = 0;
+    for (i, g) in e.groups.iter().enumerate() {
+        let how = if i == 0 {
+            "tried first; equal preference, so the MTA rotates among them"
+        } else {
+            "tried only when every host above has failed; rotated among themselves"
+        };
+        let _ = writeln!(out, "  preference {} — {how}:", g.preference);
+        for (name, addrs) in &g.exchanges {
+            n += 1;
+            let list: Vec<String> = addrs
+                .iter()
+                .map(|a| {
+                    address_n += 1;
+                    let mark = if address_n > POSTFIX_MX_ADDRESS_LIMIT { " (past Postfix's limit)" } else { "" };
+                    format!("{a}{mark}")
+                })
+                .collect();
+            let _ = writeln!(out, "    {n}. {name}  {}", if list.is_empty() { "no address".into() } else { list.join(", ") });
+        }
+    }
+    for w in &e.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}

@@ -1,0 +1,118 @@
+//! The command line (clap): `serve` (what a bare `smarthostd` does), `check-config`, the admin
+//! clients `status`, `drain`, `undrain`, `reload`, and `explain`.
+
+mod check;
+mod client;
+mod explain;
+mod logging;
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use check::postfix_warnings;
+pub use explain::{Explanation, explain};
+
+/// The config a bare `smarthostd` serves: the shipped one, on loopback port 5353.
+pub const DEFAULT_CONFIG: &str = "zones/smarthost.toml";
+
+/// Health-checked, site-aware DNS for outbound mail smart hosts.
+#[derive(Debug, Parser)]
+#[command(name = "smarthostd", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the zone and probe the smart hosts (the default).
+    Serve(ServeArgs),
+    /// Check a config and its zone file; exit 0 when valid.
+    CheckConfig {
+        /// The config file.
+        #[arg(default_value = DEFAULT_CONFIG)]
+        path: PathBuf,
+    },
+    /// Show every site, host and address as the running server sees it.
+    Status(ClientArgs),
+    /// Take a host out of the answers (it keeps being probed).
+    Drain {
+        /// The host, as SITE/HOST.
+        target: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Put a drained host back into the answers.
+    Undrain {
+        /// The host, as SITE/HOST.
+        target: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make the running server re-read its config and zone file.
+    Reload(ClientArgs),
+    /// Resolve a domain as an MX-first MTA does and show the order hosts would be tried in.
+    Explain {
+        /// The domain a send connector or relayhost names, e.g. oxford.smarthost.internal.
+        domain: String,
+        /// The DNS server to ask (default: the system resolver).
+        #[arg(long)]
+        server: Option<SocketAddr>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+struct ServeArgs {
+    /// The config file.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Log lines as text or JSON (RUST_LOG sets the filter).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ClientArgs {
+    /// The admin API address (default: server.admin of --config, else 127.0.0.1:8053).
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+    /// The config file to read server.admin and server.admin_token from.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Bearer token for drain, undrain and reload.
+    #[arg(long, env = crate::admin::TOKEN_ENV, hide_env_values = true)]
+    token: Option<String>,
+}
+
+/// Runs the command line; the exit code says whether it worked.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        None => serve::run(&cli.serve),
+        Some(Command::Serve(args)) => serve::run(&args),
+        Some(Command::CheckConfig { path }) => check::run(&path),
+        Some(Command::Status(args)) => client::status(&args),
+        Some(Command::Drain { target, client }) => client::drain(&client, &target, true),
+        Some(Command::Undrain { target, client }) => client::drain(&client, &target, false),
+        Some(Command::Reload(args)) => client::reload(&args),
+        Some(Command::Explain { domain, server }) => explain::run(&domain, server),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("smarthostd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! `smarthostd serve`: load, bind, start, then wait for signals: SIGHUP reloads, SIGTERM and
+//! SIGINT stop gracefully. Tells systemd READY after the first probe round.
+
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info};
+
+use super::{ServeArgs, logging};
+use crate::{admin, dns, loaded, server};
+
+pub fn run(args: &ServeArgs) -> Result<(), String> {
+    logging::init(args.log_format);
+    let loaded = loaded::load(&args.config).map_err(|e| format!("config error: {e}"))?;
+    let config = &loaded.config;
+    let token = admin::token(config);
+    if let Some(addr) = config.server.admin {
+        admin::check_exposure(addr, token.as_deref())?;
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let udp_sockets = match config.server.udp_sockets {
+        0 => workers,
+        n => n,
+    };
+    let sockets = dns::bind::bind(&config.server.listen, udp_sockets).map_err(|e| e.to_string())?;
+    let admin_listener = match config.server.admin {
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on admin address {addr}: {e}"))?;
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            Some(l)
+        }
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let running = server::start(loaded, sockets, admin_listener).await.map_err(|e| e.to_string())?;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                    if let Err(e) = running.control.reload().await {
+                        error!(error = %e, "SIGHUP reload failed");
+                    }
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                }
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        running.stop().await;
+        Ok(())
+    })
+}

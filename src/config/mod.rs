@@ -1,0 +1,300 @@
+//! The operator's TOML file: what smarthostd serves and probes.
+//!
+//! - [`Config`] and its tables mirror the file one to one (`serde`, `deny_unknown_fields`), with
+//!   documented defaults; `zones/smarthost.toml` is the commented reference.
+//! - [`load`] reads the file, deserializes it, runs [`validate`](validate::validate) for the
+//!   cross-references serde cannot see, and reports every problem as a [`ConfigError`] that names
+//!   file, line and key path.
+
+mod error;
+mod load;
+mod locate;
+mod validate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+pub use error::ConfigError;
+pub use load::{load, parse};
+
+/// The whole configuration, as read from one file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the file was read from; relative paths inside it resolve against its folder.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Sockets and process settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The synthetic zone and the shape of its answers.
+    pub zone: ZoneConfig,
+    /// How smart hosts are health-checked.
+    #[serde(default)]
+    pub probe: ProbeConfig,
+    /// Shared names answered per client site (geo views).
+    #[serde(default)]
+    pub views: ViewsConfig,
+    /// The sites, in file order; each site's name is its pseudo-domain's first label.
+    pub sites: IndexMap<String, SiteConfig>,
+}
+
+/// `[server]`: where smarthostd listens and keeps its state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// DNS listen addresses; each gets UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets per listen address (SO_REUSEPORT); 0 means one per CPU.
+    pub udp_sockets: usize,
+    /// The EDNS UDP payload size we advertise and cap UDP answers at (RFC 6891, DNS flag day 2020).
+    pub edns_udp_payload: u16,
+    /// A TCP client that sends nothing for this long is disconnected.
+    #[serde(with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+    /// Concurrent TCP connections accepted across all listeners; more wait in the kernel backlog.
+    pub tcp_max_connections: usize,
+    /// Queries answered on one TCP connection before it is closed.
+    pub tcp_max_queries: usize,
+    /// The admin HTTP listener (metrics, status, drain, reload).
+    pub admin: Option<SocketAddr>,
+    /// Bearer token for the mutating admin endpoints (also `SMARTHOSTD_ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
+    /// Folder for the drain state file; default: the config file's folder.
+    pub state_dir: Option<PathBuf>,
+    /// Resolvers whose EDNS Client Subnet option is believed (RFC 7871).
+    pub trusted_resolvers: Vec<IpNet>,
+    /// Response rate limiting per client prefix.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// The default DNS port on loopback: no root needed, nothing exposed.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
+/// The default admin listener.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:8053";
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![DEFAULT_LISTEN.parse().expect("valid default address")],
+            udp_sockets: 0,
+            edns_udp_payload: 1232,
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_max_connections: 256,
+            tcp_max_queries: 1000,
+            admin: Some(DEFAULT_ADMIN.parse().expect("valid default address")),
+            admin_token: None,
+            state_dir: None,
+            trusted_resolvers: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// `[server.rate_limit]`: response rate limiting in the manner of BIND and Knot RRL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Off switch; on by default at a rate no real resolver reaches.
+    pub enabled: bool,
+    /// UDP responses per second allowed to one client prefix.
+    pub responses_per_second: u32,
+    /// Every Nth limited response is sent truncated (TC) so a real client retries over TCP;
+    /// 0 drops them all.
+    pub slip: u32,
+    /// IPv4 client prefix length that shares one budget.
+    pub ipv4_prefix: u8,
+    /// IPv6 client prefix length that shares one budget.
+    pub ipv6_prefix: u8,
+    /// Clients never limited; default: loopback (local tools and benchmarks).
+    pub exempt: Vec<IpNet>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            responses_per_second: 2000,
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            exempt: vec![
+                "127.0.0.0/8".parse().expect("valid network"),
+                "::1/128".parse().expect("valid network"),
+            ],
+        }
+    }
+}
+
+/// `[zone]`: the synthetic zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    /// The zone apex, e.g. `smarthost.internal`.
+    pub origin: String,
+    /// RFC 1035 master file with the SOA, NS and any static records; relative to the config file.
+    pub file: PathBuf,
+    /// TTL of synthesized records.
+    #[serde(default = "default_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    /// TTL of answers naming a host that is down or changing state; default half of `ttl`.
+    #[serde(default, with = "humantime_serde")]
+    pub degraded_ttl: Option<Duration>,
+    /// MX preference of a site's own hosts.
+    #[serde(default = "default_local_preference")]
+    pub local_preference: u16,
+    /// MX preference of the first (or every, without `fallback`) fallback site.
+    #[serde(default = "default_fallback_preference")]
+    pub fallback_preference: u16,
+    /// Added per position in an ordered `fallback` list: 20, 30, 40, ...
+    #[serde(default = "default_fallback_step")]
+    pub fallback_step: u16,
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_local_preference() -> u16 {
+    10
+}
+fn default_fallback_preference() -> u16 {
+    20
+}
+fn default_fallback_step() -> u16 {
+    10
+}
+
+impl ZoneConfig {
+    /// The TTL answers carry while everything they name is steady.
+    pub fn ttl_secs(&self) -> u32 {
+        duration_secs(self.ttl)
+    }
+
+    /// The TTL answers carry while a host they name is down or in transition.
+    pub fn degraded_ttl_secs(&self) -> u32 {
+        match self.degraded_ttl {
+            Some(ttl) => duration_secs(ttl),
+            None => self.ttl_secs() / 2,
+        }
+    }
+
+    /// Where the zone file is, resolved against the config file's folder.
+    pub fn file_path(&self, config_path: &std::path::Path) -> PathBuf {
+        match config_path.parent() {
+            Some(dir) if self.file.is_relative() => dir.join(&self.file),
+            _ => self.file.clone(),
+        }
+    }
+}
+
+fn duration_secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
+/// `[probe]`: SMTP health checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Time between probes of one address (±10 % jitter).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Bound on each step of a probe: connect, greeting, EHLO reply, TLS handshake.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Consecutive successes that bring a down address up.
+    pub rise: u32,
+    /// Consecutive failures that take an up address down.
+    pub fall: u32,
+    /// The name we announce in EHLO; default: this machine's host name.
+    pub ehlo: Option<String>,
+    /// Require STARTTLS to be advertised and a TLS handshake to complete.
+    pub starttls: bool,
+    /// Verify the relay's certificate when `starttls` is on (internal relays often self-sign).
+    pub tls_verify: bool,
+    /// PEM file of the CAs that sign relay certificates, for `tls_verify`; default: public roots.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Probes in flight at once, across all hosts.
+    pub max_concurrent: usize,
+    /// Name servers that resolve hosts given by `fqdn`; default: the system resolver.
+    pub resolver: Vec<SocketAddr>,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            rise: 2,
+            fall: 2,
+            ehlo: None,
+            starttls: false,
+            tls_verify: false,
+            tls_ca_file: None,
+            max_concurrent: 1024,
+            resolver: Vec::new(),
+        }
+    }
+}
+
+/// `[views]`: one shared name answered for the site that asks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ViewsConfig {
+    /// Names (relative to the origin, or absolute with a trailing dot) answered per client site,
+    /// besides the apex.
+    pub names: Vec<String>,
+    /// The view for clients in no site's `clients`: a site name, or `"all"`.
+    pub default: Option<String>,
+}
+
+/// The view keyword that lists every healthy host at one preference.
+pub const VIEW_ALL: &str = "all";
+
+/// `[sites.<name>]`: one site with its relays.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site's smart hosts, in the order answers list them.
+    pub hosts: Vec<HostConfig>,
+    /// Ordered fallback sites at 20, 30, ...; absent: every other site at 20.
+    #[serde(default)]
+    pub fallback: Option<Vec<String>>,
+    /// Client networks whose queries for a shared name get this site's view.
+    #[serde(default)]
+    pub clients: Vec<IpNet>,
+    /// Share of answers (0.0 to 0.5) that also list the first fallback site's hosts at the local
+    /// preference, to keep their egress reputation warm.
+    #[serde(default)]
+    pub warm_share: f64,
+}
+
+/// One smart host: a name in the zone, and the addresses it is reached at.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// The first label of `<host>.<site>.<origin>`.
+    pub name: String,
+    /// Fixed addresses; each is probed on its own.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// A DNS name to resolve for the addresses instead (re-resolved when its TTL runs out).
+    #[serde(default)]
+    pub fqdn: Option<String>,
+    /// SMTP port to probe; default 25.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Per-host probe timeout override.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Per-host STARTTLS override.
+    #[serde(default)]
+    pub starttls: Option<bool>,
+}
+
+/// The SMTP port probed when a host names none.
+pub const DEFAULT_SMTP_PORT: u16 = 25;

@@ -1,0 +1,320 @@
+//! The checks serde cannot make: cross-references, uniqueness, ranges, name syntax.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use hickory_proto::rr::Name;
+
+use super::locate::{KeyPath, span_of};
+use super::{Config, ConfigError, VIEW_ALL};
+
+/// Checks `config` (parsed from `text`) and returns the first problem found.
+pub fn validate(config: &Config, text: &str) -> Result<(), ConfigError> {
+    let v = Validator {
+        path: &config.path,
+        text,
+    };
+    v.server(config)?;
+    v.zone(config)?;
+    v.probe(config)?;
+    v.sites(config)?;
+    v.views(config)?;
+    Ok(())
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+fn root() -> KeyPath {
+    KeyPath::default()
+}
+
+impl Validator<'_> {
+    fn error(&self, key: KeyPath, message: impl Into<String>) -> ConfigError {
+        let e = ConfigError::new(self.path, key.to_string(), message);
+        match span_of(self.text, &key) {
+            Some(span) => e.at_offset(self.text, span.start),
+            None => e,
+        }
+    }
+
+    fn check(&self, ok: bool, key: KeyPath, message: impl Into<String>) -> Result<(), ConfigError> {
+        if ok { Ok(()) } else { Err(self.error(key, message)) }
+    }
+
+    fn server(&self, config: &Config) -> Result<(), ConfigError> {
+        let s = &config.server;
+        let at = |k: &str| root().key("server").key(k);
+        self.check(!s.listen.is_empty(), at("listen"), "needs at least one address")?;
+        let mut seen = HashSet::new();
+        for (i, addr) in s.listen.iter().enumerate() {
+            self.check(seen.insert(addr), at("listen").index(i), format!("{addr} is listed twice"))?;
+        }
+        self.check(
+            s.edns_udp_payload >= 512,
+            at("edns_udp_payload"),
+            "must be at least 512 (RFC 6891)",
+        )?;
+        self.check(s.tcp_max_connections >= 1, at("tcp_max_connections"), "must be at least 1")?;
+        self.check(s.tcp_max_queries >= 1, at("tcp_max_queries"), "must be at least 1")?;
+        self.check(
+            !s.tcp_idle_timeout.is_zero(),
+            at("tcp_idle_timeout"),
+            "must be more than zero",
+        )?;
+        let rl = &s.rate_limit;
+        let rl_at = |k: &str| at("rate_limit").key(k);
+        self.check(rl.responses_per_second >= 1, rl_at("responses_per_second"), "must be at least 1")?;
+        self.check(rl.ipv4_prefix <= 32, rl_at("ipv4_prefix"), "must be 0 to 32")?;
+        self.check(rl.ipv6_prefix <= 128, rl_at("ipv6_prefix"), "must be 0 to 128")?;
+        if let Some(token) = &s.admin_token {
+            self.check(!token.trim().is_empty(), at("admin_token"), "must not be empty")?;
+        }
+        Ok(())
+    }
+
+    fn zone(&self, config: &Config) -> Result<(), ConfigError> {
+        let z = &config.zone;
+        let at = |k: &str| root().key("zone").key(k);
+        match Name::from_ascii(&z.origin) {
+            Ok(name) if !name.is_root() => {}
+            Ok(_) => return Err(self.error(at("origin"), "must not be the root zone")),
+            Err(e) => return Err(self.error(at("origin"), format!("not a domain name: {e}"))),
+        }
+        self.check(
+            z.local_preference < z.fallback_preference,
+            at("fallback_preference"),
+            format!(
+                "must be greater than local_preference ({}), or fallback hosts would share the local hosts' rank",
+                z.local_preference
+            ),
+        )?;
+        self.check(z.fallback_step >= 1, at("fallback_step"), "must be at least 1")?;
+        let max_ttl = u64::from(i32::MAX as u32);
+        self.check(z.ttl.as_secs() <= max_ttl, at("ttl"), "must be under 68 years (RFC 2181)")?;
+        if let Some(degraded) = z.degraded_ttl {
+            self.check(degraded <= z.ttl, at("degraded_ttl"), "must not exceed ttl")?;
+        }
+        Ok(())
+    }
+
+    fn probe(&self, config: &Config) -> Result<(), ConfigError> {
+        let p = &config.probe;
+        let at = |k: &str| root().key("probe").key(k);
+        self.check(!p.interval.is_zero(), at("interval"), "must be more than zero")?;
+        self.check(!p.timeout.is_zero(), at("timeout"), "must be more than zero")?;
+        self.check(p.rise >= 1, at("rise"), "must be at least 1")?;
+        self.check(p.fall >= 1, at("fall"), "must be at least 1")?;
+        self.check(p.max_concurrent >= 1, at("max_concurrent"), "must be at least 1")?;
+        if let Some(ehlo) = &p.ehlo {
+            self.check(
+                Name::from_ascii(ehlo).is_ok() && !ehlo.is_empty(),
+                at("ehlo"),
+                "not a host name",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn sites(&self, config: &Config) -> Result<(), ConfigError> {
+        self.check(!config.sites.is_empty(), root().key("sites"), "needs at least one site")?;
+        let mut site_names = HashSet::new();
+        for (site_name, site) in &config.sites {
+            let at = root().key("sites").key(site_name);
+            self.label(site_name, at.clone(), "site name")?;
+            self.check(
+                site_names.insert(site_name.to_ascii_lowercase()),
+                at.clone(),
+                "another site has the same name in other letter case",
+            )?;
+            self.check(!site.hosts.is_empty(), at.clone().key("hosts"), "needs at least one host")?;
+            let mut host_names = HashSet::new();
+            for (i, host) in site.hosts.iter().enumerate() {
+                let host_at = at.clone().key("hosts").index(i);
+                self.label(&host.name, host_at.clone().key("name"), "host name")?;
+                self.check(
+                    host_names.insert(host.name.to_ascii_lowercase()),
+                    host_at.clone().key("name"),
+                    format!("duplicate host \"{}\" in site \"{site_name}\"", host.name),
+                )?;
+                match (&host.fqdn, host.addresses.is_empty()) {
+                    (None, true) => {
+                        return Err(self.error(host_at, "needs `addresses` or `fqdn`"));
+                    }
+                    (Some(_), false) => {
+                        return Err(self.error(
+                            host_at.key("fqdn"),
+                            "give either `addresses` or `fqdn`, not both",
+                        ));
+                    }
+                    (Some(fqdn), true) => self.check(
+                        Name::from_ascii(fqdn).is_ok_and(|n| n.num_labels() >= 1),
+                        host_at.clone().key("fqdn"),
+                        "not a domain name",
+                    )?,
+                    (None, false) => {}
+                }
+                let mut addresses = HashSet::new();
+                for (j, addr) in host.addresses.iter().enumerate() {
+                    self.check(
+                        addresses.insert(addr),
+                        host_at.clone().key("addresses").index(j),
+                        format!("{addr} is listed twice"),
+                    )?;
+                    self.check(
+                        !addr.is_unspecified() && !addr.is_multicast(),
+                        host_at.clone().key("addresses").index(j),
+                        format!("{addr} cannot be a relay's address"),
+                    )?;
+                }
+                if let Some(port) = host.port {
+                    self.check(port != 0, host_at.clone().key("port"), "must be 1 to 65535")?;
+                }
+                if let Some(t) = host.timeout {
+                    self.check(!t.is_zero(), host_at.key("timeout"), "must be more than zero")?;
+                }
+            }
+            self.fallback(config, site_name)?;
+            self.check(
+                (0.0..=0.5).contains(&site.warm_share),
+                at.clone().key("warm_share"),
+                format!("{} is out of range 0.0 to 0.5", site.warm_share),
+            )?;
+            if site.warm_share > 0.0 {
+                self.check(
+                    first_fallback(config, site_name).is_some(),
+                    at.key("warm_share"),
+                    "needs a fallback site to keep warm",
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fallback(&self, config: &Config, site_name: &str) -> Result<(), ConfigError> {
+        let Some(fallback) = &config.sites[site_name].fallback else {
+            return Ok(());
+        };
+        let at = root().key("sites").key(site_name).key("fallback");
+        let zone = &config.zone;
+        let last = u32::from(zone.fallback_preference)
+            + u32::from(zone.fallback_step) * (fallback.len().saturating_sub(1) as u32);
+        self.check(
+            last <= u32::from(u16::MAX),
+            at.clone(),
+            "too many fallback sites for the preference range",
+        )?;
+        let mut seen = HashSet::new();
+        for (i, other) in fallback.iter().enumerate() {
+            let known: Vec<&str> = config.sites.keys().map(String::as_str).collect();
+            self.check(
+                config.sites.contains_key(other.as_str()),
+                at.clone().index(i),
+                format!("unknown site \"{other}\" (sites are: {})", known.join(", ")),
+            )?;
+            self.check(
+                other != site_name,
+                at.clone().index(i),
+                "a site cannot be its own fallback",
+            )?;
+            self.check(
+                seen.insert(other),
+                at.clone().index(i),
+                format!("\"{other}\" is listed twice"),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn views(&self, config: &Config) -> Result<(), ConfigError> {
+        let at = |k: &str| root().key("views").key(k);
+        if let Some(default) = &config.views.default {
+            self.check(
+                default == VIEW_ALL || config.sites.contains_key(default.as_str()),
+                at("default"),
+                format!("unknown site \"{default}\" (a site name, or \"{VIEW_ALL}\")"),
+            )?;
+        }
+        let origin = crate::topology::fqdn(&config.zone.origin).ok();
+        for (i, name) in config.views.names.iter().enumerate() {
+            let here = at("names").index(i);
+            match (crate::topology::fqdn(name), &origin) {
+                (Err(_), _) => return Err(self.error(here, "not a domain name")),
+                (Ok(n), Some(origin)) if name.ends_with('.') => self.check(
+                    origin.zone_of(&n) && &n != origin,
+                    here,
+                    format!("{n} is not a name under the zone {origin}"),
+                )?,
+                _ => {}
+            }
+        }
+        // Equal prefixes in two sites would make the view depend on file order.
+        let mut seen: Vec<(ipnet::IpNet, &str)> = Vec::new();
+        for (site_name, site) in &config.sites {
+            for (i, net) in site.clients.iter().enumerate() {
+                let here = root().key("sites").key(site_name).key("clients").index(i);
+                for (other, other_site) in &seen {
+                    let overlap = other.prefix_len() == net.prefix_len()
+                        && (other.contains(&net.network()) || net.contains(&other.network()));
+                    self.check(
+                        !overlap || *other_site == site_name,
+                        here.clone(),
+                        format!("{net} overlaps {other} of site \"{other_site}\" at the same prefix length"),
+                    )?;
+                }
+                seen.push((net.trunc(), site_name));
+            }
+        }
+        Ok(())
+    }
+
+    fn label(&self, label: &str, at: KeyPath, what: &str) -> Result<(), ConfigError> {
+        self.check(
+            is_hostname_label(label),
+            at,
+            format!(
+                "{what} \"{label}\" must be one DNS label: letters, digits and inner hyphens, at most 63"
+            ),
+        )
+    }
+}
+
+/// The first fallback site of `site_name`: its first `fallback` entry, or with no list, the
+/// first other site in file order.
+pub fn first_fallback<'c>(config: &'c Config, site_name: &str) -> Option<&'c str> {
+    match &config.sites[site_name].fallback {
+        Some(list) => list.first().map(String::as_str),
+        None => config
+            .sites
+            .keys()
+            .map(String::as_str)
+            .find(|s| *s != site_name),
+    }
+}
+
+/// True for an LDH label (RFC 952/1123), which is what a host name in a zone must be.
+fn is_hostname_label(label: &str) -> bool {
+    let bytes = label.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hostname_label;
+
+    #[test]
+    fn labels_follow_ldh_rules() {
+        assert!(is_hostname_label("mail1"));
+        assert!(is_hostname_label("a-b"));
+        assert!(!is_hostname_label("-a"));
+        assert!(!is_hostname_label("a.b"));
+        assert!(!is_hostname_label(""));
+        assert!(!is_hostname_label(&"a".repeat(64)));
+    }
+}

@@ -1,0 +1,63 @@
+//! The DNS edge: sockets in, answers out, from the published snapshot.
+//!
+//! - [`query`]: the query model and the allocation-free parser for the common shape.
+//! - [`slow`]: hickory-server's full parser for everything else.
+//! - [`respond`]: response bytes from a snapshot lookup.
+//! - [`udp`], [`tcp`], [`bind`]: sockets and their loops.
+//!
+//! Each query loads the snapshot once, so one answer never mixes two generations.
+
+pub mod bind;
+pub mod query;
+pub mod respond;
+pub mod rrl;
+pub mod slow;
+pub mod tcp;
+pub mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_server::net::xfer::Protocol;
+
+use crate::admin::metrics::Metrics;
+use crate::answer::Snapshot;
+use query::{Fast, parse_fast};
+use respond::{Client, Outcome, Responder};
+use slow::{Slow, parse_slow};
+
+pub use bind::DnsSockets;
+
+/// What every DNS socket task shares.
+pub struct DnsShared {
+    /// The current generation, swapped whole by the health task.
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// EDNS UDP payload we advertise.
+    pub edns_payload: u16,
+    /// UDP response rate limiting, when on.
+    pub rate_limiter: Option<rrl::RateLimiter>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Answers one message into `out`; `None` when it deserves no answer.
+pub fn handle(shared: &DnsShared, raw: &[u8], src: SocketAddr, tcp: bool, out: &mut Vec<u8>) -> Option<Outcome> {
+    let snapshot = shared.snapshot.load();
+    let responder = Responder {
+        snapshot: &snapshot,
+        edns_payload: shared.edns_payload,
+    };
+    let client = Client { ip: src.ip(), tcp };
+    match parse_fast(raw) {
+        Fast::Query(q) => Some(responder.answer(&q, client, out)),
+        Fast::Drop => None,
+        Fast::Unusual => {
+            let protocol = if tcp { Protocol::Tcp } else { Protocol::Udp };
+            match parse_slow(raw, src, protocol) {
+                Slow::Query(q) => Some(responder.answer(&q, client, out)),
+                Slow::Error(e) => Some(responder.error(&e, out)),
+                Slow::Drop => None,
+            }
+        }
+    }
+}

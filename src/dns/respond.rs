@@ -1,0 +1,255 @@
+//! Turning a parsed query into response bytes: header, the client's question, the prepared
+//! sections, and an OPT record. No lock, no I/O, no allocation once `out` has grown.
+
+use std::net::IpAddr;
+
+use super::query::{ClientSubnet, Query};
+use super::slow::{ErrorReply, FORMERR};
+use crate::answer::{Lookup, Prepared, Snapshot};
+use crate::topology::View;
+
+const CLASS_IN: u16 = 1;
+const TYPE_OPT: u16 = 41;
+const REFUSED: u8 = 5;
+/// BADVERS is RCODE 16: 0 in the header, 1 in the OPT record's extended RCODE.
+const BADVERS_EXTENDED: u8 = 1;
+const OPTION_CLIENT_SUBNET: u16 = 8;
+/// The payload limit of a UDP response to a client without EDNS (RFC 1035 section 4.2.1).
+const PLAIN_UDP_LIMIT: usize = 512;
+
+/// Where a query came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub tcp: bool,
+}
+
+/// What was answered, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The full RCODE (BADVERS is 16).
+    pub rcode: u16,
+    pub qtype: u16,
+    pub truncated: bool,
+    /// The warm-standby variant was served.
+    pub warm: bool,
+    /// Length of the question echoed (0 when none), for truncating a response to it.
+    pub question_len: usize,
+}
+
+/// Answers queries from one snapshot.
+pub struct Responder<'a> {
+    pub snapshot: &'a Snapshot,
+    /// The EDNS UDP payload we advertise and cap UDP answers at.
+    pub edns_payload: u16,
+}
+
+/// The OPT record of a response.
+struct OptReply {
+    payload: u16,
+    extended_rcode: u8,
+    subnet: Option<(ClientSubnet, u8)>,
+}
+
+/// Header fields of a response.
+struct Header {
+    id: u16,
+    opcode: u8,
+    authoritative: bool,
+    recursion_desired: bool,
+    checking_disabled: bool,
+    rcode: u8,
+}
+
+impl Responder<'_> {
+    /// Answers a well-formed query into `out`.
+    pub fn answer(&self, q: &Query, client: Client, out: &mut Vec<u8>) -> Outcome {
+        let mut header = Header {
+            id: q.id,
+            opcode: q.opcode,
+            authoritative: false,
+            recursion_desired: q.recursion_desired,
+            checking_disabled: q.checking_disabled,
+            rcode: 0,
+        };
+        let mut opt = q.edns.map(|e| OptReply {
+            payload: self.edns_payload,
+            extended_rcode: 0,
+            subnet: e.client_subnet.map(|s| (s, 0)),
+        });
+        let limit = self.limit(q, client);
+        let question = Some(q.question.as_slice());
+        let outcome = |rcode: u16, truncated, warm| Outcome {
+            rcode,
+            qtype: q.qtype,
+            truncated,
+            warm,
+            question_len: q.question.as_slice().len(),
+        };
+
+        if let (Some(edns), Some(o)) = (q.edns, opt.as_mut())
+            && edns.version > 0
+        {
+            o.extended_rcode = BADVERS_EXTENDED;
+            o.subnet = None;
+            write(out, &header, question, None, limit, Some(&*o));
+            return outcome(16, false, false);
+        }
+        if q.qtype == TYPE_OPT {
+            header.rcode = FORMERR;
+            write(out, &header, question, None, limit, opt.as_ref());
+            return outcome(u16::from(FORMERR), false, false);
+        }
+        if q.qclass != CLASS_IN {
+            header.rcode = REFUSED;
+            write(out, &header, question, None, limit, opt.as_ref());
+            return outcome(u16::from(REFUSED), false, false);
+        }
+
+        let mut scope = None;
+        let lookup = self.snapshot.lookup(q.qname(), q.qtype, || {
+            let (view, used_prefix) = self.view(q, client);
+            scope = used_prefix;
+            self.snapshot.topology.view_index(view)
+        });
+        if let (Some(scope), Some((_, s))) = (scope, opt.as_mut().and_then(|o| o.subnet.as_mut())) {
+            *s = scope;
+        }
+        let (prepared, warm) = match lookup {
+            Lookup::Found { answer, warm } => match warm {
+                Some(w) if self.snapshot.warm.pick(w.site, w.share) => (&w.answer, true),
+                _ => (answer, false),
+            },
+            Lookup::NxDomain(answer) => (answer, false),
+            Lookup::TransferRefused | Lookup::NotAuthoritative => {
+                header.rcode = REFUSED;
+                write(out, &header, question, None, limit, opt.as_ref());
+                return outcome(u16::from(REFUSED), false, false);
+            }
+        };
+        header.authoritative = prepared.authoritative;
+        header.rcode = prepared.rcode;
+        let truncated = write(out, &header, question, Some(prepared), limit, opt.as_ref());
+        outcome(u16::from(prepared.rcode), truncated, warm)
+    }
+
+    /// Answers a request the full parser rejected.
+    pub fn error(&self, e: &ErrorReply, out: &mut Vec<u8>) -> Outcome {
+        let header = Header {
+            id: e.id,
+            opcode: e.opcode,
+            authoritative: false,
+            recursion_desired: e.recursion_desired,
+            checking_disabled: e.checking_disabled,
+            rcode: e.rcode,
+        };
+        let opt = e.edns.map(|_| OptReply {
+            payload: self.edns_payload,
+            extended_rcode: 0,
+            subnet: None,
+        });
+        let question = e.question.as_ref().map(|q| q.as_slice());
+        write(out, &header, question, None, usize::MAX, opt.as_ref());
+        let qtype = question.map_or(0, |q| u16::from_be_bytes([q[q.len() - 4], q[q.len() - 3]]));
+        Outcome {
+            rcode: u16::from(e.rcode),
+            qtype,
+            truncated: false,
+            warm: false,
+            question_len: question.map_or(0, <[u8]>::len),
+        }
+    }
+
+    /// The largest response this client accepts over this transport.
+    fn limit(&self, q: &Query, client: Client) -> usize {
+        if client.tcp {
+            return usize::from(u16::MAX);
+        }
+        match q.edns {
+            None => PLAIN_UDP_LIMIT,
+            Some(e) => usize::from(e.payload.min(self.edns_payload)).max(PLAIN_UDP_LIMIT),
+        }
+    }
+
+    /// The view of a shared name for this client, and the ECS scope it was chosen at.
+    fn view(&self, q: &Query, client: Client) -> (View, Option<u8>) {
+        let topology = &self.snapshot.topology;
+        let subnet = q
+            .edns
+            .and_then(|e| e.client_subnet)
+            .filter(|_| topology.trusts_resolver(client.ip));
+        match subnet {
+            Some(s) => {
+                let (view, prefix) = topology.view_of(s.address);
+                (view, Some(prefix.unwrap_or(s.source_prefix)))
+            }
+            None => (topology.view_of(client.ip).0, None),
+        }
+    }
+}
+
+/// Writes a response; returns whether it was truncated.
+fn write(
+    out: &mut Vec<u8>,
+    h: &Header,
+    question: Option<&[u8]>,
+    prepared: Option<&Prepared>,
+    limit: usize,
+    opt: Option<&OptReply>,
+) -> bool {
+    let opt_len = opt.map_or(0, |o| 11 + o.subnet.map_or(0, |(s, _)| 4 + subnet_bytes(&s)));
+    let fixed = 12 + question.map_or(0, <[u8]>::len) + opt_len;
+    let (body, counts, truncated) = match prepared {
+        None => (&[][..], [0, 0, 0], false),
+        Some(p) if fixed + p.body.len() <= limit => {
+            (&p.body[..], [p.answers, p.authorities, p.additionals], false)
+        }
+        Some(p) if fixed + p.essential_len <= limit => {
+            (&p.body[..p.essential_len], [p.answers, p.authorities, 0], false)
+        }
+        Some(_) => (&[][..], [0, 0, 0], true),
+    };
+    out.clear();
+    out.extend_from_slice(&h.id.to_be_bytes());
+    out.push(
+        0x80 | (h.opcode << 3)
+            | if h.authoritative { 0x04 } else { 0 }
+            | if truncated { 0x02 } else { 0 }
+            | u8::from(h.recursion_desired),
+    );
+    out.push(if h.checking_disabled { 0x10 } else { 0 } | (h.rcode & 0x0F));
+    let additionals = counts[2] + u16::from(opt.is_some());
+    for c in [u16::from(question.is_some()), counts[0], counts[1], additionals] {
+        out.extend_from_slice(&c.to_be_bytes());
+    }
+    if let Some(q) = question {
+        out.extend_from_slice(q);
+    }
+    out.extend_from_slice(body);
+    if let Some(o) = opt {
+        out.extend_from_slice(&[0]);
+        out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+        out.extend_from_slice(&o.payload.to_be_bytes());
+        out.extend_from_slice(&[o.extended_rcode, 0, 0, 0]);
+        let rdlen = (opt_len - 11) as u16;
+        out.extend_from_slice(&rdlen.to_be_bytes());
+        if let Some((s, scope)) = o.subnet {
+            let n = subnet_bytes(&s);
+            out.extend_from_slice(&OPTION_CLIENT_SUBNET.to_be_bytes());
+            out.extend_from_slice(&((4 + n) as u16).to_be_bytes());
+            let family: u16 = if s.address.is_ipv4() { 1 } else { 2 };
+            out.extend_from_slice(&family.to_be_bytes());
+            out.push(s.source_prefix);
+            out.push(scope);
+            match s.address {
+                IpAddr::V4(a) => out.extend_from_slice(&a.octets()[..n]),
+                IpAddr::V6(a) => out.extend_from_slice(&a.octets()[..n]),
+            }
+        }
+    }
+    truncated
+}
+
+fn subnet_bytes(s: &ClientSubnet) -> usize {
+    usize::from(s.source_prefix).div_ceil(8)
+}

@@ -1,0 +1,108 @@
+//! DNS over TCP (RFC 7766): length-prefixed messages, pipelined, with limits on concurrent
+//! connections, idle time and queries per connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::debug;
+
+use super::{DnsShared, handle};
+use crate::admin::metrics::DnsStats;
+
+/// TCP limits from `[server]`.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    pub idle_timeout: Duration,
+    pub max_queries: usize,
+}
+
+/// Accepts connections on `listener` until `shutdown`; `slots` bounds concurrent connections
+/// across all listeners.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<DnsShared>,
+    limits: TcpLimits,
+    slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    // One set of counters per listener, shared by its connections.
+    let stats = shared.metrics.dns_stats();
+    loop {
+        // Wait for a free slot before accepting: excess clients wait in the kernel backlog.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+            () = shutdown.cancelled() => break,
+        };
+        let (stream, src) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(r) => r,
+                Err(error) => {
+                    debug!(%error, "tcp accept error");
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let shared = shared.clone();
+        let stats = stats.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            tokio::select! {
+                r = connection(stream, src, &shared, &stats, limits) => {
+                    if let Err(error) = r {
+                        debug!(%error, %src, "tcp connection ended");
+                    }
+                }
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    src: std::net::SocketAddr,
+    shared: &DnsShared,
+    stats: &DnsStats,
+    limits: TcpLimits,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = vec![0u8; 512];
+    let mut out = Vec::with_capacity(4096);
+    let mut framed = Vec::with_capacity(4098);
+    for _ in 0..limits.max_queries {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(limits.idle_timeout, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Ok(()),
+        }
+        let len = usize::from(u16::from_be_bytes(len));
+        buf.resize(len, 0);
+        // A message, once started, must arrive within the idle timeout too.
+        match tokio::time::timeout(limits.idle_timeout, stream.read_exact(&mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
+        let start = std::time::Instant::now();
+        let Some(outcome) = handle(shared, &buf, src, true, &mut out) else {
+            continue;
+        };
+        stats.record(&outcome, true, start.elapsed());
+        framed.clear();
+        framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&out);
+        stream.write_all(&framed).await?;
+    }
+    stream.shutdown().await
+}

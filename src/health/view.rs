@@ -1,0 +1,118 @@
+//! The health view: what the answer builder knows of each host, one entry per address.
+
+use std::net::IpAddr;
+
+use crate::topology::{HostId, Topology};
+
+/// The verdict on one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not probed to a verdict yet; served as up (fail-open).
+    Unknown,
+    Up,
+    Down,
+}
+
+/// One address of a host and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressHealth {
+    pub addr: IpAddr,
+    pub state: State,
+    /// The last probe disagreed with the state: a transition may be under way.
+    pub pending: bool,
+}
+
+impl AddressHealth {
+    /// An address with no verdict yet.
+    pub fn unknown(addr: IpAddr) -> Self {
+        Self {
+            addr,
+            state: State::Unknown,
+            pending: false,
+        }
+    }
+
+    /// Whether answers may name this address.
+    pub fn serves(&self) -> bool {
+        self.state != State::Down
+    }
+
+    /// Whether answers naming this address should be cached for less time.
+    pub fn degraded(&self) -> bool {
+        self.state == State::Down || self.pending
+    }
+}
+
+/// One host: its addresses and whether an operator drained it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostHealth {
+    pub addresses: Vec<AddressHealth>,
+    /// Taken out of answers by an operator, but still probed.
+    pub drained: bool,
+}
+
+impl HostHealth {
+    /// Whether the host may be named in an MX answer outside the failsafe.
+    pub fn healthy(&self) -> bool {
+        !self.drained && self.addresses.iter().any(AddressHealth::serves)
+    }
+
+    /// Whether any address is down or in transition.
+    pub fn degraded(&self) -> bool {
+        self.addresses.iter().any(AddressHealth::degraded)
+    }
+
+    /// The addresses its A/AAAA records list: the serving ones, or every known one when none
+    /// serves (a name in an answer must always resolve).
+    pub fn served_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        let any_serving = self.addresses.iter().any(AddressHealth::serves);
+        self.addresses
+            .iter()
+            .filter(move |a| !any_serving || a.serves())
+            .map(|a| a.addr)
+    }
+}
+
+/// Health of every host of a topology, indexed by [`HostId`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HealthView {
+    pub hosts: Vec<HostHealth>,
+}
+
+impl HealthView {
+    /// Every configured address with no verdict yet: what is served before the first probe.
+    pub fn unknown(topology: &Topology) -> Self {
+        Self {
+            hosts: topology
+                .hosts
+                .iter()
+                .map(|h| HostHealth {
+                    addresses: h.addresses.iter().copied().map(AddressHealth::unknown).collect(),
+                    drained: false,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn host(&self, id: HostId) -> &HostHealth {
+        &self.hosts[id]
+    }
+
+    /// Sets every address of `host` to `state` (tests and tools).
+    pub fn set_host(&mut self, host: HostId, state: State) {
+        for a in &mut self.hosts[host].addresses {
+            a.state = state;
+            a.pending = false;
+        }
+    }
+
+    /// Sets one address of `host` to `state` (tests and tools).
+    pub fn set_address(&mut self, host: HostId, addr: IpAddr, state: State) {
+        for a in &mut self.hosts[host].addresses {
+            if a.addr == addr {
+                a.state = state;
+                a.pending = false;
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! smarthostd: health-checked, site-aware DNS for outbound mail.
+//!
+//! MTAs given a domain as their relay look up its MX records first, rotate among the lowest
+//! preference and fall back to higher ones. smarthostd answers a synthetic zone so that each
+//! site's pseudo-domain names its own healthy smart hosts first and other sites' after — the
+//! fake-zone MX trick, made live by SMTP probes.
+//!
+//! Data flows one way:
+//!
+//! - [`config`] → [`loaded`]: the TOML file and the zone file ([`zone`]), checked together into
+//!   a [`topology`].
+//! - [`probe`]: SMTP probes, one task per address, reporting to
+//! - [`health`]: the sole owner of up/down decisions, which on every change builds an
+//! - [`answer`] snapshot (pure) and publishes it atomically to
+//! - [`dns`]: the sockets, which read the current snapshot once per query, and
+//! - [`admin`]: metrics, status, drain and reload over HTTP.
+//!
+//! [`server`] wires them together; [`cli`] is the command line.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod answer;
+pub mod cli;
+pub mod config;
+pub mod dns;
+pub mod health;
+pub mod loaded;
+pub mod probe;
+pub mod server;
+pub mod topology;
+pub mod zone;
+
+#[cfg(test)]
+mod test_support;

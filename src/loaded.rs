@@ -1,0 +1,70 @@
+//! Everything read from disk for one configuration, checked together: the config file, the
+//! zone file, the topology they make, and a trial build of every answer.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::answer;
+use crate::config::{self, Config, ConfigError};
+use crate::health::HealthView;
+use crate::topology::Topology;
+use crate::zone::StaticZone;
+
+/// A configuration that passed every check.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub topology: Arc<Topology>,
+    pub zone: Arc<StaticZone>,
+    /// TLS settings for STARTTLS probes, when any host needs them.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The name probes announce in EHLO.
+    pub ehlo: String,
+}
+
+/// Reads and checks the config at `path` and the zone file it names.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    from_config(config::load(path)?)
+}
+
+/// Checks a parsed config against its zone file.
+pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
+    let topology = Topology::from_config(&config)
+        .map_err(|e| ConfigError::new(&config.path, "", format!("a name is not valid in DNS: {e}")))?;
+    let zone_path = config.zone.file_path(&config.path);
+    let zone = StaticZone::load(&zone_path, &topology.origin)?;
+    zone.check_against(&topology)?;
+    let topology = Arc::new(topology);
+    // With no verdicts every host is served: the largest answers this config can produce.
+    let health = Arc::new(HealthView::unknown(&topology));
+    answer::build(topology.clone(), &zone, health, 0, 0)
+        .map_err(|e| ConfigError::new(&config.path, "sites", e.to_string()))?;
+    let tls = if topology.hosts.iter().any(|h| h.starttls) {
+        let ca = config.probe.tls_ca_file.as_ref().map(|f| match config.path.parent() {
+            Some(dir) if f.is_relative() => dir.join(f),
+            _ => f.clone(),
+        });
+        let tls = crate::probe::tls::client_config(config.probe.tls_verify, ca.as_deref())
+            .map_err(|e| ConfigError::new(&config.path, "probe.tls_ca_file", e))?;
+        Some(tls)
+    } else {
+        None
+    };
+    let ehlo = config.probe.ehlo.clone().unwrap_or_else(local_host_name);
+    Ok(Loaded {
+        config,
+        topology,
+        zone: Arc::new(zone),
+        tls,
+        ehlo,
+    })
+}
+
+/// This machine's host name, for EHLO when `probe.ehlo` is not set.
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+        .unwrap_or_else(|| "localhost".to_string())
+}

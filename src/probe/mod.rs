@@ -1,0 +1,97 @@
+//! Probes: one task per smart-host address, speaking SMTP, reporting each result to the health
+//! task and waiting for it to say when to probe next.
+//!
+//! - [`smtp`]: one probe as a polite SMTP client; [`reply`]: the reply parser.
+//! - [`tls`]: rustls settings for STARTTLS probes.
+//! - [`spawn`]: the per-address loop, bounded by a shared concurrency cap.
+
+pub mod reply;
+pub mod resolve;
+pub mod smtp;
+pub mod tls;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::topology::HostId;
+pub use smtp::ProbeSettings;
+
+/// One address to probe.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The configuration epoch it belongs to; reports from an older epoch are ignored.
+    pub epoch: u64,
+    pub host: HostId,
+    pub addr: IpAddr,
+    pub port: u16,
+    pub settings: Arc<ProbeSettings>,
+}
+
+/// The result of one probe, sent to the health task.
+#[derive(Debug)]
+pub struct ProbeReport {
+    pub epoch: u64,
+    pub host: HostId,
+    pub addr: IpAddr,
+    /// Latency of a good probe, or why it failed.
+    pub result: Result<Duration, String>,
+    /// How long the probe took, good or bad.
+    pub elapsed: Duration,
+    pub at: Instant,
+    /// The health task answers with the delay before the next probe.
+    pub next: oneshot::Sender<Duration>,
+}
+
+/// What the probe tasks share.
+#[derive(Clone)]
+pub struct ProbeContext {
+    pub reports: mpsc::Sender<ProbeReport>,
+    /// Bounds the probes in flight across all hosts.
+    pub permits: Arc<Semaphore>,
+    pub tracker: TaskTracker,
+}
+
+/// Starts probing `target` after `first_delay`, until `cancel`.
+pub fn spawn(cx: &ProbeContext, target: Target, first_delay: Duration, fallback_interval: Duration, cancel: CancellationToken) {
+    let cx2 = cx.clone();
+    cx.tracker.spawn(async move {
+        tokio::select! {
+            () = run(cx2, target, first_delay, fallback_interval) => {}
+            () = cancel.cancelled() => {}
+        }
+    });
+}
+
+async fn run(cx: ProbeContext, target: Target, first_delay: Duration, fallback_interval: Duration) {
+    let addr = SocketAddr::new(target.addr, target.port);
+    let mut delay = first_delay;
+    loop {
+        tokio::time::sleep(delay).await;
+        let Ok(permit) = cx.permits.acquire().await else {
+            return;
+        };
+        let start = Instant::now();
+        let result = smtp::probe(addr, &target.settings).await;
+        let elapsed = start.elapsed();
+        drop(permit);
+        let (next, answer) = oneshot::channel();
+        let report = ProbeReport {
+            epoch: target.epoch,
+            host: target.host,
+            addr: target.addr,
+            result: result.map(|()| elapsed),
+            elapsed,
+            at: Instant::now(),
+            next,
+        };
+        if cx.reports.send(report).await.is_err() {
+            return;
+        }
+        delay = answer.await.unwrap_or(fallback_interval);
+    }
+}

@@ -1,0 +1,246 @@
+//! The sites and hosts of a validated [`Config`], indexed for the health and answer code.
+//!
+//! Sites and hosts are numbered in file order; a [`HostId`] indexes [`Topology::hosts`] and the
+//! health view alike. Names are lower-case fully qualified DNS names.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use ipnet::IpNet;
+
+use crate::config::{Config, DEFAULT_SMTP_PORT, VIEW_ALL};
+
+/// Index of a site in [`Topology::sites`].
+pub type SiteId = usize;
+/// Index of a host in [`Topology::hosts`].
+pub type HostId = usize;
+
+/// The shape of the zone: who is where, who backs up whom.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The zone apex (lower case, fully qualified).
+    pub origin: Name,
+    pub sites: Vec<Site>,
+    pub hosts: Vec<Host>,
+    /// TTLs and preferences of synthesized answers.
+    pub answer: AnswerSettings,
+    /// Shared names answered per client site, besides the apex (lower case, fully qualified).
+    pub view_names: Vec<Name>,
+    /// The view of clients in no site's networks.
+    pub default_view: View,
+    /// Whether the apex and `view_names` are answered per client site.
+    pub views_enabled: bool,
+    /// Every site's client networks, longest prefix first.
+    pub client_networks: Vec<(IpNet, SiteId)>,
+    /// Resolvers whose EDNS Client Subnet option is believed.
+    pub trusted_resolvers: Vec<IpNet>,
+}
+
+/// Which answer a shared name gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    /// As the site's own pseudo-domain answers.
+    Site(SiteId),
+    /// Every healthy host at one preference.
+    All,
+}
+
+/// TTLs and preferences of synthesized answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerSettings {
+    pub ttl: u32,
+    pub degraded_ttl: u32,
+    pub local_preference: u16,
+}
+
+/// One site: its pseudo-domain, its hosts, its ordered fallbacks.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub name: String,
+    /// `<site>.<origin>`.
+    pub domain: Name,
+    pub hosts: Vec<HostId>,
+    /// Fallback sites with the MX preference their hosts get in this site's answer.
+    pub fallback: Vec<(SiteId, u16)>,
+    /// Client networks that see this site's view of shared names.
+    pub clients: Vec<IpNet>,
+    /// Share of answers that list the first fallback site's hosts at the local preference.
+    pub warm_share: f64,
+}
+
+/// One smart host.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub site: SiteId,
+    pub name: String,
+    /// `<host>.<site>.<origin>`: the MX exchange and A/AAAA owner.
+    pub fqdn: Name,
+    /// Configured addresses (empty for a host named by `target`).
+    pub addresses: Vec<IpAddr>,
+    /// A DNS name whose addresses are this host's.
+    pub target: Option<Name>,
+    /// SMTP port probed.
+    pub port: u16,
+    /// Probe timeout for this host.
+    pub timeout: Duration,
+    /// Whether the probe requires STARTTLS.
+    pub starttls: bool,
+}
+
+impl Host {
+    /// `site/host`, the key drains and the admin API use.
+    pub fn key(&self, topology: &Topology) -> String {
+        format!("{}/{}", topology.sites[self.site].name, self.name)
+    }
+}
+
+/// Parses `s` as a fully qualified, lower-case name.
+pub fn fqdn(s: &str) -> Result<Name, hickory_proto::ProtoError> {
+    let mut name = Name::from_ascii(s)?.to_lowercase();
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+impl Topology {
+    /// Builds the topology of a validated config.
+    pub fn from_config(config: &Config) -> Result<Self, hickory_proto::ProtoError> {
+        let origin = fqdn(&config.zone.origin)?;
+        let zone = &config.zone;
+        let mut sites = Vec::with_capacity(config.sites.len());
+        let mut hosts = Vec::new();
+        for (site_id, (site_name, site)) in config.sites.iter().enumerate() {
+            let site_label = site_name.to_ascii_lowercase();
+            let domain = Name::from_ascii(&site_label)?.append_domain(&origin)?;
+            let mut ids = Vec::with_capacity(site.hosts.len());
+            for host in &site.hosts {
+                let label = host.name.to_ascii_lowercase();
+                let target = host.fqdn.as_deref().map(fqdn).transpose()?;
+                ids.push(hosts.len());
+                hosts.push(Host {
+                    site: site_id,
+                    fqdn: Name::from_ascii(&label)?.append_domain(&domain)?,
+                    name: label,
+                    addresses: host.addresses.clone(),
+                    target,
+                    port: host.port.unwrap_or(DEFAULT_SMTP_PORT),
+                    timeout: host.timeout.unwrap_or(config.probe.timeout),
+                    starttls: host.starttls.unwrap_or(config.probe.starttls),
+                });
+            }
+            let site_index = |n: &str| config.sites.get_index_of(n).expect("validated site");
+            let fallback = match &site.fallback {
+                Some(list) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let pref = zone.fallback_preference + zone.fallback_step * i as u16;
+                        (site_index(n), pref)
+                    })
+                    .collect(),
+                None => (0..config.sites.len())
+                    .filter(|&other| other != site_id)
+                    .map(|other| (other, zone.fallback_preference))
+                    .collect(),
+            };
+            sites.push(Site {
+                name: site_label,
+                domain,
+                hosts: ids,
+                fallback,
+                clients: site.clients.clone(),
+                warm_share: site.warm_share,
+            });
+        }
+        let view_names: Vec<Name> = config
+            .views
+            .names
+            .iter()
+            .map(|n| {
+                if n.ends_with('.') {
+                    fqdn(n)
+                } else {
+                    Name::from_ascii(n)?.to_lowercase().append_domain(&origin)
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let default_view = match config.views.default.as_deref() {
+            None | Some(VIEW_ALL) => View::All,
+            Some(site) => View::Site(config.sites.get_index_of(site).expect("validated site")),
+        };
+        Ok(Self {
+            origin,
+            sites,
+            hosts,
+            answer: AnswerSettings {
+                ttl: zone.ttl_secs(),
+                degraded_ttl: zone.degraded_ttl_secs(),
+                local_preference: zone.local_preference,
+            },
+            views_enabled: !view_names.is_empty()
+                || config.views.default.is_some()
+                || config.sites.values().any(|s| !s.clients.is_empty()),
+            view_names,
+            default_view,
+            client_networks: {
+                let mut nets: Vec<(IpNet, SiteId)> = config
+                    .sites
+                    .values()
+                    .enumerate()
+                    .flat_map(|(id, s)| s.clients.iter().map(move |n| (n.trunc(), id)))
+                    .collect();
+                nets.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix_len()));
+                nets
+            },
+            trusted_resolvers: config.server.trusted_resolvers.clone(),
+        })
+    }
+
+    /// The view of a client address, and the prefix length of the network that chose it.
+    pub fn view_of(&self, addr: IpAddr) -> (View, Option<u8>) {
+        let addr = canonical_ip(addr);
+        self.client_networks
+            .iter()
+            .find(|(net, _)| net.contains(&addr))
+            .map_or((self.default_view, None), |(net, site)| {
+                (View::Site(*site), Some(net.prefix_len()))
+            })
+    }
+
+    /// Whether `addr` is a resolver whose ECS option is believed.
+    pub fn trusts_resolver(&self, addr: IpAddr) -> bool {
+        let addr = canonical_ip(addr);
+        self.trusted_resolvers.iter().any(|n| n.contains(&addr))
+    }
+
+    /// The host `site/host`, if configured.
+    pub fn find_host(&self, site: &str, host: &str) -> Option<HostId> {
+        let site_id = self.sites.iter().position(|s| s.name.eq_ignore_ascii_case(site))?;
+        self.sites[site_id]
+            .hosts
+            .iter()
+            .copied()
+            .find(|&h| self.hosts[h].name.eq_ignore_ascii_case(host))
+    }
+
+    /// Every view a shared name can be answered in: one per site, then "all".
+    pub fn views(&self) -> impl Iterator<Item = View> + '_ {
+        (0..self.sites.len()).map(View::Site).chain(std::iter::once(View::All))
+    }
+
+    /// The index of `view` in [`Topology::views`].
+    pub fn view_index(&self, view: View) -> usize {
+        match view {
+            View::Site(s) => s,
+            View::All => self.sites.len(),
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address (from a dual-stack socket) as the IPv4 address it is.
+pub fn canonical_ip(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    }
+}

@@ -1,0 +1,226 @@
+//! The static part of the zone: an RFC 1035 master file parsed with hickory-proto.
+//!
+//! It must hold the apex SOA and NS; anything else in it is served as is. Owner names are
+//! lower-cased; checks that need the topology (a static record at a synthesized name) live in
+//! the snapshot builder's caller, [`check_against`].
+
+mod locate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::Parser;
+
+use crate::config::ConfigError;
+use crate::topology::Topology;
+
+/// Records by owner (lower case) and type.
+pub type RecordMap = BTreeMap<Name, BTreeMap<RecordType, Vec<Record>>>;
+
+/// The zone file's records, checked.
+#[derive(Debug, Clone)]
+pub struct StaticZone {
+    pub origin: Name,
+    /// The apex SOA record as written; the served serial replaces its serial.
+    pub soa: Record,
+    /// Every record of the file, SOA and NS included.
+    pub records: RecordMap,
+    /// The file's text, kept to name lines in later errors.
+    text: String,
+    path: std::path::PathBuf,
+}
+
+impl StaticZone {
+    /// Reads the zone file at `path` for the zone `origin`.
+    pub fn load(path: &Path, origin: &Name) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, "", format!("cannot read the zone file: {e}")))?;
+        Self::parse(path, text, origin)
+    }
+
+    /// Parses zone `text` for `origin`, reporting errors against `path`.
+    pub fn parse(path: &Path, text: String, origin: &Name) -> Result<Self, ConfigError> {
+        let fail = |line: Option<usize>, message: String| {
+            let e = ConfigError::new(path, "", message);
+            match line {
+                Some(l) => e.at_line(l),
+                None => e,
+            }
+        };
+        if let Some((line, other)) = locate::foreign_origin(&text, origin) {
+            return Err(fail(
+                Some(line),
+                format!("$ORIGIN {other} is outside the zone {origin} named in the config"),
+            ));
+        }
+        let parser = Parser::new(text.as_str(), Some(path.to_path_buf()), Some(origin.clone()));
+        let (_, sets) = parser.parse().map_err(|e| {
+            fail(
+                locate::parse_error_line(&text, path, origin),
+                format!("zone file syntax: {e}"),
+            )
+        })?;
+        let mut records = RecordMap::new();
+        for (_, set) in sets {
+            for record in set.records_without_rrsigs() {
+                let mut record = record.clone();
+                record.name = record.name.to_lowercase();
+                records
+                    .entry(record.name.clone())
+                    .or_default()
+                    .entry(record.record_type())
+                    .or_default()
+                    .push(record);
+            }
+        }
+        let zone = Self {
+            origin: origin.clone(),
+            soa: Record::from_rdata(Name::root(), 0, RData::Update0(RecordType::SOA)),
+            records,
+            text,
+            path: path.to_path_buf(),
+        };
+        zone.check()
+    }
+
+    fn error_at(&self, owner: &Name, message: String) -> ConfigError {
+        let e = ConfigError::new(&self.path, "", message);
+        match locate::owner_line(&self.text, owner, &self.origin) {
+            Some(line) => e.at_line(line),
+            None => e,
+        }
+    }
+
+    fn check(mut self) -> Result<Self, ConfigError> {
+        let apex = self.records.get(&self.origin);
+        let soa = apex.and_then(|a| a.get(&RecordType::SOA)).cloned().unwrap_or_default();
+        let ns = apex.and_then(|a| a.get(&RecordType::NS)).map_or(0, Vec::len);
+        if soa.len() != 1 {
+            return Err(ConfigError::new(
+                &self.path,
+                "",
+                format!("needs exactly one SOA record at the apex {}, found {}", self.origin, soa.len()),
+            ));
+        }
+        if ns == 0 {
+            return Err(ConfigError::new(
+                &self.path,
+                "",
+                format!("needs NS records at the apex {}", self.origin),
+            ));
+        }
+        self.soa = soa[0].clone();
+        for (owner, rrsets) in &self.records {
+            if !self.origin.zone_of(owner) {
+                return Err(self.error_at(
+                    owner,
+                    format!("{owner} is outside the zone {} (is the file's origin another zone?)", self.origin),
+                ));
+            }
+            if owner.is_wildcard() {
+                return Err(self.error_at(owner, format!("{owner}: wildcards are not supported")));
+            }
+            if owner != &self.origin {
+                for t in [RecordType::SOA, RecordType::NS] {
+                    if rrsets.contains_key(&t) {
+                        return Err(self.error_at(
+                            owner,
+                            format!("{owner} {t}: only the apex may hold {t} records (delegation is not supported)"),
+                        ));
+                    }
+                }
+            }
+            if rrsets.contains_key(&RecordType::CNAME) && rrsets.len() > 1 {
+                return Err(self.error_at(owner, format!("{owner}: a CNAME cannot share its name with other records")));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The serial written in the zone file.
+    pub fn soa_serial(&self) -> u32 {
+        match &self.soa.data {
+            RData::SOA(soa) => soa.serial,
+            _ => 0,
+        }
+    }
+
+    /// Rejects static records at names the topology synthesizes.
+    pub fn check_against(&self, topology: &Topology) -> Result<(), ConfigError> {
+        let apex_mx = self.records.get(&self.origin).is_some_and(|r| r.contains_key(&RecordType::MX));
+        if topology.views_enabled && apex_mx {
+            return Err(self.error_at(
+                &self.origin,
+                format!("static MX at the apex {}, which views answer per client site: remove it from the zone file", self.origin),
+            ));
+        }
+        let site_names = topology.sites.iter().map(|s| (&s.domain, "site"));
+        let host_names = topology.hosts.iter().map(|h| (&h.fqdn, "smart host"));
+        let view_names = topology.view_names.iter().map(|n| (n, "shared view"));
+        for (name, what) in site_names.chain(host_names).chain(view_names) {
+            if let Some(rrsets) = self.records.get(name) {
+                let types: Vec<String> = rrsets.keys().map(ToString::to_string).collect();
+                return Err(self.error_at(
+                    name,
+                    format!(
+                        "static {} at {name}, which smarthostd answers as a {what} name: remove it from the zone file",
+                        types.join("/")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::fqdn;
+
+    const GOOD: &str = "$ORIGIN smarthost.internal.\n$TTL 30\n\
+        @ IN SOA ns1 hostmaster ( 1 3600 600 86400 30 )\n\
+        @ IN NS ns1\n\
+        ns1 IN A 127.0.0.1\n";
+
+    fn parse(text: &str) -> Result<StaticZone, ConfigError> {
+        StaticZone::parse(Path::new("z.zone"), text.to_string(), &fqdn("smarthost.internal").unwrap())
+    }
+
+    #[test]
+    fn a_good_zone_parses_with_its_soa_and_ns() {
+        let zone = parse(GOOD).unwrap();
+        assert_eq!(zone.soa.record_type(), RecordType::SOA);
+        assert_eq!(zone.records.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_soa_or_ns_is_named() {
+        let no_soa = GOOD.replace("@ IN SOA ns1 hostmaster ( 1 3600 600 86400 30 )\n", "");
+        let e = parse(&no_soa).unwrap_err();
+        assert!(e.message.contains("SOA"), "{e}");
+        let no_ns = GOOD.replace("@ IN NS ns1\n", "");
+        let e = parse(&no_ns).unwrap_err();
+        assert!(e.message.contains("NS records"), "{e}");
+    }
+
+    #[test]
+    fn another_origin_is_named_with_its_line() {
+        let e = parse(&GOOD.replace("$ORIGIN smarthost.internal.", "$ORIGIN example.com.")).unwrap_err();
+        assert_eq!(e.position, Some((1, 1)));
+        assert!(e.message.contains("example.com."), "{e}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line() {
+        let e = parse(&format!("{GOOD}bad IN A not-an-address\n")).unwrap_err();
+        assert_eq!(e.position.map(|p| p.0), Some(6), "{e}");
+    }
+
+    #[test]
+    fn delegations_and_wildcards_are_refused() {
+        assert!(parse(&format!("{GOOD}sub IN NS ns1\n")).is_err());
+        assert!(parse(&format!("{GOOD}* IN A 127.0.0.2\n")).is_err());
+    }
+}
