@@ -29,8 +29,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 
 /// Checks a parsed config against its zone file.
 pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
-    let topology = Topology::from_config(&config)
-        .map_err(|e| ConfigError::new(&config.path, "", format!("a name is not valid in DNS: {e}")))?;
+    let topology = Topology::from_config(&config).map_err(|e| {
+        ConfigError::new(&config.path, "", format!("a name is not valid in DNS: {e}"))
+    })?;
     let zone_path = config.zone.file_path(&config.path);
     let zone = StaticZone::load(&zone_path, &topology.origin)?;
     zone.check_against(&topology)?;
@@ -40,10 +41,14 @@ pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
     answer::build(topology.clone(), &zone, health, 0, 0)
         .map_err(|e| ConfigError::new(&config.path, "sites", e.to_string()))?;
     let tls = if topology.hosts.iter().any(|h| h.starttls) {
-        let ca = config.probe.tls_ca_file.as_ref().map(|f| match config.path.parent() {
-            Some(dir) if f.is_relative() => dir.join(f),
-            _ => f.clone(),
-        });
+        let ca = config
+            .probe
+            .tls_ca_file
+            .as_ref()
+            .map(|f| match config.path.parent() {
+                Some(dir) if f.is_relative() => dir.join(f),
+                _ => f.clone(),
+            });
         let tls = crate::probe::tls::client_config(config.probe.tls_verify, ca.as_deref())
             .map_err(|e| ConfigError::new(&config.path, "probe.tls_ca_file", e))?;
         Some(tls)
@@ -65,6 +70,10 @@ fn local_host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+        .filter(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        })
         .unwrap_or_else(|| "localhost".to_string())
 }

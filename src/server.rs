@@ -76,16 +76,28 @@ impl Control {
         };
         if self.commands.send(command).await.is_err() || done.await.is_err() {
             self.metrics.reload(false);
-            return Err(ConfigError::new(&self.config_path, "", "the server is shutting down"));
+            return Err(ConfigError::new(
+                &self.config_path,
+                "",
+                "the server is shutting down",
+            ));
         }
         self.metrics.reload(true);
         info!(config = %self.config_path.display(), "configuration reloaded");
-        notes.insert(0, "reloaded; new hosts are probed before they are served".to_string());
+        notes.insert(
+            0,
+            "reloaded; new hosts are probed before they are served".to_string(),
+        );
         Ok(notes.join("; "))
     }
 
     /// Drains or undrains `site/host`; `Ok` may carry a warning.
-    pub async fn drain(&self, site: &str, host: &str, drained: bool) -> Result<Option<String>, String> {
+    pub async fn drain(
+        &self,
+        site: &str,
+        host: &str,
+        drained: bool,
+    ) -> Result<Option<String>, String> {
         let (reply, answer) = oneshot::channel();
         let command = Command::Drain {
             site: site.to_string(),
@@ -93,7 +105,10 @@ impl Control {
             drained,
             reply,
         };
-        self.commands.send(command).await.map_err(|_| "shutting down".to_string())?;
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| "shutting down".to_string())?;
         answer.await.map_err(|_| "shutting down".to_string())?
     }
 
@@ -112,7 +127,11 @@ impl Control {
 
 /// Starts serving `loaded` on the given sockets. Returns once the first probe round is done
 /// and DNS is answering.
-pub async fn start(loaded: Loaded, sockets: DnsSockets, admin_listener: Option<std::net::TcpListener>) -> std::io::Result<Running> {
+pub async fn start(
+    loaded: Loaded,
+    sockets: DnsSockets,
+    admin_listener: Option<std::net::TcpListener>,
+) -> std::io::Result<Running> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let metrics = Arc::new(Metrics::new());
@@ -179,7 +198,13 @@ pub async fn start(loaded: Loaded, sockets: DnsSockets, admin_listener: Option<s
     };
     for listener in sockets.tcp {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        tracker.spawn(dns::tcp::serve(listener, shared.clone(), limits, slots.clone(), shutdown.clone()));
+        tracker.spawn(dns::tcp::serve(
+            listener,
+            shared.clone(),
+            limits,
+            slots.clone(),
+            shutdown.clone(),
+        ));
     }
     let control = Control {
         commands: commands_tx,
@@ -195,7 +220,12 @@ pub async fn start(loaded: Loaded, sockets: DnsSockets, admin_listener: Option<s
             let addr = listener.local_addr()?;
             let token = admin::token(&config);
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            tracker.spawn(admin::serve(listener, control.clone(), token, shutdown.clone()));
+            tracker.spawn(admin::serve(
+                listener,
+                control.clone(),
+                token,
+                shutdown.clone(),
+            ));
             Some(addr)
         }
         None => None,

@@ -215,7 +215,10 @@ impl Topology {
 
     /// The host `site/host`, if configured.
     pub fn find_host(&self, site: &str, host: &str) -> Option<HostId> {
-        let site_id = self.sites.iter().position(|s| s.name.eq_ignore_ascii_case(site))?;
+        let site_id = self
+            .sites
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(site))?;
         self.sites[site_id]
             .hosts
             .iter()
@@ -225,7 +228,9 @@ impl Topology {
 
     /// Every view a shared name can be answered in: one per site, then "all".
     pub fn views(&self) -> impl Iterator<Item = View> + '_ {
-        (0..self.sites.len()).map(View::Site).chain(std::iter::once(View::All))
+        (0..self.sites.len())
+            .map(View::Site)
+            .chain(std::iter::once(View::All))
     }
 
     /// The index of `view` in [`Topology::views`].

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::dns::respond::Outcome;
@@ -64,17 +64,27 @@ fn bump(c: &AtomicU64) {
 impl DnsStats {
     /// Counts one answered query.
     pub fn record(&self, outcome: &Outcome, tcp: bool, elapsed: Duration) {
-        let t = QTYPES.iter().position(|(c, _)| *c == outcome.qtype).unwrap_or(QTYPES.len() - 1);
-        let r = RCODES.iter().position(|(c, _)| *c == outcome.rcode).unwrap_or(RCODES.len() - 1);
+        let t = QTYPES
+            .iter()
+            .position(|(c, _)| *c == outcome.qtype)
+            .unwrap_or(QTYPES.len() - 1);
+        let r = RCODES
+            .iter()
+            .position(|(c, _)| *c == outcome.rcode)
+            .unwrap_or(RCODES.len() - 1);
         bump(&self.queries[t][r]);
         if outcome.truncated {
             bump(&self.truncated);
         }
         bump(if tcp { &self.tcp } else { &self.udp });
         let us = elapsed.as_micros() as u64;
-        let b = LATENCY_BUCKETS_US.iter().position(|&le| us <= le).unwrap_or(LATENCY_BUCKETS_US.len());
+        let b = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&le| us <= le)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
         bump(&self.latency[b]);
-        self.latency_sum_ns.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        self.latency_sum_ns
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Counts a response withheld by rate limiting (`slipped`: sent truncated instead).
@@ -113,7 +123,7 @@ impl Collector for DnsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = self.stats.lock().expect("stats lock").clone();
         let mut e = encoder.encode_descriptor(
-            "smarthostd_dns_queries",
+            "dns_queries",
             "DNS queries answered, by query type and response code",
             None,
             MetricType::Counter,
@@ -127,7 +137,7 @@ impl Collector for DnsCollector {
             }
         }
         let mut e = encoder.encode_descriptor(
-            "smarthostd_dns_transport_queries",
+            "dns_transport_queries",
             "DNS queries answered, by transport",
             None,
             MetricType::Counter,
@@ -138,13 +148,13 @@ impl Collector for DnsCollector {
         }
         let truncated = ConstCounter::new(sum(&stats, |s| &s.truncated));
         truncated.encode(encoder.encode_descriptor(
-            "smarthostd_dns_truncated",
+            "dns_truncated",
             "UDP answers sent with TC set because they did not fit",
             None,
             MetricType::Counter,
         )?)?;
         let mut e = encoder.encode_descriptor(
-            "smarthostd_dns_rate_limited",
+            "dns_rate_limited",
             "Responses withheld by response rate limiting: dropped, or slipped (sent truncated)",
             None,
             MetricType::Counter,
@@ -153,17 +163,17 @@ impl Collector for DnsCollector {
             let n = sum(&stats, |s| &s.rate_limited[i]);
             ConstCounter::new(n).encode(e.encode_family(&ActionLabels { action })?)?;
         }
-        let mut cumulative = 0;
+        // Per-bucket counts: the encoder makes them cumulative.
         let mut buckets = Vec::with_capacity(LATENCY_BUCKETS_US.len() + 1);
         for (i, le) in LATENCY_BUCKETS_US.iter().enumerate() {
-            cumulative += sum(&stats, |s| &s.latency[i]);
-            buckets.push((*le as f64 / 1e6, cumulative));
+            buckets.push((*le as f64 / 1e6, sum(&stats, |s| &s.latency[i])));
         }
-        let count = cumulative + sum(&stats, |s| &s.latency[LATENCY_BUCKETS_US.len()]);
-        buckets.push((f64::INFINITY, count));
+        let overflow = sum(&stats, |s| &s.latency[LATENCY_BUCKETS_US.len()]);
+        buckets.push((f64::INFINITY, overflow));
+        let count = buckets.iter().map(|(_, n)| n).sum();
         let sum_s = sum(&stats, |s| &s.latency_sum_ns) as f64 / 1e9;
         let e = encoder.encode_descriptor(
-            "smarthostd_dns_answer_duration_seconds",
+            "dns_answer_duration_seconds",
             "Time from receiving a query to having its answer ready",
             None,
             MetricType::Histogram,
@@ -272,16 +282,36 @@ impl Metrics {
             reloads: Family::default(),
             registry: Registry::default(),
         };
-        registry.register("probe_results", "SMTP probes by result", m.probe_results.clone());
+        registry.register(
+            "probe_results",
+            "SMTP probes by result",
+            m.probe_results.clone(),
+        );
         registry.register(
             "probe_duration_seconds",
             "Time an SMTP probe took, good or bad",
             m.probe_duration.clone(),
         );
-        registry.register("host_up", "1 while a host may be named in answers", m.host_up.clone());
-        registry.register("host_drained", "1 while an operator has drained a host", m.host_drained.clone());
-        registry.register("address_up", "1 while an address is up (or not yet probed)", m.address_up.clone());
-        registry.register("transitions", "Address state changes", m.transitions.clone());
+        registry.register(
+            "host_up",
+            "1 while a host may be named in answers",
+            m.host_up.clone(),
+        );
+        registry.register(
+            "host_drained",
+            "1 while an operator has drained a host",
+            m.host_drained.clone(),
+        );
+        registry.register(
+            "address_up",
+            "1 while an address is up (or not yet probed)",
+            m.address_up.clone(),
+        );
+        registry.register(
+            "transitions",
+            "Address state changes",
+            m.transitions.clone(),
+        );
         registry.register(
             "site_answer_mode",
             "A site's MX answer: 0 local hosts lead, 1 remote hosts only, 2 failsafe (everything configured)",
@@ -292,8 +322,16 @@ impl Metrics {
             "Answers that listed the first fallback site at the local preference (warm standby)",
             m.warm_answers.clone(),
         );
-        registry.register("snapshot_generation", "Generation of the published answers", m.generation.clone());
-        registry.register("config_reloads", "Configuration reloads by result", m.reloads.clone());
+        registry.register(
+            "snapshot_generation",
+            "Generation of the published answers",
+            m.generation.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result",
+            m.reloads.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -305,7 +343,11 @@ impl Metrics {
     /// A new set of DNS counters for one socket task.
     pub fn dns_stats(&self) -> Arc<DnsStats> {
         let stats = Arc::new(DnsStats::default());
-        self.dns.stats.lock().expect("stats lock").push(stats.clone());
+        self.dns
+            .stats
+            .lock()
+            .expect("stats lock")
+            .push(stats.clone());
         stats
     }
 
@@ -318,7 +360,8 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("encoding to a String");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("encoding to a String");
         out
     }
 }

@@ -54,7 +54,12 @@ struct AppState {
 }
 
 /// Serves the admin API on `listener` until `shutdown`.
-pub async fn serve(listener: tokio::net::TcpListener, control: Control, token: Option<String>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    control: Control,
+    token: Option<String>,
+    shutdown: CancellationToken,
+) {
     let app = Router::new()
         .route("/", get(page_handler))
         .route("/status", get(status))
@@ -89,7 +94,10 @@ async fn status(State(s): State<AppState>) -> Response {
 
 async fn metrics_handler(State(s): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.control.metrics.encode(),
     )
         .into_response()
@@ -99,7 +107,11 @@ async fn ready(State(s): State<AppState>) -> Response {
     if s.control.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "first probe round in progress\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "first probe round in progress\n",
+        )
+            .into_response()
     }
 }
 
@@ -114,46 +126,67 @@ fn action(code: StatusCode, ok: bool, message: String) -> Response {
     (code, axum::Json(ActionResult { ok, message })).into_response()
 }
 
-fn authorized(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(expected) = &s.token else { return Ok(()) };
+/// `None` when the request may proceed; otherwise the refusal to send.
+fn refusal(s: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let expected = s.token.as_ref()?;
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(action(StatusCode::UNAUTHORIZED, false, "a valid bearer token is required".into()))
-    }
+    (!constant_time_eq(given.as_bytes(), expected.as_bytes())).then(|| {
+        action(
+            StatusCode::UNAUTHORIZED,
+            false,
+            "a valid bearer token is required".into(),
+        )
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn set_drain(s: AppState, headers: HeaderMap, site: String, host: String, drained: bool) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
+async fn set_drain(
+    s: AppState,
+    headers: HeaderMap,
+    site: String,
+    host: String,
+    drained: bool,
+) -> Response {
+    if let Some(r) = refusal(&s, &headers) {
         return r;
     }
     let verb = if drained { "drained" } else { "undrained" };
     match s.control.drain(&site, &host, drained).await {
         Ok(None) => action(StatusCode::OK, true, format!("{site}/{host} {verb}")),
-        Ok(Some(warning)) => action(StatusCode::OK, true, format!("{site}/{host} {verb}; warning: {warning}")),
+        Ok(Some(warning)) => action(
+            StatusCode::OK,
+            true,
+            format!("{site}/{host} {verb}; warning: {warning}"),
+        ),
         Err(e) => action(StatusCode::NOT_FOUND, false, e),
     }
 }
 
-async fn drain(State(s): State<AppState>, headers: HeaderMap, Path((site, host)): Path<(String, String)>) -> Response {
+async fn drain(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((site, host)): Path<(String, String)>,
+) -> Response {
     set_drain(s, headers, site, host, true).await
 }
 
-async fn undrain(State(s): State<AppState>, headers: HeaderMap, Path((site, host)): Path<(String, String)>) -> Response {
+async fn undrain(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((site, host)): Path<(String, String)>,
+) -> Response {
     set_drain(s, headers, site, host, false).await
 }
 
 async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&s, &headers) {
+    if let Some(r) = refusal(&s, &headers) {
         return r;
     }
     match s.control.reload().await {

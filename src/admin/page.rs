@@ -45,7 +45,11 @@ pub fn render(report: &StatusReport) -> String {
         origin = escape(&report.origin),
         generation = report.generation,
         serial = report.serial,
-        ready = if report.ready { "ready" } else { "first probe round in progress" },
+        ready = if report.ready {
+            "ready"
+        } else {
+            "first probe round in progress"
+        },
     );
     for site in &report.sites {
         site_card(&mut html, site);
@@ -58,9 +62,16 @@ fn site_card(html: &mut String, site: &SiteStatus) {
     let (class, mode) = match site.mode {
         Mode::Normal => ("normal", "local hosts lead"),
         Mode::RemoteOnly => ("remote_only", "no local host healthy: fallback sites only"),
-        Mode::Failsafe => ("failsafe", "nothing healthy: failsafe, every configured host"),
+        Mode::Failsafe => (
+            "failsafe",
+            "nothing healthy: failsafe, every configured host",
+        ),
     };
-    let ttl = if site.degraded { " · degraded TTL" } else { "" };
+    let ttl = if site.degraded {
+        " · degraded TTL"
+    } else {
+        ""
+    };
     let _ = write!(
         html,
         "<section class=\"site {class}\"><h2>{name}</h2><div class=\"mode\">{domain} · {mode}{ttl}</div>",
@@ -92,7 +103,9 @@ fn host_row(html: &mut String, host: &HostStatus) {
         name = escape(&host.name),
     );
     for a in &host.addresses {
-        let latency = a.latency_ms.map_or(String::new(), |ms| format!(" · {ms:.1} ms"));
+        let latency = a
+            .latency_ms
+            .map_or(String::new(), |ms| format!(" · {ms:.1} ms"));
         let pending = if a.pending { " · changing" } else { "" };
         let _ = write!(
             html,
@@ -131,6 +144,9 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

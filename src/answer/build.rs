@@ -22,7 +22,9 @@ const MAX_MESSAGE: usize = u16::MAX as usize;
 
 /// An answer that cannot be sent even over TCP.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the answer for {name} {rtype} would be {size} bytes, over the 65,535 a DNS message holds: fewer hosts or fallback sites for it")]
+#[error(
+    "the answer for {name} {rtype} would be {size} bytes, over the 65,535 a DNS message holds: fewer hosts or fallback sites for it"
+)]
 pub struct TooLarge {
     pub name: String,
     pub rtype: RecordType,
@@ -41,7 +43,9 @@ pub fn build(
     let mut nodes: FxHashMap<Box<[u8]>, Node> = FxHashMap::default();
     let mut add = |name: &Name, wire: &[u8], rtype: RecordType, answers: Answers| {
         check_size(name, rtype, wire.len(), &answers)?;
-        let node = nodes.entry(wire.into()).or_insert_with(|| cx.empty_node(wire));
+        let node = nodes
+            .entry(wire.into())
+            .or_insert_with(|| cx.empty_node(wire));
         node.rrsets.push((u16::from(rtype), answers));
         Ok::<(), TooLarge>(())
     };
@@ -49,7 +53,12 @@ pub fn build(
     for (owner, rrsets) in &zone.records {
         let wire = wire_name(owner);
         for (&rtype, records) in rrsets {
-            add(owner, &wire, rtype, Answers::Fixed(cx.static_answer(&wire, rtype, records)))?;
+            add(
+                owner,
+                &wire,
+                rtype,
+                Answers::Fixed(cx.static_answer(&wire, rtype, records)),
+            )?;
         }
     }
     let plans: Vec<MxPlan> = (0..topology.sites.len())
@@ -109,7 +118,12 @@ pub fn build(
     })
 }
 
-fn check_size(name: &Name, rtype: RecordType, qname_len: usize, answers: &Answers) -> Result<(), TooLarge> {
+fn check_size(
+    name: &Name,
+    rtype: RecordType,
+    qname_len: usize,
+    answers: &Answers,
+) -> Result<(), TooLarge> {
     let largest = match answers {
         Answers::Fixed(p) => p.body.len(),
         Answers::Site(v) => v.largest(),
@@ -148,7 +162,12 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    fn new(topology: &'a Topology, zone: &'a StaticZone, health: &'a HealthView, serial: u32) -> Self {
+    fn new(
+        topology: &'a Topology,
+        zone: &'a StaticZone,
+        health: &'a HealthView,
+        serial: u32,
+    ) -> Self {
         let mut soa = zone.soa.clone();
         let mut minimum = soa.ttl;
         if let RData::SOA(data) = &mut soa.data {
@@ -164,7 +183,10 @@ impl<'a> Context<'a> {
             for rtype in [RecordType::A, RecordType::AAAA] {
                 for r in rrsets.get(&rtype).into_iter().flatten() {
                     if let Some(ip) = r.data.ip_addr() {
-                        addresses.entry(wire_name(owner)).or_default().push((ip, r.ttl));
+                        addresses
+                            .entry(wire_name(owner))
+                            .or_default()
+                            .push((ip, r.ttl));
                     }
                 }
             }
@@ -205,7 +227,11 @@ impl<'a> Context<'a> {
     /// Adds the A/AAAA records of `target` to the additional section, if the zone has them.
     fn add_addresses(&self, b: &mut Builder, target: &[u8]) {
         for &(addr, ttl) in self.addresses.get(target).into_iter().flatten() {
-            let rtype = if addr.is_ipv4() { RecordType::A } else { RecordType::AAAA };
+            let rtype = if addr.is_ipv4() {
+                RecordType::A
+            } else {
+                RecordType::AAAA
+            };
             b.record(target, rtype, ttl, Rdata::Address(addr));
         }
     }
@@ -235,10 +261,19 @@ impl<'a> Context<'a> {
 
     fn mx_answer(&self, owner: &[u8], plan: &MxPlan) -> Prepared {
         let answer = &self.topology.answer;
-        let ttl = if plan.degraded { answer.degraded_ttl } else { answer.ttl };
+        let ttl = if plan.degraded {
+            answer.degraded_ttl
+        } else {
+            answer.ttl
+        };
         let mut b = Builder::new(owner);
         for ex in &plan.exchanges {
-            b.record(owner, RecordType::MX, ttl, Rdata::Mx(ex.preference, &self.host_wire[ex.host]));
+            b.record(
+                owner,
+                RecordType::MX,
+                ttl,
+                Rdata::Mx(ex.preference, &self.host_wire[ex.host]),
+            );
         }
         b.additional();
         for ex in &plan.exchanges {

@@ -109,7 +109,8 @@ impl Encoder {
     pub fn record(&mut self, owner: &[u8], rtype: RecordType, ttl: u32, rdata: Rdata<'_>) {
         self.name(owner);
         self.buf.extend_from_slice(&u16::from(rtype).to_be_bytes());
-        self.buf.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+        self.buf
+            .extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
         self.buf.extend_from_slice(&ttl.to_be_bytes());
         let len_at = self.buf.len();
         self.buf.extend_from_slice(&[0, 0]);
@@ -130,7 +131,12 @@ impl Encoder {
     pub fn static_record(&mut self, record: &Record, ttl: Option<u32>) {
         let owner = wire_name(&record.name);
         let ttl = ttl.unwrap_or(record.ttl);
-        self.record(&owner, record.record_type(), ttl, Rdata::Static(&record.data));
+        self.record(
+            &owner,
+            record.record_type(),
+            ttl,
+            Rdata::Static(&record.data),
+        );
     }
 
     fn static_rdata(&mut self, data: &RData) {
@@ -147,7 +153,13 @@ impl Encoder {
             RData::SOA(soa) => {
                 self.name(&wire_name(&soa.mname));
                 self.name(&wire_name(&soa.rname));
-                for v in [soa.serial, soa.refresh as u32, soa.retry as u32, soa.expire as u32, soa.minimum] {
+                for v in [
+                    soa.serial,
+                    soa.refresh as u32,
+                    soa.retry as u32,
+                    soa.expire as u32,
+                    soa.minimum,
+                ] {
                     self.buf.extend_from_slice(&v.to_be_bytes());
                 }
             }
@@ -179,14 +191,25 @@ mod tests {
         let mut e = Encoder::with_question(&qname);
         let before = e.len();
         e.record(&qname, RecordType::MX, 30, Rdata::Mx(10, &mx));
-        e.record(&mx, RecordType::A, 30, Rdata::Address("127.0.1.11".parse().unwrap()));
+        e.record(
+            &mx,
+            RecordType::A,
+            30,
+            Rdata::Address("127.0.1.11".parse().unwrap()),
+        );
         // owner pointer (2) + fixed (10) + pref (2) + "mail1" label (6) + pointer (2)
         assert_eq!(e.len() - before, 22 + 2 + 10 + 4);
         let mut bytes = e.into_bytes();
         bytes[4..6].copy_from_slice(&1u16.to_be_bytes());
         bytes[6..8].copy_from_slice(&2u16.to_be_bytes());
         let m = Message::from_bytes(&bytes).unwrap();
-        assert_eq!(m.answers[0].to_string().split_whitespace().last(), Some("mail1.oxford.smarthost.internal."));
-        assert_eq!(m.answers[1].name.to_string(), "mail1.oxford.smarthost.internal.");
+        assert_eq!(
+            m.answers[0].to_string().split_whitespace().last(),
+            Some("mail1.oxford.smarthost.internal.")
+        );
+        assert_eq!(
+            m.answers[1].name.to_string(),
+            "mail1.oxford.smarthost.internal."
+        );
     }
 }

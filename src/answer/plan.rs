@@ -50,17 +50,25 @@ pub fn site_plan(topology: &Topology, health: &HealthView, site: SiteId) -> MxPl
     let configured = || {
         let local = s.hosts.iter().map(move |&h| (local_pref, h));
         let remote = s.fallback.iter().flat_map(move |&(fallback, pref)| {
-            topology.sites[fallback].hosts.iter().map(move |&h| (pref, h))
+            topology.sites[fallback]
+                .hosts
+                .iter()
+                .map(move |&h| (pref, h))
         });
         local.chain(remote)
     };
-    plan(health, configured, |local_healthy| {
-        if local_healthy {
-            Mode::Normal
-        } else {
-            Mode::RemoteOnly
-        }
-    }, |pref| pref == local_pref)
+    plan(
+        health,
+        configured,
+        |local_healthy| {
+            if local_healthy {
+                Mode::Normal
+            } else {
+                Mode::RemoteOnly
+            }
+        },
+        |pref| pref == local_pref,
+    )
 }
 
 /// The "all" view: every healthy host of every site at the local preference.
@@ -237,7 +245,11 @@ mod tests {
         let health = HealthView::unknown(&topo);
         assert_eq!(
             prefs(&site_plan(&topo, &health, 0), &topo),
-            vec![p(10, "oxford/mail1"), p(10, "oxford/mail2"), p(20, "london/mail1")]
+            vec![
+                p(10, "oxford/mail1"),
+                p(10, "oxford/mail2"),
+                p(20, "london/mail1")
+            ]
         );
         let text = THREE_SITES.replace(
             "[sites.cambridge]",

@@ -81,14 +81,24 @@ impl Builder {
     }
 
     /// Adds one record to the current section.
-    pub fn record(&mut self, owner: &[u8], rtype: RecordType, ttl: u32, rdata: Rdata<'_>) -> &mut Self {
+    pub fn record(
+        &mut self,
+        owner: &[u8],
+        rtype: RecordType,
+        ttl: u32,
+        rdata: Rdata<'_>,
+    ) -> &mut Self {
         self.enc.record(owner, rtype, ttl, rdata);
         self.counts[self.section as usize] += 1;
         self
     }
 
     /// Adds one zone file record to the current section.
-    pub fn static_record(&mut self, record: &hickory_proto::rr::Record, ttl: Option<u32>) -> &mut Self {
+    pub fn static_record(
+        &mut self,
+        record: &hickory_proto::rr::Record,
+        ttl: Option<u32>,
+    ) -> &mut Self {
         self.enc.static_record(record, ttl);
         self.counts[self.section as usize] += 1;
         self

@@ -164,4 +164,3 @@ impl WarmCounters {
         ((n + 1.0) * share).floor() > (n * share).floor()
     }
 }
-

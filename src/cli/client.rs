@@ -42,8 +42,15 @@ impl Admin {
 
     fn get(&self, path: &str) -> Result<String, String> {
         let url = format!("{}{path}", self.base);
-        let mut response = self.agent.get(&url).call().map_err(|e| format!("{url}: {e}"))?;
-        let body = response.body_mut().read_to_string().map_err(|e| format!("{url}: {e}"))?;
+        let mut response = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| format!("{url}: {e}"))?;
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("{url}: {e}"))?;
         if !response.status().is_success() {
             return Err(format!("{url}: {} {}", response.status(), body.trim()));
         }
@@ -57,16 +64,24 @@ impl Admin {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
         let mut response = request.send_empty().map_err(|e| format!("{url}: {e}"))?;
-        let body = response.body_mut().read_to_string().map_err(|e| format!("{url}: {e}"))?;
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("{url}: {e}"))?;
         let result: ActionResult = serde_json::from_str(&body)
             .map_err(|_| format!("{url}: {} {}", response.status(), body.trim()))?;
-        if result.ok { Ok(result.message) } else { Err(result.message) }
+        if result.ok {
+            Ok(result.message)
+        } else {
+            Err(result.message)
+        }
     }
 }
 
 pub fn status(args: &ClientArgs) -> Result<(), String> {
     let admin = Admin::new(args);
-    let report: StatusReport = serde_json::from_str(&admin.get("/status")?).map_err(|e| e.to_string())?;
+    let report: StatusReport =
+        serde_json::from_str(&admin.get("/status")?).map_err(|e| e.to_string())?;
     print!("{}", status_table(&report));
     Ok(())
 }
@@ -95,25 +110,53 @@ pub fn status_table(report: &StatusReport) -> String {
                     state,
                     a.address.to_string(),
                     a.latency_ms.map_or("-".into(), |ms| format!("{ms:.1} ms")),
-                    a.reason.clone().filter(|_| a.state != "up").unwrap_or_default(),
+                    a.reason
+                        .clone()
+                        .filter(|_| a.state != "up")
+                        .unwrap_or_default(),
                 ]);
             }
             if host.addresses.is_empty() {
-                rows.push([site.name.clone(), host.name.clone(), host.state.clone(), "-".into(), "-".into(), "no addresses resolved".into()]);
+                rows.push([
+                    site.name.clone(),
+                    host.name.clone(),
+                    host.state.clone(),
+                    "-".into(),
+                    "-".into(),
+                    "no addresses resolved".into(),
+                ]);
             }
         }
     }
-    let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in &rows {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    out.push_str(&format!("generation {} · serial {}\n", report.generation, report.serial));
+    out.push_str(&format!(
+        "generation {} · serial {}\n",
+        report.generation, report.serial
+    ));
     for site in &report.sites {
-        let answer: Vec<String> = site.answer.iter().map(|mx| format!("{} {}", mx.preference, mx.exchange)).collect();
-        out.push_str(&format!("{} MX ({:?}): {}\n", site.domain, site.mode, answer.join(", ")));
+        let answer: Vec<String> = site
+            .answer
+            .iter()
+            .map(|mx| format!("{} {}", mx.preference, mx.exchange))
+            .collect();
+        out.push_str(&format!(
+            "{} MX ({:?}): {}\n",
+            site.domain,
+            site.mode,
+            answer.join(", ")
+        ));
     }
     out
 }

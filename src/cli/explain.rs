@@ -42,13 +42,20 @@ pub fn run(domain: &str, server: Option<SocketAddr>) -> Result<(), String> {
 pub async fn explain(domain: &str, server: Option<SocketAddr>) -> Result<Explanation, String> {
     let servers: Vec<SocketAddr> = server.into_iter().collect();
     let resolver = resolver_for(&servers)?;
-    let fqdn = if domain.ends_with('.') { domain.to_string() } else { format!("{domain}.") };
+    let fqdn = if domain.ends_with('.') {
+        domain.to_string()
+    } else {
+        format!("{domain}.")
+    };
     let mut by_pref: BTreeMap<u16, Vec<String>> = BTreeMap::new();
     match resolver.mx_lookup(fqdn.as_str()).await {
         Ok(lookup) => {
             for record in lookup.answers() {
                 if let RData::MX(mx) = &record.data {
-                    by_pref.entry(mx.preference).or_default().push(mx.exchange.to_ascii());
+                    by_pref
+                        .entry(mx.preference)
+                        .or_default()
+                        .push(mx.exchange.to_ascii());
                 }
             }
         }
@@ -70,13 +77,22 @@ pub async fn explain(domain: &str, server: Option<SocketAddr>) -> Result<Explana
         for name in names {
             let addrs = addresses(&resolver, &name).await;
             if addrs.is_empty() {
-                explanation.warnings.push(format!("{name} has no address: an MTA skips it"));
+                explanation
+                    .warnings
+                    .push(format!("{name} has no address: an MTA skips it"));
             }
             exchanges.push((name, addrs));
         }
-        explanation.groups.push(Group { preference, exchanges });
+        explanation.groups.push(Group {
+            preference,
+            exchanges,
+        });
     }
-    let first: usize = explanation.groups[0].exchanges.iter().map(|(_, a)| a.len()).sum();
+    let first: usize = explanation.groups[0]
+        .exchanges
+        .iter()
+        .map(|(_, a)| a.len())
+        .sum();
     if explanation.groups.len() > 1 && first >= POSTFIX_MX_ADDRESS_LIMIT {
         explanation.warnings.push(format!(
             "the first group has {first} addresses: Postfix tries at most smtp_mx_address_limit = \
@@ -104,12 +120,21 @@ pub fn render(e: &Explanation) -> String {
             out,
             "{}: no MX records; an MTA delivers to the domain's own addresses: {}",
             e.domain,
-            if addrs.is_empty() { "none (mail would bounce or defer)".to_string() } else { addrs.join(", ") }
+            if addrs.is_empty() {
+                "none (mail would bounce or defer)".to_string()
+            } else {
+                addrs.join(", ")
+            }
         );
         return out;
     }
     let records: usize = e.groups.iter().map(|g| g.exchanges.len()).sum();
-    let _ = writeln!(out, "{}: {records} MX records in {} preference groups, in the order an MTA tries them", e.domain, e.groups.len());
+    let _ = writeln!(
+        out,
+        "{}: {records} MX records in {} preference groups, in the order an MTA tries them",
+        e.domain,
+        e.groups.len()
+    );
     let mut n = 0;
     let mut address_n = 0;
     for (i, g) in e.groups.iter().enumerate() {
@@ -125,11 +150,23 @@ pub fn render(e: &Explanation) -> String {
                 .iter()
                 .map(|a| {
                     address_n += 1;
-                    let mark = if address_n > POSTFIX_MX_ADDRESS_LIMIT { " (past Postfix's limit)" } else { "" };
+                    let mark = if address_n > POSTFIX_MX_ADDRESS_LIMIT {
+                        " (past Postfix's limit)"
+                    } else {
+                        ""
+                    };
                     format!("{a}{mark}")
                 })
                 .collect();
-            let _ = writeln!(out, "    {n}. {name}  {}", if list.is_empty() { "no address".into() } else { list.join(", ") });
+            let _ = writeln!(
+                out,
+                "    {n}. {name}  {}",
+                if list.is_empty() {
+                    "no address".into()
+                } else {
+                    list.join(", ")
+                }
+            );
         }
     }
     for w in &e.warnings {

@@ -6,11 +6,15 @@ use super::LogFormat;
 
 /// hickory-server logs every request at info; its lines are off unless asked for.
 /// `RUST_LOG=smarthostd::query=debug` logs each query instead.
-pub const DEFAULT_FILTER: &str = "info,hickory_server=warn,hickory_proto=warn,hickory_resolver=warn,hickory_net=warn";
+pub const DEFAULT_FILTER: &str =
+    "info,hickory_server=warn,hickory_proto=warn,hickory_resolver=warn,hickory_net=warn";
 
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -21,7 +21,12 @@ pub const DEFAULT_CONFIG: &str = "zones/smarthost.toml";
 
 /// Health-checked, site-aware DNS for outbound mail smart hosts.
 #[derive(Debug, Parser)]
-#[command(name = "smarthostd", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "smarthostd",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -23,7 +23,8 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let sockets = dns::bind::bind(&config.server.listen, udp_sockets).map_err(|e| e.to_string())?;
     let admin_listener = match config.server.admin {
         Some(addr) => {
-            let l = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on admin address {addr}: {e}"))?;
+            let l = std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen on admin address {addr}: {e}"))?;
             l.set_nonblocking(true).map_err(|e| e.to_string())?;
             Some(l)
         }
@@ -34,7 +35,9 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let running = server::start(loaded, sockets, admin_listener).await.map_err(|e| e.to_string())?;
+        let running = server::start(loaded, sockets, admin_listener)
+            .await
+            .map_err(|e| e.to_string())?;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;

@@ -18,7 +18,11 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// A problem with no known position.
-    pub fn new(file: impl Into<PathBuf>, key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<PathBuf>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             file: file.into(),
             position: None,

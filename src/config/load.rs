@@ -13,7 +13,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Deserializes and validates config `text`, reporting errors against `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_error(path, text, &e, ""))?;
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| toml_error(path, text, &e, ""))?;
     let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let key = match e.path().to_string() {
             root if root == "." => String::new(),

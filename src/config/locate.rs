@@ -88,6 +88,9 @@ mod tests {
         let text = "[zone]\norigin = \"x\"\n";
         let path = KeyPath::default().key("zone").key("missing");
         let span = span_of(text, &path).unwrap();
-        assert!(span.start < text.find('\n').unwrap(), "points at the [zone] table");
+        assert!(
+            span.start < text.find('\n').unwrap(),
+            "points at the [zone] table"
+        );
     }
 }

@@ -41,24 +41,44 @@ impl Validator<'_> {
     }
 
     fn check(&self, ok: bool, key: KeyPath, message: impl Into<String>) -> Result<(), ConfigError> {
-        if ok { Ok(()) } else { Err(self.error(key, message)) }
+        if ok {
+            Ok(())
+        } else {
+            Err(self.error(key, message))
+        }
     }
 
     fn server(&self, config: &Config) -> Result<(), ConfigError> {
         let s = &config.server;
         let at = |k: &str| root().key("server").key(k);
-        self.check(!s.listen.is_empty(), at("listen"), "needs at least one address")?;
+        self.check(
+            !s.listen.is_empty(),
+            at("listen"),
+            "needs at least one address",
+        )?;
         let mut seen = HashSet::new();
         for (i, addr) in s.listen.iter().enumerate() {
-            self.check(seen.insert(addr), at("listen").index(i), format!("{addr} is listed twice"))?;
+            self.check(
+                seen.insert(addr),
+                at("listen").index(i),
+                format!("{addr} is listed twice"),
+            )?;
         }
         self.check(
             s.edns_udp_payload >= 512,
             at("edns_udp_payload"),
             "must be at least 512 (RFC 6891)",
         )?;
-        self.check(s.tcp_max_connections >= 1, at("tcp_max_connections"), "must be at least 1")?;
-        self.check(s.tcp_max_queries >= 1, at("tcp_max_queries"), "must be at least 1")?;
+        self.check(
+            s.tcp_max_connections >= 1,
+            at("tcp_max_connections"),
+            "must be at least 1",
+        )?;
+        self.check(
+            s.tcp_max_queries >= 1,
+            at("tcp_max_queries"),
+            "must be at least 1",
+        )?;
         self.check(
             !s.tcp_idle_timeout.is_zero(),
             at("tcp_idle_timeout"),
@@ -66,11 +86,27 @@ impl Validator<'_> {
         )?;
         let rl = &s.rate_limit;
         let rl_at = |k: &str| at("rate_limit").key(k);
-        self.check(rl.responses_per_second >= 1, rl_at("responses_per_second"), "must be at least 1")?;
-        self.check(rl.ipv4_prefix <= 32, rl_at("ipv4_prefix"), "must be 0 to 32")?;
-        self.check(rl.ipv6_prefix <= 128, rl_at("ipv6_prefix"), "must be 0 to 128")?;
+        self.check(
+            rl.responses_per_second >= 1,
+            rl_at("responses_per_second"),
+            "must be at least 1",
+        )?;
+        self.check(
+            rl.ipv4_prefix <= 32,
+            rl_at("ipv4_prefix"),
+            "must be 0 to 32",
+        )?;
+        self.check(
+            rl.ipv6_prefix <= 128,
+            rl_at("ipv6_prefix"),
+            "must be 0 to 128",
+        )?;
         if let Some(token) = &s.admin_token {
-            self.check(!token.trim().is_empty(), at("admin_token"), "must not be empty")?;
+            self.check(
+                !token.trim().is_empty(),
+                at("admin_token"),
+                "must not be empty",
+            )?;
         }
         Ok(())
     }
@@ -91,9 +127,17 @@ impl Validator<'_> {
                 z.local_preference
             ),
         )?;
-        self.check(z.fallback_step >= 1, at("fallback_step"), "must be at least 1")?;
+        self.check(
+            z.fallback_step >= 1,
+            at("fallback_step"),
+            "must be at least 1",
+        )?;
         let max_ttl = u64::from(i32::MAX as u32);
-        self.check(z.ttl.as_secs() <= max_ttl, at("ttl"), "must be under 68 years (RFC 2181)")?;
+        self.check(
+            z.ttl.as_secs() <= max_ttl,
+            at("ttl"),
+            "must be under 68 years (RFC 2181)",
+        )?;
         if let Some(degraded) = z.degraded_ttl {
             self.check(degraded <= z.ttl, at("degraded_ttl"), "must not exceed ttl")?;
         }
@@ -103,11 +147,23 @@ impl Validator<'_> {
     fn probe(&self, config: &Config) -> Result<(), ConfigError> {
         let p = &config.probe;
         let at = |k: &str| root().key("probe").key(k);
-        self.check(!p.interval.is_zero(), at("interval"), "must be more than zero")?;
-        self.check(!p.timeout.is_zero(), at("timeout"), "must be more than zero")?;
+        self.check(
+            !p.interval.is_zero(),
+            at("interval"),
+            "must be more than zero",
+        )?;
+        self.check(
+            !p.timeout.is_zero(),
+            at("timeout"),
+            "must be more than zero",
+        )?;
         self.check(p.rise >= 1, at("rise"), "must be at least 1")?;
         self.check(p.fall >= 1, at("fall"), "must be at least 1")?;
-        self.check(p.max_concurrent >= 1, at("max_concurrent"), "must be at least 1")?;
+        self.check(
+            p.max_concurrent >= 1,
+            at("max_concurrent"),
+            "must be at least 1",
+        )?;
         if let Some(ehlo) = &p.ehlo {
             self.check(
                 Name::from_ascii(ehlo).is_ok() && !ehlo.is_empty(),
@@ -119,7 +175,11 @@ impl Validator<'_> {
     }
 
     fn sites(&self, config: &Config) -> Result<(), ConfigError> {
-        self.check(!config.sites.is_empty(), root().key("sites"), "needs at least one site")?;
+        self.check(
+            !config.sites.is_empty(),
+            root().key("sites"),
+            "needs at least one site",
+        )?;
         let mut site_names = HashSet::new();
         for (site_name, site) in &config.sites {
             let at = root().key("sites").key(site_name);
@@ -129,7 +189,11 @@ impl Validator<'_> {
                 at.clone(),
                 "another site has the same name in other letter case",
             )?;
-            self.check(!site.hosts.is_empty(), at.clone().key("hosts"), "needs at least one host")?;
+            self.check(
+                !site.hosts.is_empty(),
+                at.clone().key("hosts"),
+                "needs at least one host",
+            )?;
             let mut host_names = HashSet::new();
             for (i, host) in site.hosts.iter().enumerate() {
                 let host_at = at.clone().key("hosts").index(i);
@@ -173,7 +237,11 @@ impl Validator<'_> {
                     self.check(port != 0, host_at.clone().key("port"), "must be 1 to 65535")?;
                 }
                 if let Some(t) = host.timeout {
-                    self.check(!t.is_zero(), host_at.key("timeout"), "must be more than zero")?;
+                    self.check(
+                        !t.is_zero(),
+                        host_at.key("timeout"),
+                        "must be more than zero",
+                    )?;
                 }
             }
             self.fallback(config, site_name)?;
@@ -299,7 +367,9 @@ fn is_hostname_label(label: &str) -> bool {
     let bytes = label.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 63
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
 }

@@ -16,7 +16,10 @@ pub struct DnsSockets {
 impl DnsSockets {
     /// The addresses actually bound (port 0 resolved), one per listen address.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.tcp.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.tcp
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 }
 
@@ -39,22 +42,37 @@ pub fn bind(listen: &[SocketAddr], udp_per_address: usize) -> io::Result<DnsSock
                     sockets.tcp.push(tcp);
                     break;
                 }
-                Err(e) if addr.port() == 0 && attempt < PORT_ZERO_ATTEMPTS && e.kind() == io::ErrorKind::AddrInUse => {}
-                Err(e) => return Err(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))),
+                Err(e)
+                    if addr.port() == 0
+                        && attempt < PORT_ZERO_ATTEMPTS
+                        && e.kind() == io::ErrorKind::AddrInUse => {}
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {addr}: {e}"),
+                    ));
+                }
             }
         }
     }
     Ok(sockets)
 }
 
-fn bind_one(addr: SocketAddr, count: usize) -> io::Result<(Vec<std::net::UdpSocket>, std::net::TcpListener)> {
+fn bind_one(
+    addr: SocketAddr,
+    count: usize,
+) -> io::Result<(Vec<std::net::UdpSocket>, std::net::TcpListener)> {
     let first = udp_socket(addr)?;
     let bound = first.local_addr()?;
     let mut udp = vec![first];
     for _ in 1..count {
         udp.push(udp_socket(bound)?);
     }
-    let tcp = Socket::new(Domain::for_address(bound), Type::STREAM, Some(Protocol::TCP))?;
+    let tcp = Socket::new(
+        Domain::for_address(bound),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     tcp.set_reuse_address(true)?;
     if bound.is_ipv6() {
         tcp.set_only_v6(true)?;

@@ -41,7 +41,13 @@ pub struct DnsShared {
 }
 
 /// Answers one message into `out`; `None` when it deserves no answer.
-pub fn handle(shared: &DnsShared, raw: &[u8], src: SocketAddr, tcp: bool, out: &mut Vec<u8>) -> Option<Outcome> {
+pub fn handle(
+    shared: &DnsShared,
+    raw: &[u8],
+    src: SocketAddr,
+    tcp: bool,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
     let snapshot = shared.snapshot.load();
     let responder = Responder {
         snapshot: &snapshot,

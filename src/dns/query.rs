@@ -61,6 +61,8 @@ impl Query {
 }
 
 /// What the fast parser made of a datagram.
+// The query stays on the stack: boxing it would allocate on every query.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Fast {
     Query(Query),
@@ -239,7 +241,20 @@ mod tests {
     use super::*;
 
     fn query(name: &[u8], qtype: u16, opt: Option<&[u8]>) -> Vec<u8> {
-        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(opt.is_some())];
+        let mut q = vec![
+            0x12,
+            0x34,
+            0x01,
+            0x00,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u8::from(opt.is_some()),
+        ];
         q.extend_from_slice(name);
         q.extend_from_slice(&qtype.to_be_bytes());
         q.extend_from_slice(&[0, 1]);
@@ -253,7 +268,9 @@ mod tests {
 
     #[test]
     fn the_common_shape_parses_with_case_kept_and_lowered() {
-        let Fast::Query(q) = parse_fast(&query(NAME, 15, None)) else { panic!() };
+        let Fast::Query(q) = parse_fast(&query(NAME, 15, None)) else {
+            panic!()
+        };
         assert_eq!(q.id, 0x1234);
         assert!(q.recursion_desired);
         assert_eq!(&q.question.as_slice()[..NAME.len()], NAME);
@@ -265,7 +282,9 @@ mod tests {
     #[test]
     fn edns_and_client_subnet_are_read() {
         let opt = b"\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x0b\x00\x08\x00\x07\x00\x01\x18\x00\x0a\x01\x02";
-        let Fast::Query(q) = parse_fast(&query(NAME, 1, Some(opt))) else { panic!() };
+        let Fast::Query(q) = parse_fast(&query(NAME, 1, Some(opt))) else {
+            panic!()
+        };
         let edns = q.edns.unwrap();
         assert_eq!(edns.payload, 1232);
         assert!(edns.dnssec_ok);
@@ -291,16 +310,34 @@ mod tests {
         notify[2] = 4 << 3;
         assert!(matches!(parse_fast(&notify), Fast::Unusual));
         let long_label = [&[64u8][..], &[b'a'; 64], &[0]].concat();
-        assert!(matches!(parse_fast(&query(&long_label, 1, None)), Fast::Unusual));
+        assert!(matches!(
+            parse_fast(&query(&long_label, 1, None)),
+            Fast::Unusual
+        ));
     }
 
     #[test]
     fn malformed_client_subnets_are_refused() {
         assert!(parse_client_subnet(&[0, 1, 24, 0, 10, 1, 2]).is_some());
-        assert!(parse_client_subnet(&[0, 1, 24, 0, 10, 1]).is_none(), "short address");
-        assert!(parse_client_subnet(&[0, 1, 23, 0, 10, 1, 3]).is_none(), "bits past the prefix");
-        assert!(parse_client_subnet(&[0, 1, 24, 8, 10, 1, 2]).is_none(), "scope in a query");
-        assert!(parse_client_subnet(&[0, 3, 0, 0]).is_none(), "unknown family");
-        assert!(parse_client_subnet(&[0, 1, 33, 0, 1, 2, 3, 4, 5]).is_none(), "prefix too long");
+        assert!(
+            parse_client_subnet(&[0, 1, 24, 0, 10, 1]).is_none(),
+            "short address"
+        );
+        assert!(
+            parse_client_subnet(&[0, 1, 23, 0, 10, 1, 3]).is_none(),
+            "bits past the prefix"
+        );
+        assert!(
+            parse_client_subnet(&[0, 1, 24, 8, 10, 1, 2]).is_none(),
+            "scope in a query"
+        );
+        assert!(
+            parse_client_subnet(&[0, 3, 0, 0]).is_none(),
+            "unknown family"
+        );
+        assert!(
+            parse_client_subnet(&[0, 1, 33, 0, 1, 2, 3, 4, 5]).is_none(),
+            "prefix too long"
+        );
     }
 }

@@ -197,16 +197,22 @@ fn write(
     limit: usize,
     opt: Option<&OptReply>,
 ) -> bool {
-    let opt_len = opt.map_or(0, |o| 11 + o.subnet.map_or(0, |(s, _)| 4 + subnet_bytes(&s)));
+    let opt_len = opt.map_or(0, |o| {
+        11 + o.subnet.map_or(0, |(s, _)| 4 + subnet_bytes(&s))
+    });
     let fixed = 12 + question.map_or(0, <[u8]>::len) + opt_len;
     let (body, counts, truncated) = match prepared {
         None => (&[][..], [0, 0, 0], false),
-        Some(p) if fixed + p.body.len() <= limit => {
-            (&p.body[..], [p.answers, p.authorities, p.additionals], false)
-        }
-        Some(p) if fixed + p.essential_len <= limit => {
-            (&p.body[..p.essential_len], [p.answers, p.authorities, 0], false)
-        }
+        Some(p) if fixed + p.body.len() <= limit => (
+            &p.body[..],
+            [p.answers, p.authorities, p.additionals],
+            false,
+        ),
+        Some(p) if fixed + p.essential_len <= limit => (
+            &p.body[..p.essential_len],
+            [p.answers, p.authorities, 0],
+            false,
+        ),
         Some(_) => (&[][..], [0, 0, 0], true),
     };
     out.clear();
@@ -219,7 +225,12 @@ fn write(
     );
     out.push(if h.checking_disabled { 0x10 } else { 0 } | (h.rcode & 0x0F));
     let additionals = counts[2] + u16::from(opt.is_some());
-    for c in [u16::from(question.is_some()), counts[0], counts[1], additionals] {
+    for c in [
+        u16::from(question.is_some()),
+        counts[0],
+        counts[1],
+        additionals,
+    ] {
         out.extend_from_slice(&c.to_be_bytes());
     }
     if let Some(q) = question {

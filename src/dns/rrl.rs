@@ -80,7 +80,7 @@ impl RateLimiter {
         };
         if count <= self.rate {
             Verdict::Send
-        } else if self.slip > 0 && (count - self.rate) % self.slip == 0 {
+        } else if self.slip > 0 && (count - self.rate).is_multiple_of(self.slip) {
             Verdict::Slip
         } else {
             Verdict::Drop
@@ -90,11 +90,15 @@ impl RateLimiter {
     fn prefix_key(&self, addr: IpAddr) -> u64 {
         let bits = match addr {
             IpAddr::V4(a) => {
-                let keep = u32::MAX.checked_shl(32 - u32::from(self.v4_prefix)).unwrap_or(0);
+                let keep = u32::MAX
+                    .checked_shl(32 - u32::from(self.v4_prefix))
+                    .unwrap_or(0);
                 u128::from(u32::from(a) & keep)
             }
             IpAddr::V6(a) => {
-                let keep = u128::MAX.checked_shl(128 - u32::from(self.v6_prefix)).unwrap_or(0);
+                let keep = u128::MAX
+                    .checked_shl(128 - u32::from(self.v6_prefix))
+                    .unwrap_or(0);
                 (u128::from(a) & keep) ^ (1u128 << 126)
             }
         };
@@ -151,9 +155,15 @@ mod tests {
             .map(|i| rrl.check_at(if i % 2 == 0 { a } else { same_prefix }, 7))
             .collect();
         assert_eq!(&verdicts[..5], &[Verdict::Send; 5]);
-        assert_eq!(&verdicts[5..], &[Verdict::Drop, Verdict::Slip, Verdict::Drop, Verdict::Slip]);
+        assert_eq!(
+            &verdicts[5..],
+            &[Verdict::Drop, Verdict::Slip, Verdict::Drop, Verdict::Slip]
+        );
         // Another prefix has its own budget; the next second starts afresh.
-        assert_eq!(rrl.check_at("198.51.100.1".parse().unwrap(), 7), Verdict::Send);
+        assert_eq!(
+            rrl.check_at("198.51.100.1".parse().unwrap(), 7),
+            Verdict::Send
+        );
         assert_eq!(rrl.check_at(a, 8), Verdict::Send);
     }
 
@@ -164,13 +174,23 @@ mod tests {
         assert!((0..10).all(|_| rrl.check_at(local, 1) == Verdict::Send));
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(rrl.check_at(v6, 1), Verdict::Send);
-        assert_eq!(rrl.check_at("2001:db8::ffff".parse().unwrap(), 1), Verdict::Drop, "same /56");
-        assert_eq!(rrl.check_at("2001:db8:0:100::1".parse().unwrap(), 1), Verdict::Send, "another /56");
+        assert_eq!(
+            rrl.check_at("2001:db8::ffff".parse().unwrap(), 1),
+            Verdict::Drop,
+            "same /56"
+        );
+        assert_eq!(
+            rrl.check_at("2001:db8:0:100::1".parse().unwrap(), 1),
+            Verdict::Send,
+            "another /56"
+        );
     }
 
     #[test]
     fn truncation_keeps_header_and_question() {
-        let mut out = vec![0x12, 0x34, 0x84, 0, 0, 1, 0, 1, 0, 0, 0, 1, 1, b'a', 0, 0, 1, 0, 1, 0xde, 0xad];
+        let mut out = vec![
+            0x12, 0x34, 0x84, 0, 0, 1, 0, 1, 0, 0, 0, 1, 1, b'a', 0, 0, 1, 0, 1, 0xde, 0xad,
+        ];
         truncate_to_question(&mut out, 7);
         assert_eq!(out.len(), 19);
         assert_eq!(out[2] & 0x02, 0x02);

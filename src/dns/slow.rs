@@ -14,9 +14,9 @@ use crate::answer::encode::wire_name;
 /// An answerable query, or why not.
 #[derive(Debug)]
 pub enum Slow {
-    Query(Query),
+    Query(Box<Query>),
     /// Answer with this RCODE, echoing the header (and the question, when there is one).
-    Error(ErrorReply),
+    Error(Box<ErrorReply>),
     /// Not a query: stay silent.
     Drop,
 }
@@ -44,7 +44,7 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
     let id = u16::from_be_bytes([raw[0], raw[1]]);
     let opcode = (raw[2] >> 3) & 0x0F;
     let header_error = |rcode| {
-        Slow::Error(ErrorReply {
+        Slow::Error(Box::new(ErrorReply {
             id,
             opcode,
             recursion_desired: raw[2] & 0x01 != 0,
@@ -52,7 +52,7 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
             rcode,
             question: None,
             edns: None,
-        })
+        }))
     };
     let request = match Request::from_bytes(raw.to_vec(), src, protocol) {
         Ok(r) => r,
@@ -82,7 +82,7 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
         (QuestionBuf::from_slice(&bytes), bytes.len() - 4, q)
     });
     let error = |rcode, question: Option<QuestionBuf>| {
-        Slow::Error(ErrorReply {
+        Slow::Error(Box::new(ErrorReply {
             id,
             opcode,
             recursion_desired: request.metadata.recursion_desired,
@@ -90,7 +90,7 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
             rcode,
             question,
             edns,
-        })
+        }))
     };
     if request.metadata.op_code != OpCode::Query {
         return error(NOTIMP, question.map(|q| q.0));
@@ -102,7 +102,7 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
     let mut qname_lower = [0u8; MAX_NAME];
     let lower = wire_name(q.original().name());
     qname_lower[..lower.len()].copy_from_slice(&lower);
-    Slow::Query(Query {
+    Slow::Query(Box::new(Query {
         id,
         opcode,
         recursion_desired: request.metadata.recursion_desired,
@@ -113,7 +113,7 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
         qtype: u16::from(q.query_type()),
         qclass: u16::from(q.query_class()),
         edns,
-    })
+    }))
 }
 
 /// A name's wire form with its letter case as sent.

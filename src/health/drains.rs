@@ -58,7 +58,8 @@ impl DrainStore {
         if !changed || self.path.as_os_str().is_empty() {
             return Ok(());
         }
-        let mut text = String::from("# hosts drained with `smarthostd drain`; one site/host per line\n");
+        let mut text =
+            String::from("# hosts drained with `smarthostd drain`; one site/host per line\n");
         for k in &self.keys {
             text.push_str(k);
             text.push('\n');

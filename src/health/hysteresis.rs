@@ -143,9 +143,16 @@ mod tests {
         let mut h = Hysteresis::with_state(State::Up, t0);
         assert_eq!(h.observe(false, T, at(t0, 2)), None);
         let down = h.observe(false, T, at(t0, 3)).unwrap();
-        assert_eq!((down.from, down.to, down.count), (State::Up, State::Down, 2));
+        assert_eq!(
+            (down.from, down.to, down.count),
+            (State::Up, State::Down, 2)
+        );
         assert_eq!(h.age(at(t0, 10)), Duration::from_secs(7));
-        assert_eq!(h.observe(false, T, at(t0, 5)), None, "still down: no transition");
+        assert_eq!(
+            h.observe(false, T, at(t0, 5)),
+            None,
+            "still down: no transition"
+        );
         assert_eq!(h.observe(true, T, at(t0, 7)), None);
         assert!(h.pending());
         let up = h.observe(true, T, at(t0, 8)).unwrap();

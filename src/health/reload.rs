@@ -8,10 +8,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::info;
 
-use super::hysteresis::Hysteresis;
-use super::status::{AddressStatus, HostStatus, SiteStatus, StatusReport, millis, rfc3339, site_answers, wall_clock};
-use super::task::{AddressRuntime, HealthTask, HostRuntime, ROUND_MARGIN, Round, state_name};
 use super::State;
+use super::hysteresis::Hysteresis;
+use super::status::{
+    AddressStatus, HostStatus, SiteStatus, StatusReport, millis, rfc3339, site_answers, wall_clock,
+};
+use super::task::{AddressRuntime, HealthTask, HostRuntime, ROUND_MARGIN, Round, state_name};
 use crate::loaded::Loaded;
 use crate::probe::resolve;
 
@@ -139,7 +141,12 @@ impl HealthTask {
                 round.waiting += fresh;
                 round.until = round.until.max(until);
             }
-            None => self.round = Some(Round { until, waiting: fresh }),
+            None => {
+                self.round = Some(Round {
+                    until,
+                    waiting: fresh,
+                })
+            }
         }
     }
 
@@ -188,7 +195,11 @@ impl HealthTask {
         let snapshot = self.snapshot.load_full();
         let topology = &self.loaded.topology;
         let same = std::sync::Arc::ptr_eq(&snapshot.topology, topology);
-        let answers = if same { site_answers(&snapshot) } else { Vec::new() };
+        let answers = if same {
+            site_answers(&snapshot)
+        } else {
+            Vec::new()
+        };
         let now = Instant::now();
         let view = self.view();
         let sites = topology
@@ -196,10 +207,11 @@ impl HealthTask {
             .iter()
             .enumerate()
             .map(|(site_id, site)| {
-                let (mode, degraded, answer) = answers
-                    .get(site_id)
-                    .cloned()
-                    .unwrap_or((crate::answer::Mode::Normal, false, Vec::new()));
+                let (mode, degraded, answer) = answers.get(site_id).cloned().unwrap_or((
+                    crate::answer::Mode::Normal,
+                    false,
+                    Vec::new(),
+                ));
                 let hosts = site
                     .hosts
                     .iter()
@@ -209,7 +221,11 @@ impl HealthTask {
                         let health = &view.hosts[id];
                         let state = if rt.drained {
                             "drained"
-                        } else if rt.addresses.iter().all(|a| a.hysteresis.state() == State::Unknown) {
+                        } else if rt
+                            .addresses
+                            .iter()
+                            .all(|a| a.hysteresis.state() == State::Unknown)
+                        {
                             "unknown"
                         } else if health.healthy() {
                             "up"

@@ -18,7 +18,9 @@ use super::drains::DrainStore;
 use super::hysteresis::{Hysteresis, Thresholds};
 use super::status::StatusReport;
 use super::{AddressHealth, HealthView, HostHealth, State};
-use crate::admin::metrics::{AddressLabels, HostLabels, Metrics, ProbeLabels, SiteLabels, TransitionLabels};
+use crate::admin::metrics::{
+    AddressLabels, HostLabels, Metrics, ProbeLabels, SiteLabels, TransitionLabels,
+};
 use crate::answer::{self, Mode, Snapshot};
 use crate::loaded::Loaded;
 use crate::probe::{self, ProbeContext, ProbeReport};
@@ -112,10 +114,11 @@ pub struct Wiring {
 impl HealthTask {
     /// Runs the task until shutdown, starting with a probe round over every address.
     pub async fn run(loaded: Loaded, wiring: Wiring) {
-        let serial = loaded
-            .zone
-            .soa_serial()
-            .max(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32));
+        let serial = loaded.zone.soa_serial().max(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as u32),
+        );
         let Wiring {
             snapshot,
             metrics,
@@ -182,7 +185,11 @@ impl HealthTask {
 
     /// The probe interval with ±10 % jitter, so that probes of many hosts spread out.
     pub(super) fn jittered_interval(&self) -> Duration {
-        self.loaded.config.probe.interval.mul_f64(0.9 + 0.2 * fastrand::f64())
+        self.loaded
+            .config
+            .probe
+            .interval
+            .mul_f64(0.9 + 0.2 * fastrand::f64())
     }
 
     fn report(&mut self, r: ProbeReport) {
@@ -191,7 +198,9 @@ impl HealthTask {
         }
         let thresholds = self.thresholds();
         let topology = self.loaded.topology.clone();
-        let Some(host) = self.hosts.get_mut(r.host) else { return };
+        let Some(host) = self.hosts.get_mut(r.host) else {
+            return;
+        };
         let Some(address) = host.addresses.iter_mut().find(|a| a.addr == r.addr) else {
             return;
         };
@@ -209,7 +218,8 @@ impl HealthTask {
         }
         let h = &topology.hosts[r.host];
         let site = &topology.sites[h.site].name;
-        let (label_site, label_host, label_addr) = (site.clone(), h.name.clone(), r.addr.to_string());
+        let (label_site, label_host, label_addr) =
+            (site.clone(), h.name.clone(), r.addr.to_string());
         self.metrics
             .probe_results
             .get_or_create(&ProbeLabels {
@@ -228,7 +238,10 @@ impl HealthTask {
             .observe(r.elapsed.as_secs_f64());
         if let Some(t) = address.hysteresis.observe(ok, thresholds, r.at) {
             let reason = match &r.result {
-                Ok(latency) => format!("SMTP dialogue completed in {}", humantime::format_duration(round_ms(*latency))),
+                Ok(latency) => format!(
+                    "SMTP dialogue completed in {}",
+                    humantime::format_duration(round_ms(*latency))
+                ),
                 Err(reason) => reason.clone(),
             };
             let needed = if ok { thresholds.rise } else { thresholds.fall };
@@ -315,7 +328,13 @@ impl HealthTask {
         let topology = self.loaded.topology.clone();
         let serial = self.serial.wrapping_add(1);
         let generation = self.generation + 1;
-        let mut next = match answer::build(topology.clone(), &self.loaded.zone, health.clone(), serial, generation) {
+        let mut next = match answer::build(
+            topology.clone(),
+            &self.loaded.zone,
+            health.clone(),
+            serial,
+            generation,
+        ) {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "cannot build the answers; serving the previous ones");
@@ -331,11 +350,18 @@ impl HealthTask {
         self.dirty = false;
         for (site_id, plan) in next.plans.iter().enumerate() {
             let site = &topology.sites[site_id].name;
-            let before = Arc::ptr_eq(&previous.topology, &topology).then(|| previous.plans[site_id].mode);
-            if before.is_some_and(|b| b != plan.mode) || (before.is_none() && plan.mode != Mode::Normal) {
+            let before =
+                Arc::ptr_eq(&previous.topology, &topology).then(|| previous.plans[site_id].mode);
+            if before.is_some_and(|b| b != plan.mode)
+                || (before.is_none() && plan.mode != Mode::Normal)
+            {
                 match plan.mode {
-                    Mode::Normal => info!(site = %site, "local hosts are back: they lead the answer again"),
-                    Mode::RemoteOnly => warn!(site = %site, "no local host is healthy: answering with the fallback sites' hosts only"),
+                    Mode::Normal => {
+                        info!(site = %site, "local hosts are back: they lead the answer again")
+                    }
+                    Mode::RemoteOnly => {
+                        warn!(site = %site, "no local host is healthy: answering with the fallback sites' hosts only")
+                    }
                     Mode::Failsafe => warn!(
                         site = %site,
                         "no host in this site's answer is healthy: answering with every configured host (failsafe), so that senders queue and retry instead of bouncing"
@@ -347,15 +373,24 @@ impl HealthTask {
                 Mode::RemoteOnly => 1,
                 Mode::Failsafe => 2,
             };
-            self.metrics.site_mode.get_or_create(&SiteLabels { site: site.clone() }).set(mode);
+            self.metrics
+                .site_mode
+                .get_or_create(&SiteLabels { site: site.clone() })
+                .set(mode);
         }
         for (id, host) in topology.hosts.iter().enumerate() {
             let labels = HostLabels {
                 site: topology.sites[host.site].name.clone(),
                 host: host.name.clone(),
             };
-            self.metrics.host_up.get_or_create(&labels).set(i64::from(health.host(id).healthy()));
-            self.metrics.host_drained.get_or_create(&labels).set(i64::from(health.host(id).drained));
+            self.metrics
+                .host_up
+                .get_or_create(&labels)
+                .set(i64::from(health.host(id).healthy()));
+            self.metrics
+                .host_drained
+                .get_or_create(&labels)
+                .set(i64::from(health.host(id).drained));
         }
         self.metrics.generation.set(generation as i64);
         self.snapshot.store(Arc::new(next));
@@ -364,14 +399,23 @@ impl HealthTask {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Drain { site, host, drained, reply } => {
+            Command::Drain {
+                site,
+                host,
+                drained,
+                reply,
+            } => {
                 let _ = reply.send(self.drain(&site, &host, drained));
             }
             Command::Reload { loaded, reply } => {
                 self.switch(*loaded);
                 let _ = reply.send(());
             }
-            Command::Addresses { epoch, host, addresses } => {
+            Command::Addresses {
+                epoch,
+                host,
+                addresses,
+            } => {
                 if epoch == self.epoch {
                     self.set_addresses(host, addresses);
                 }
@@ -419,17 +463,25 @@ impl HealthTask {
     }
 
     /// Spawns a probe task for one address of `host`.
-    pub(super) fn spawn_probe(&self, host: usize, addr: IpAddr, first_delay: Duration, cancel: CancellationToken) {
+    pub(super) fn spawn_probe(
+        &self,
+        host: usize,
+        addr: IpAddr,
+        first_delay: Duration,
+        cancel: CancellationToken,
+    ) {
         let topology = &self.loaded.topology;
         let h = &topology.hosts[host];
         let settings = probe::ProbeSettings {
             timeout: h.timeout,
             ehlo: self.ehlo.clone(),
             tls: if h.starttls { self.tls.clone() } else { None },
-            tls_name: h
-                .target
-                .as_ref()
-                .and_then(|n| rustls_pki_types::ServerName::try_from(n.to_ascii().trim_end_matches('.').to_string()).ok()),
+            tls_name: h.target.as_ref().and_then(|n| {
+                rustls_pki_types::ServerName::try_from(
+                    n.to_ascii().trim_end_matches('.').to_string(),
+                )
+                .ok()
+            }),
         };
         let target = probe::Target {
             epoch: self.epoch,
@@ -438,7 +490,13 @@ impl HealthTask {
             port: h.port,
             settings: Arc::new(settings),
         };
-        probe::spawn(&self.probes, target, first_delay, self.loaded.config.probe.interval, cancel);
+        probe::spawn(
+            &self.probes,
+            target,
+            first_delay,
+            self.loaded.config.probe.interval,
+            cancel,
+        );
     }
 
     pub(super) fn is_shutting_down(&self) -> bool {

@@ -87,7 +87,12 @@ impl HealthView {
                 .hosts
                 .iter()
                 .map(|h| HostHealth {
-                    addresses: h.addresses.iter().copied().map(AddressHealth::unknown).collect(),
+                    addresses: h
+                        .addresses
+                        .iter()
+                        .copied()
+                        .map(AddressHealth::unknown)
+                        .collect(),
                     drained: false,
                 })
                 .collect(),

@@ -57,7 +57,13 @@ pub struct ProbeContext {
 }
 
 /// Starts probing `target` after `first_delay`, until `cancel`.
-pub fn spawn(cx: &ProbeContext, target: Target, first_delay: Duration, fallback_interval: Duration, cancel: CancellationToken) {
+pub fn spawn(
+    cx: &ProbeContext,
+    target: Target,
+    first_delay: Duration,
+    fallback_interval: Duration,
+    cancel: CancellationToken,
+) {
     let cx2 = cx.clone();
     cx.tracker.spawn(async move {
         tokio::select! {

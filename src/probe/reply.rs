@@ -127,7 +127,10 @@ impl ReplyReader {
 fn parse_line(line: &str) -> Result<(u16, bool, &str), ReplyError> {
     let malformed = || ReplyError::Malformed(line.chars().take(80).collect());
     let bytes = line.as_bytes();
-    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&bytes[0]) {
+    if bytes.len() < 3
+        || !bytes[..3].iter().all(u8::is_ascii_digit)
+        || !(b'2'..=b'5').contains(&bytes[0])
+    {
         return Err(malformed());
     }
     let code: u16 = line[..3].parse().map_err(|_| malformed())?;
@@ -160,9 +163,15 @@ mod tests {
         assert_eq!(reader.feed(b"250-relay.example\r\n250-PIPELIN"), None);
         assert_eq!(reader.feed(b"ING\r\n250-STARTTLS\r\n"), None);
         let r = reader.feed(b"250 8BITMIME\r\n").unwrap().unwrap();
-        assert_eq!(r.lines, vec!["relay.example", "PIPELINING", "STARTTLS", "8BITMIME"]);
+        assert_eq!(
+            r.lines,
+            vec!["relay.example", "PIPELINING", "STARTTLS", "8BITMIME"]
+        );
         assert!(r.has_extension("starttls"));
-        assert!(!r.has_extension("relay.example"), "the first line is the greeting, not an extension");
+        assert!(
+            !r.has_extension("relay.example"),
+            "the first line is the greeting, not an extension"
+        );
     }
 
     #[test]
@@ -181,11 +190,26 @@ mod tests {
 
     #[test]
     fn malformed_replies_are_named() {
-        assert_eq!(read(b"HTTP/1.1 400 Bad\r\n"), Some(Err(ReplyError::Malformed("HTTP/1.1 400 Bad".into()))));
-        assert!(matches!(read(b"22 x\r\n"), Some(Err(ReplyError::Malformed(_)))));
-        assert!(matches!(read(b"220x\r\n"), Some(Err(ReplyError::Malformed(_)))));
-        assert!(matches!(read(b"999 x\r\n"), Some(Err(ReplyError::Malformed(_)))));
-        assert_eq!(read(b"250-a\r\n251 b\r\n"), Some(Err(ReplyError::MixedCodes(250, 251))));
+        assert_eq!(
+            read(b"HTTP/1.1 400 Bad\r\n"),
+            Some(Err(ReplyError::Malformed("HTTP/1.1 400 Bad".into())))
+        );
+        assert!(matches!(
+            read(b"22 x\r\n"),
+            Some(Err(ReplyError::Malformed(_)))
+        ));
+        assert!(matches!(
+            read(b"220x\r\n"),
+            Some(Err(ReplyError::Malformed(_)))
+        ));
+        assert!(matches!(
+            read(b"999 x\r\n"),
+            Some(Err(ReplyError::Malformed(_)))
+        ));
+        assert_eq!(
+            read(b"250-a\r\n251 b\r\n"),
+            Some(Err(ReplyError::MixedCodes(250, 251)))
+        );
     }
 
     #[test]

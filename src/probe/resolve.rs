@@ -29,7 +29,8 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn resolver_for(nameservers: &[SocketAddr]) -> Result<TokioResolver, String> {
     let provider = TokioRuntimeProvider::default();
     let builder = if nameservers.is_empty() {
-        Resolver::builder(provider).map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
+        Resolver::builder(provider)
+            .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
     } else {
         let servers = nameservers
             .iter()
@@ -57,7 +58,12 @@ pub struct Job {
 }
 
 /// Resolves `job.target` until `cancel`, sending each result to the health task.
-pub fn spawn(tracker: &TaskTracker, job: Job, commands: mpsc::Sender<Command>, cancel: CancellationToken) {
+pub fn spawn(
+    tracker: &TaskTracker,
+    job: Job,
+    commands: mpsc::Sender<Command>,
+    cancel: CancellationToken,
+) {
     tracker.spawn(async move {
         tokio::select! {
             () = run(job, commands) => {}
@@ -75,10 +81,17 @@ async fn run(job: Job, commands: mpsc::Sender<Command>) {
         }
     };
     loop {
-        let wait = match tokio::time::timeout(RESOLVE_TIMEOUT, resolver.lookup_ip(job.target.clone())).await {
+        let wait = match tokio::time::timeout(
+            RESOLVE_TIMEOUT,
+            resolver.lookup_ip(job.target.clone()),
+        )
+        .await
+        {
             Ok(Ok(lookup)) => {
                 let addresses: Vec<IpAddr> = lookup.iter().collect();
-                let ttl = lookup.valid_until().saturating_duration_since(std::time::Instant::now());
+                let ttl = lookup
+                    .valid_until()
+                    .saturating_duration_since(std::time::Instant::now());
                 let command = Command::Addresses {
                     epoch: job.epoch,
                     host: job.host,

@@ -57,7 +57,9 @@ pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), Str
     if greeting.code != 220 {
         return Err(format!("greeting was \"{}\"", greeting.summary()));
     }
-    let ehlo = session.command(&format!("EHLO {}", settings.ehlo), "EHLO").await?;
+    let ehlo = session
+        .command(&format!("EHLO {}", settings.ehlo), "EHLO")
+        .await?;
     if ehlo.code != 250 {
         return Err(format!("EHLO answered \"{}\"", ehlo.summary()));
     }

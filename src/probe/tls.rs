@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, ring};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// Builds the client config the probes share.
@@ -26,7 +26,9 @@ pub fn client_config(verify: bool, ca_file: Option<&Path>) -> Result<Arc<ClientC
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 for cert in certs {
                     let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
-                    roots.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),

@@ -10,7 +10,10 @@ use hickory_proto::serialize::txt::Parser;
 pub fn foreign_origin(text: &str, origin: &Name) -> Option<(usize, String)> {
     for (i, line) in text.lines().enumerate() {
         let mut words = line.split_whitespace();
-        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("$ORIGIN")) {
+        if !words
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("$ORIGIN"))
+        {
             continue;
         }
         let Some(word) = words.next() else { continue };
@@ -39,7 +42,11 @@ pub fn parse_error_line(text: &str, path: &Path, origin: &Name) -> Option<usize>
         if depth > 0 {
             continue;
         }
-        let parser = Parser::new(prefix.as_str(), Some(path.to_path_buf()), Some(origin.clone()));
+        let parser = Parser::new(
+            prefix.as_str(),
+            Some(path.to_path_buf()),
+            Some(origin.clone()),
+        );
         if parser.parse().is_err() {
             return Some(i + 1);
         }
@@ -61,11 +68,12 @@ pub fn owner_line(text: &str, owner: &Name, origin: &Name) -> Option<usize> {
             .collect();
         labels.join(".")
     };
-    text.lines().position(|line| {
-        line.split_whitespace().next().is_some_and(|w| {
-            let w = w.to_ascii_lowercase();
-            !line.starts_with(char::is_whitespace) && (w == absolute || w == relative)
+    text.lines()
+        .position(|line| {
+            line.split_whitespace().next().is_some_and(|w| {
+                let w = w.to_ascii_lowercase();
+                !line.starts_with(char::is_whitespace) && (w == absolute || w == relative)
+            })
         })
-    })
-    .map(|i| i + 1)
+        .map(|i| i + 1)
 }

@@ -54,7 +54,11 @@ impl StaticZone {
                 format!("$ORIGIN {other} is outside the zone {origin} named in the config"),
             ));
         }
-        let parser = Parser::new(text.as_str(), Some(path.to_path_buf()), Some(origin.clone()));
+        let parser = Parser::new(
+            text.as_str(),
+            Some(path.to_path_buf()),
+            Some(origin.clone()),
+        );
         let (_, sets) = parser.parse().map_err(|e| {
             fail(
                 locate::parse_error_line(&text, path, origin),
@@ -94,13 +98,22 @@ impl StaticZone {
 
     fn check(mut self) -> Result<Self, ConfigError> {
         let apex = self.records.get(&self.origin);
-        let soa = apex.and_then(|a| a.get(&RecordType::SOA)).cloned().unwrap_or_default();
-        let ns = apex.and_then(|a| a.get(&RecordType::NS)).map_or(0, Vec::len);
+        let soa = apex
+            .and_then(|a| a.get(&RecordType::SOA))
+            .cloned()
+            .unwrap_or_default();
+        let ns = apex
+            .and_then(|a| a.get(&RecordType::NS))
+            .map_or(0, Vec::len);
         if soa.len() != 1 {
             return Err(ConfigError::new(
                 &self.path,
                 "",
-                format!("needs exactly one SOA record at the apex {}, found {}", self.origin, soa.len()),
+                format!(
+                    "needs exactly one SOA record at the apex {}, found {}",
+                    self.origin,
+                    soa.len()
+                ),
             ));
         }
         if ns == 0 {
@@ -115,7 +128,10 @@ impl StaticZone {
             if !self.origin.zone_of(owner) {
                 return Err(self.error_at(
                     owner,
-                    format!("{owner} is outside the zone {} (is the file's origin another zone?)", self.origin),
+                    format!(
+                        "{owner} is outside the zone {} (is the file's origin another zone?)",
+                        self.origin
+                    ),
                 ));
             }
             if owner.is_wildcard() {
@@ -132,7 +148,10 @@ impl StaticZone {
                 }
             }
             if rrsets.contains_key(&RecordType::CNAME) && rrsets.len() > 1 {
-                return Err(self.error_at(owner, format!("{owner}: a CNAME cannot share its name with other records")));
+                return Err(self.error_at(
+                    owner,
+                    format!("{owner}: a CNAME cannot share its name with other records"),
+                ));
             }
         }
         Ok(self)
@@ -148,7 +167,10 @@ impl StaticZone {
 
     /// Rejects static records at names the topology synthesizes.
     pub fn check_against(&self, topology: &Topology) -> Result<(), ConfigError> {
-        let apex_mx = self.records.get(&self.origin).is_some_and(|r| r.contains_key(&RecordType::MX));
+        let apex_mx = self
+            .records
+            .get(&self.origin)
+            .is_some_and(|r| r.contains_key(&RecordType::MX));
         if topology.views_enabled && apex_mx {
             return Err(self.error_at(
                 &self.origin,
@@ -185,7 +207,11 @@ mod tests {
         ns1 IN A 127.0.0.1\n";
 
     fn parse(text: &str) -> Result<StaticZone, ConfigError> {
-        StaticZone::parse(Path::new("z.zone"), text.to_string(), &fqdn("smarthost.internal").unwrap())
+        StaticZone::parse(
+            Path::new("z.zone"),
+            text.to_string(),
+            &fqdn("smarthost.internal").unwrap(),
+        )
     }
 
     #[test]
@@ -207,7 +233,8 @@ mod tests {
 
     #[test]
     fn another_origin_is_named_with_its_line() {
-        let e = parse(&GOOD.replace("$ORIGIN smarthost.internal.", "$ORIGIN example.com.")).unwrap_err();
+        let e = parse(&GOOD.replace("$ORIGIN smarthost.internal.", "$ORIGIN example.com."))
+            .unwrap_err();
         assert_eq!(e.position, Some((1, 1)));
         assert!(e.message.contains("example.com."), "{e}");
     }

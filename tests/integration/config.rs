@@ -1,0 +1,243 @@
+//! The config contract: every shipped config loads; each kind of mistake gets a clear error
+//! naming file, line and key.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use smarthostd::config::ConfigError;
+use smarthostd::loaded;
+
+const GOOD: &str = r#"[server]
+listen = ["127.0.0.1:5353"]
+
+[zone]
+origin = "smarthost.internal"
+file = "smarthost.internal.zone"
+ttl = "30s"
+
+[probe]
+interval = "2s"
+timeout = "1s"
+
+[sites.oxford]
+hosts = [
+  { name = "mail1", addresses = ["127.0.1.11"] },
+  { name = "mail2", addresses = ["127.0.1.12", "2001:db8::12"], port = 25 },
+]
+fallback = ["cambridge"]
+
+[sites.cambridge]
+hosts = [ { name = "mail1", addresses = ["127.0.1.21"] } ]
+"#;
+
+const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 30\n\
+@ IN SOA ns1 hostmaster ( 1 3600 600 86400 30 )\n@ IN NS ns1\nns1 IN A 127.0.0.1\n";
+
+/// Writes `config` and `zone` to a fresh folder and loads them.
+fn load(config: &str, zone: &str) -> (Result<loaded::Loaded, ConfigError>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smarthost.toml"), config).unwrap();
+    std::fs::write(dir.path().join("smarthost.internal.zone"), zone).unwrap();
+    (loaded::load(&dir.path().join("smarthost.toml")), dir)
+}
+
+/// Loads a variant of GOOD and returns its error.
+fn error(config: &str, zone: &str) -> ConfigError {
+    let (result, _dir) = load(config, zone);
+    result.expect_err("this config must be rejected")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `*.toml` under `dir`, recursively, outside target/.
+fn shipped_configs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir()
+            && !name.starts_with('.')
+            && name != "target"
+            && name != "tests"
+            && name != "fuzz"
+        {
+            shipped_configs(&path, out);
+        } else if name.ends_with(".toml") && name != "Cargo.toml" {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_shipped_config_loads() {
+    let mut configs = Vec::new();
+    shipped_configs(&repo(), &mut configs);
+    assert!(
+        configs.iter().any(|p| p.ends_with("zones/smarthost.toml")),
+        "found {configs:?}"
+    );
+    for path in configs {
+        loaded::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+#[test]
+fn the_contract_example_loads() {
+    let (result, _dir) = load(GOOD, ZONE);
+    let loaded = result.unwrap();
+    assert_eq!(loaded.topology.hosts.len(), 3);
+    assert_eq!(loaded.topology.hosts[1].port, 25);
+}
+
+#[test]
+fn a_stray_key_is_rejected_with_its_line() {
+    let e = error(
+        &GOOD.replace("ttl = \"30s\"", "ttl = \"30s\"\nttls = \"1s\""),
+        ZONE,
+    );
+    assert!(e.message.contains("unknown field `ttls`"), "{e}");
+    assert_eq!(e.key, "zone.ttls");
+    assert_eq!(e.position.map(|p| p.0), Some(8), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:8:", e.file.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_syntax_error_names_its_line() {
+    let e = error(&GOOD.replace("interval = \"2s\"", "interval = \"2s"), ZONE);
+    assert_eq!(e.position.map(|p| p.0), Some(10), "{e}");
+}
+
+#[test]
+fn an_unknown_fallback_site_is_named() {
+    let e = error(
+        &GOOD.replace(
+            "fallback = [\"cambridge\"]",
+            "fallback = [\"cambridge\", \"londn\"]",
+        ),
+        ZONE,
+    );
+    assert_eq!(e.key, "sites.oxford.fallback[1]");
+    assert!(e.message.contains("unknown site \"londn\""), "{e}");
+    assert_eq!(e.position.map(|p| p.0), Some(18), "{e}");
+}
+
+#[test]
+fn a_duplicate_host_is_named() {
+    let e = error(&GOOD.replace("name = \"mail2\"", "name = \"MAIL1\""), ZONE);
+    assert_eq!(e.key, "sites.oxford.hosts[1].name");
+    assert!(e.message.contains("duplicate host"), "{e}");
+    assert_eq!(e.position.map(|p| p.0), Some(16), "{e}");
+}
+
+#[test]
+fn a_bad_address_is_named() {
+    let e = error(&GOOD.replace("127.0.1.21", "127.0.1.256"), ZONE);
+    assert!(
+        e.key.starts_with("sites.cambridge.hosts[0].addresses"),
+        "{e}"
+    );
+    assert!(e.message.to_lowercase().contains("invalid"), "{e}");
+    assert_eq!(e.position.map(|p| p.0), Some(21), "{e}");
+}
+
+#[test]
+fn missing_soa_or_ns_and_another_origin_are_named() {
+    let e = error(
+        GOOD,
+        &ZONE.replace("@ IN SOA ns1 hostmaster ( 1 3600 600 86400 30 )\n", ""),
+    );
+    assert!(e.file.ends_with("smarthost.internal.zone"));
+    assert!(e.message.contains("SOA"), "{e}");
+    let e = error(GOOD, &ZONE.replace("@ IN NS ns1\n", ""));
+    assert!(e.message.contains("NS"), "{e}");
+    let e = error(
+        GOOD,
+        &ZONE.replace("$ORIGIN smarthost.internal.", "$ORIGIN example.com."),
+    );
+    assert!(e.message.contains("outside the zone"), "{e}");
+    assert_eq!(e.position.map(|p| p.0), Some(1));
+}
+
+#[test]
+fn a_static_record_at_a_synthesized_name_is_rejected() {
+    let e = error(GOOD, &format!("{ZONE}oxford IN MX 10 elsewhere.example.\n"));
+    assert!(e.message.contains("oxford.smarthost.internal."), "{e}");
+    assert_eq!(e.position.map(|p| p.0), Some(6), "{e}");
+    let e = error(GOOD, &format!("{ZONE}mail1.cambridge IN A 192.0.2.1\n"));
+    assert!(e.message.contains("smart host"), "{e}");
+}
+
+#[test]
+fn other_mistakes_are_explained() {
+    let cases = [
+        (
+            GOOD.replace("fallback = [\"cambridge\"]", "fallback = [\"oxford\"]"),
+            "own fallback",
+        ),
+        (
+            GOOD.replace("ttl = \"30s\"", "ttl = \"30s\"\nlocal_preference = 20"),
+            "greater than local_preference",
+        ),
+        (
+            GOOD.replace("interval = \"2s\"", "interval = \"2 parsecs\""),
+            "expected a duration",
+        ),
+        (
+            GOOD.replace("rise = 2", "")
+                .replace("timeout = \"1s\"", "timeout = \"1s\"\nrise = 0"),
+            "at least 1",
+        ),
+        (
+            GOOD.replace("name = \"mail2\"", "name = \"mail_2\""),
+            "one DNS label",
+        ),
+        (
+            GOOD.replace("addresses = [\"127.0.1.21\"]", "addresses = []"),
+            "needs `addresses` or `fqdn`",
+        ),
+    ];
+    for (config, want) in cases {
+        let e = error(&config, ZONE);
+        assert!(e.to_string().contains(want), "want {want:?} in: {e}");
+    }
+}
+
+#[test]
+fn check_config_exits_0_when_valid_and_1_with_the_error() {
+    let bin = env!("CARGO_BIN_EXE_smarthostd");
+    let out = Command::new(bin)
+        .args(["check-config", "zones/smarthost.toml"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        GOOD.replace("[probe]", "[probe]\nbogus = 1"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("smarthost.internal.zone"), ZONE).unwrap();
+    let out = Command::new(bin)
+        .arg("check-config")
+        .arg(dir.path().join("bad.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml:10:") && stderr.contains("probe") && stderr.contains("bogus"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,221 @@
+//! Fake smart hosts: real SMTP listeners on loopback that behave well or badly, and go away.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// How a fake host answers.
+#[derive(Clone)]
+pub enum Behavior {
+    /// `220`, a multi-line `250` to EHLO, `221` to QUIT.
+    Healthy,
+    /// Greets with `421 too busy`.
+    Busy,
+    /// Accepts the connection and never says anything.
+    Silent,
+    /// Greets, then closes the connection when EHLO arrives.
+    CloseOnEhlo,
+    /// Greets after this delay.
+    SlowGreeting(Duration),
+    /// Healthy, and offers STARTTLS with this server config.
+    Starttls(Arc<rustls::ServerConfig>),
+    /// The next connection is refused by closing it at once; healthy afterwards.
+    FailOnce,
+}
+
+/// A distinct loopback address for each fake host of the whole test run, so that answers
+/// can be checked host by host.
+pub fn next_loopback() -> IpAddr {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    IpAddr::from([127, 60 + (n / 250) as u8, ((n % 250) + 1) as u8, 7])
+}
+
+/// A fake SMTP host.
+pub struct FakeSmtp {
+    pub addr: SocketAddr,
+    behavior: Arc<Mutex<Behavior>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+    /// Sessions still open.
+    pub open: Arc<AtomicUsize>,
+    tasks: Option<JoinSet<()>>,
+}
+
+impl FakeSmtp {
+    /// Starts a host on a fresh loopback address and port.
+    pub async fn start(behavior: Behavior) -> Self {
+        let listener = TcpListener::bind((next_loopback(), 0))
+            .await
+            .expect("bind fake smtp");
+        Self::with_listener(listener, behavior)
+    }
+
+    /// Starts a host at exactly `addr`.
+    pub async fn start_at(addr: SocketAddr, behavior: Behavior) -> Self {
+        let listener = TcpListener::bind(addr)
+            .await
+            .expect("bind fake smtp at a known address");
+        Self::with_listener(listener, behavior)
+    }
+
+    fn with_listener(listener: TcpListener, behavior: Behavior) -> Self {
+        let mut host = Self {
+            addr: listener.local_addr().unwrap(),
+            behavior: Arc::new(Mutex::new(behavior)),
+            connections: Arc::new(AtomicUsize::new(0)),
+            open: Arc::new(AtomicUsize::new(0)),
+            tasks: None,
+        };
+        host.serve(listener);
+        host
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let behavior = self.behavior.clone();
+        let connections = self.connections.clone();
+        let open = self.open.clone();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            let mut sessions = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                connections.fetch_add(1, Ordering::Relaxed);
+                let now = {
+                    let mut b = behavior.lock().unwrap();
+                    let now = b.clone();
+                    if matches!(now, Behavior::FailOnce) {
+                        *b = Behavior::Healthy;
+                    }
+                    now
+                };
+                let open = open.clone();
+                open.fetch_add(1, Ordering::Relaxed);
+                sessions.spawn(async move {
+                    session(stream, now).await;
+                    open.fetch_sub(1, Ordering::Relaxed);
+                });
+                while sessions.try_join_next().is_some() {}
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+
+    /// A port on a fresh loopback address where nothing listens: connections are refused.
+    pub async fn closed() -> SocketAddr {
+        let listener = TcpListener::bind((next_loopback(), 0)).await.unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    /// Stops listening and drops every open session: the host is gone.
+    pub fn stop(&mut self) {
+        self.tasks = None;
+    }
+
+    /// Listens again at the same address.
+    pub async fn restart(&mut self) {
+        assert!(self.tasks.is_none(), "stop before restart");
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("rebind the same address");
+        self.serve(listener);
+    }
+
+    pub fn set_behavior(&self, behavior: Behavior) {
+        *self.behavior.lock().unwrap() = behavior;
+    }
+
+    /// `{ name = "..", addresses = [".."], port = .. }` for a config.
+    pub fn host_entry(&self, name: &str) -> String {
+        format!(
+            "{{ name = \"{name}\", addresses = [\"{}\"], port = {} }}",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+}
+
+async fn session(stream: TcpStream, behavior: Behavior) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    match behavior {
+        Behavior::Silent => {
+            // Hold the connection open, saying nothing, until the client gives up.
+            while let Ok(Some(_)) = lines.next_line().await {}
+            return;
+        }
+        Behavior::FailOnce => return,
+        Behavior::Busy => {
+            let _ = write.write_all(b"421 4.3.2 too busy, try later\r\n").await;
+            return;
+        }
+        Behavior::SlowGreeting(delay) => tokio::time::sleep(delay).await,
+        _ => {}
+    }
+    if write
+        .write_all(b"220 fake.example ESMTP ready\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Ok(Some(line)) = lines.next_line().await {
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: &[u8] = match (verb.as_str(), &behavior) {
+            ("EHLO", Behavior::CloseOnEhlo) => return,
+            ("EHLO", Behavior::Starttls(_)) => b"250-fake.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+            ("EHLO", _) => b"250-fake.example greets you\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 8BITMIME\r\n",
+            ("STARTTLS", Behavior::Starttls(config)) => {
+                let _ = write.write_all(b"220 2.0.0 ready to start TLS\r\n").await;
+                let stream = lines.into_inner().into_inner().reunite(write).unwrap();
+                let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    let (r, mut w) = tokio::io::split(tls);
+                    let mut lines = BufReader::new(r).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if line.to_ascii_uppercase().starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        let _ = w.write_all(b"250 ok\r\n").await;
+                    }
+                }
+                return;
+            }
+            ("QUIT", _) => {
+                let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
+                return;
+            }
+            _ => b"250 ok\r\n",
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A self-signed TLS server config for STARTTLS hosts.
+pub fn tls_server_config() -> Arc<rustls::ServerConfig> {
+    let cert = rcgen::generate_simple_self_signed(vec!["relay.test".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    Arc::new(config)
+}

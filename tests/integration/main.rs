@@ -1,0 +1,10 @@
+//! Integration tests: the real server in-process on port 0, real SMTP listeners on loopback,
+//! real DNS queries over UDP and TCP.
+
+mod admin;
+mod answers;
+mod config;
+mod fake_smtp;
+mod probes;
+mod protocol;
+mod support;

@@ -1,0 +1,244 @@
+//! The in-process server on port 0, and a DNS client built on hickory-proto.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RData, RecordType};
+use smarthostd::server::{self, Control, Running};
+use smarthostd::{dns, loaded};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// How long a test waits for an answer or a state before failing.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+/// How long a UDP client waits for one response.
+const UDP_WAIT: Duration = Duration::from_secs(2);
+
+pub const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 300\n\
+@ IN SOA ns1.smarthost.internal. hostmaster.smarthost.internal. ( 7 3600 600 86400 60 )\n\
+@ IN NS ns1.smarthost.internal.\n\
+@ IN NS ns2.smarthost.internal.\n\
+ns1 IN A 127.0.0.53\n\
+ns2 IN AAAA ::1\n\
+info IN TXT \"smart host zone\"\n";
+
+/// Probe settings fast enough for tests, with flap protection kept.
+pub const FAST_PROBES: &str =
+    "[probe]\ninterval = \"200ms\"\ntimeout = \"400ms\"\nrise = 2\nfall = 2\n";
+
+/// A config file's parts; `render` fills in what tests do not care about.
+pub struct Setup {
+    pub server: String,
+    pub zone: String,
+    pub probe: String,
+    pub rest: String,
+    pub zone_file: String,
+}
+
+impl Setup {
+    /// `rest` holds the `[sites.*]` (and `[views]`) tables.
+    pub fn new(rest: impl Into<String>) -> Self {
+        Self {
+            server: String::new(),
+            zone: String::new(),
+            probe: FAST_PROBES.to_string(),
+            rest: rest.into(),
+            zone_file: ZONE.to_string(),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"127.0.0.1:0\"\n{}\n\
+             [zone]\norigin = \"smarthost.internal\"\nfile = \"smarthost.internal.zone\"\nttl = \"30s\"\n{}\n\
+             {}\n{}\n",
+            self.server, self.zone, self.probe, self.rest
+        )
+    }
+}
+
+/// The server, running in this test's runtime.
+pub struct TestServer {
+    pub dns: SocketAddr,
+    pub admin: SocketAddr,
+    pub control: Control,
+    pub dir: tempfile::TempDir,
+    running: Option<Running>,
+}
+
+impl TestServer {
+    pub async fn start(setup: &Setup) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(setup, dir).await
+    }
+
+    /// Starts with the config written into `dir` (a restart reuses the folder and its state).
+    pub async fn start_in(setup: &Setup, dir: tempfile::TempDir) -> Self {
+        let path = dir.path().join("smarthost.toml");
+        std::fs::write(&path, setup.render()).unwrap();
+        std::fs::write(dir.path().join("smarthost.internal.zone"), &setup.zone_file).unwrap();
+        let loaded = loaded::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let sockets = dns::bind::bind(&loaded.config.server.listen, 2).unwrap();
+        let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        admin.set_nonblocking(true).unwrap();
+        let running = server::start(loaded, sockets, Some(admin)).await.unwrap();
+        Self {
+            dns: running.dns_addrs[0],
+            admin: running.admin_addr.unwrap(),
+            control: running.control.clone(),
+            dir,
+            running: Some(running),
+        }
+    }
+
+    /// Rewrites the config file (for reload tests).
+    pub fn rewrite(&self, setup: &Setup) {
+        std::fs::write(self.dir.path().join("smarthost.toml"), setup.render()).unwrap();
+        std::fs::write(
+            self.dir.path().join("smarthost.internal.zone"),
+            &setup.zone_file,
+        )
+        .unwrap();
+    }
+
+    /// Stops the server, keeping its folder.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.running.take().unwrap().stop().await;
+        self.dir
+    }
+
+    pub async fn mx(&self, name: &str) -> Vec<(u16, String)> {
+        mx_set(&udp(self.dns, name, RecordType::MX).await)
+    }
+
+    /// Polls `name MX` until `want` holds, or fails after [`DEADLINE`].
+    pub async fn wait_mx(
+        &self,
+        name: &str,
+        want: impl Fn(&[(u16, String)]) -> bool,
+    ) -> Vec<(u16, String)> {
+        let start = Instant::now();
+        loop {
+            let mx = self.mx(name).await;
+            if want(&mx) {
+                return mx;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{name} MX never became as wanted; last: {mx:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A query message.
+pub fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    let mut m = Message::new(fastrand_id(), MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    if let Some(payload) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(payload);
+        m.set_edns(e);
+    }
+    m
+}
+
+fn fastrand_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static ID: AtomicU16 = AtomicU16::new(4242);
+    ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Sends raw bytes over UDP; `None` when no response comes.
+pub async fn udp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp_raw_from(&socket, server, bytes).await
+}
+
+/// Sends raw bytes over UDP from `socket`.
+pub async fn udp_raw_from(socket: &UdpSocket, server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    socket.send_to(bytes, server).await.unwrap();
+    let mut buf = vec![0u8; 65535];
+    match tokio::time::timeout(UDP_WAIT, socket.recv_from(&mut buf)).await {
+        Ok(Ok((n, _))) => Some(buf[..n].to_vec()),
+        _ => None,
+    }
+}
+
+/// A UDP query with EDNS (payload 1232), parsed.
+pub async fn udp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    udp_message(server, &query(name, rtype, Some(1232))).await
+}
+
+/// Sends `message` over UDP and parses the response.
+pub async fn udp_message(server: SocketAddr, message: &Message) -> Message {
+    let bytes = udp_raw(server, &message.to_vec().unwrap())
+        .await
+        .expect("a UDP response");
+    let response = Message::from_vec(&bytes).expect("a parseable response");
+    assert_eq!(response.metadata.id, message.metadata.id);
+    response
+}
+
+/// Sends raw bytes as one TCP message and returns the raw response.
+pub async fn tcp_raw(server: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(server).await.unwrap();
+    stream
+        .write_all(&(bytes.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
+    stream.write_all(bytes).await.unwrap();
+    read_framed(&mut stream).await.expect("a TCP response")
+}
+
+/// Reads one length-prefixed message.
+pub async fn read_framed(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    tokio::time::timeout(UDP_WAIT, stream.read_exact(&mut len))
+        .await
+        .ok()?
+        .ok()?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    tokio::time::timeout(UDP_WAIT, stream.read_exact(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Some(buf)
+}
+
+/// A TCP query, parsed.
+pub async fn tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    let q = query(name, rtype, None);
+    Message::from_vec(&tcp_raw(server, &q.to_vec().unwrap()).await).unwrap()
+}
+
+/// The (preference, exchange) pairs of an MX answer, exchange in lower case.
+pub fn mx_set(m: &Message) -> Vec<(u16, String)> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii().to_ascii_lowercase())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (owner, address) of each A/AAAA record in the additional section.
+pub fn additional_addresses(m: &Message) -> Vec<(String, String)> {
+    m.additionals
+        .iter()
+        .filter_map(|r| {
+            r.data
+                .ip_addr()
+                .map(|ip| (r.name.to_ascii().to_ascii_lowercase(), ip.to_string()))
+        })
+        .collect()
+}
+
+/// `(pref, "host.site.smarthost.internal.")`.
+pub fn mx(pref: u16, host: &str) -> (u16, String) {
+    (pref, format!("{host}.smarthost.internal."))
+}
