@@ -144,6 +144,7 @@ pub async fn start(
     )
     .map_err(std::io::Error::other)?;
     let snapshot = Arc::new(ArcSwap::from_pointee(initial));
+    metrics.attach(snapshot.clone());
     let (reports_tx, reports) = mpsc::channel(REPORT_QUEUE);
     let (commands_tx, commands) = mpsc::channel(64);
     let (ready_tx, mut ready) = watch::channel(false);

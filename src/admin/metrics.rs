@@ -5,7 +5,9 @@
 //! a collector sums them at scrape time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -18,6 +20,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::answer::Snapshot;
 use crate::dns::respond::Outcome;
 
 /// Query types counted by name; the rest count as "other".
@@ -184,6 +187,64 @@ impl Collector for DnsCollector {
     }
 }
 
+/// Warm-standby answers per site, read from the current snapshot's counters at scrape time:
+/// of n answers that could be warm, exactly ⌊n × share⌋ were.
+#[derive(Default)]
+struct WarmCollector {
+    snapshot: OnceLock<Arc<ArcSwap<Snapshot>>>,
+}
+
+impl std::fmt::Debug for WarmCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WarmCollector")
+    }
+}
+
+impl Collector for WarmCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(snapshot) = self.snapshot.get() else {
+            return Ok(());
+        };
+        let snapshot = snapshot.load();
+        let sites: Vec<(usize, &crate::topology::Site)> = snapshot
+            .topology
+            .sites
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.warm_share > 0.0)
+            .collect();
+        if sites.is_empty() {
+            return Ok(());
+        }
+        let mut e = encoder.encode_descriptor(
+            "warm_answers",
+            "Answers that listed the first fallback site at the local preference (warm standby)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (id, site) in &sites {
+            let n = snapshot.warm.eligible(*id);
+            let warm = (n as f64 * site.warm_share).floor() as u64;
+            ConstCounter::new(warm).encode(e.encode_family(&SiteLabels {
+                site: site.name.clone(),
+            })?)?;
+        }
+        let mut e = encoder.encode_descriptor(
+            "warm_eligible_answers",
+            "Answers of sites with a warm_share, warm or not",
+            None,
+            MetricType::Counter,
+        )?;
+        for (id, site) in &sites {
+            let n = snapshot.warm.eligible(*id);
+            ConstCounter::new(n).encode(e.encode_family(&SiteLabels {
+                site: site.name.clone(),
+            })?)?;
+        }
+        Ok(())
+    }
+}
+
 /// Labels of one host.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HostLabels {
@@ -234,6 +295,7 @@ type HistogramCtor = fn() -> Histogram;
 pub struct Metrics {
     registry: Registry,
     dns: Arc<DnsCollector>,
+    warm: Arc<WarmCollector>,
     pub probe_results: Family<ProbeLabels, Counter>,
     pub probe_duration: Family<HostLabels, Histogram, HistogramCtor>,
     pub host_up: Family<HostLabels, Gauge>,
@@ -242,7 +304,6 @@ pub struct Metrics {
     pub transitions: Family<TransitionLabels, Counter>,
     /// 0 normal, 1 remote hosts only, 2 failsafe.
     pub site_mode: Family<SiteLabels, Gauge>,
-    pub warm_answers: Family<SiteLabels, Gauge>,
     pub generation: Gauge,
     reloads: Family<ResultLabels, Counter>,
 }
@@ -268,8 +329,11 @@ impl Metrics {
         let mut registry = Registry::with_prefix("smarthostd");
         let dns = Arc::new(DnsCollector::default());
         registry.register_collector(Box::new(dns.clone()));
+        let warm = Arc::new(WarmCollector::default());
+        registry.register_collector(Box::new(warm.clone()));
         let m = Self {
             dns,
+            warm,
             probe_results: Family::default(),
             probe_duration: Family::new_with_constructor(probe_histogram as HistogramCtor),
             host_up: Family::default(),
@@ -277,7 +341,6 @@ impl Metrics {
             address_up: Family::default(),
             transitions: Family::default(),
             site_mode: Family::default(),
-            warm_answers: Family::default(),
             generation: Gauge::default(),
             reloads: Family::default(),
             registry: Registry::default(),
@@ -318,11 +381,6 @@ impl Metrics {
             m.site_mode.clone(),
         );
         registry.register(
-            "warm_answers",
-            "Answers that listed the first fallback site at the local preference (warm standby)",
-            m.warm_answers.clone(),
-        );
-        registry.register(
             "snapshot_generation",
             "Generation of the published answers",
             m.generation.clone(),
@@ -349,6 +407,11 @@ impl Metrics {
             .expect("stats lock")
             .push(stats.clone());
         stats
+    }
+
+    /// Lets the warm-standby counters be read from the published snapshots.
+    pub fn attach(&self, snapshot: Arc<ArcSwap<Snapshot>>) {
+        let _ = self.warm.snapshot.set(snapshot);
     }
 
     /// Counts a configuration reload.

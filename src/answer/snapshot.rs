@@ -155,6 +155,11 @@ impl WarmCounters {
         Self((0..sites).map(|_| AtomicU64::new(0)).collect())
     }
 
+    /// Answers of `site` that could have been warm so far.
+    pub fn eligible(&self, site: usize) -> u64 {
+        self.0.get(site).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
     /// Whether this answer of `site` is a warm one: exactly ⌊n × share⌋ of the first n are.
     pub fn pick(&self, site: usize, share: f64) -> bool {
         let Some(counter) = self.0.get(site) else {

@@ -198,7 +198,7 @@ fn write(
     opt: Option<&OptReply>,
 ) -> bool {
     let opt_len = opt.map_or(0, |o| {
-        11 + o.subnet.map_or(0, |(s, _)| 4 + subnet_bytes(&s))
+        11 + o.subnet.map_or(0, |(s, _)| 8 + subnet_bytes(&s))
     });
     let fixed = 12 + question.map_or(0, <[u8]>::len) + opt_len;
     let (body, counts, truncated) = match prepared {

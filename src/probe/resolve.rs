@@ -17,7 +17,7 @@ use tracing::warn;
 use crate::health::Command;
 
 /// Re-resolve no sooner than this, whatever the TTL says.
-const MIN_REFRESH: Duration = Duration::from_secs(5);
+const MIN_REFRESH: Duration = Duration::from_secs(2);
 /// Re-resolve at least this often.
 const MAX_REFRESH: Duration = Duration::from_secs(3600);
 /// After a failure, try again this soon.

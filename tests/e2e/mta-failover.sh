@@ -200,6 +200,8 @@ CHANGE_TIMEOUT=30                               # seconds for smarthostd to chan
 
 W="$(mktemp -d "${TMPDIR:-/tmp}/smarthost-e2e-$MODE.XXXXXX")"
 chmod 755 "$W"
+# Postfix daemons run as the postfix user and must be able to reach the queue under $W.
+runuser -u postfix -- test -x "$W" || die "the postfix user cannot enter $W: set TMPDIR to a world-traversable directory"
 PFX="$W/postfix"; PFX_ETC="$PFX/etc"; MAILLOG="$PFX/maillog"
 SINKS="$W/sinks"
 declare -A SINK_PID=()
@@ -362,7 +364,7 @@ hosts = [ { name = "mail1", addresses = ["${HOST_IP[cambridge-mail1]}"] },
 EOF
   "$SMARTHOSTD_BIN" check-config "$W/smarthostd/smarthost.toml" >"$W/check-config.log" 2>&1 \
     || { cat "$W/check-config.log"; die "smarthostd check-config failed"; }
-  ip netns exec "$NS_DNS" "$SMARTHOSTD_BIN" serve --config "$W/smarthostd/smarthost.toml" \
+  NO_COLOR=1 ip netns exec "$NS_DNS" "$SMARTHOSTD_BIN" serve --config "$W/smarthostd/smarthost.toml" \
     >"$W/smarthostd.log" 2>&1 &
   PID_SHD=$!
   local i
@@ -643,7 +645,7 @@ log "smarthostd withdrew oxford $(calc "$T_WD - $T_OUT") s after the outage;" \
     "the resolver followed $(calc "$T_WD_RES - $T_WD") s later; answer: $(mx_answer "$IP_SHD" | tr '\n' ' ')"
 wait "$SEND_PID" || die "sending the first half of phase 2 failed: $(cat "$W/send-p2a.log")"
 B=$(calc "$T_WD + $SLACK")
-sleep "$(awk -v b="$B" -v n="$(now)" 'BEGIN { d = b - n; printf "%.3f", d > 0 ? d : 0 }')"
+sleep "$(awk -v b="$B" -v n="$(now)" 'BEGIN { d = b - n; printf "%.3f", (d > 0 ? d : 0) }')"
 SYN_AT_B=$(syn_count)
 log "withdrawal + ${SLACK}s slack reached; sending the other $(( N - HALF )) messages"
 send_batch p2 $(( HALF + 1 )) "$N"
@@ -653,9 +655,9 @@ T_P2_END=$(now)
 phase_counts p2
 P2C=$PC
 T_FIRST_REMOTE=$("$SYS_PY" "$HERE/e2e_tools.py" first "$SINKS" cambridge p2- "$T_OUT")
-read -r ATT_AFTER ATT_BEFORE < <("$SYS_PY" "$HERE/e2e_tools.py" attempts "$MAILLOG" "$B" "${OX_IPS[@]}" 2>"$W/attempts-after.txt")
+read -r ATT_AFTER ATT_BEFORE < <("$SYS_PY" "$HERE/e2e_tools.py" attempts "$MAILLOG" "$T_OUT" "$B" "$T_P2_END" "${OX_IPS[@]}" 2>"$W/attempts-after.txt")
 log "phase 2: first delivery at cambridge $(calc "$T_FIRST_REMOTE - $T_OUT") s after the outage"
-log "phase 2: MTA attempts to oxford hosts (Postfix log): $ATT_BEFORE before withdrawal+slack, $ATT_AFTER after"
+log "phase 2: MTA attempts to oxford hosts (Postfix log lines): $ATT_BEFORE outage..withdrawal+slack, $ATT_AFTER after"
 log "phase 2: SYNs from the MTA to oxford: $(( SYN_AT_B - SYN_BEFORE )) outage..withdrawal+slack, $(( SYN_END - SYN_AT_B )) after"
 [ "$ATT_AFTER" = 0 ] || cat "$W/attempts-after.txt"
 check $(( C[cambridge-mail1] + C[cambridge-mail2] == N ? 0 : 1 )) "phase 2: all $N at cambridge"

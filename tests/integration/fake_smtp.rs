@@ -56,14 +56,6 @@ impl FakeSmtp {
         Self::with_listener(listener, behavior)
     }
 
-    /// Starts a host at exactly `addr`.
-    pub async fn start_at(addr: SocketAddr, behavior: Behavior) -> Self {
-        let listener = TcpListener::bind(addr)
-            .await
-            .expect("bind fake smtp at a known address");
-        Self::with_listener(listener, behavior)
-    }
-
     fn with_listener(listener: TcpListener, behavior: Behavior) -> Self {
         let mut host = Self {
             addr: listener.local_addr().unwrap(),

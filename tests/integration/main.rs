@@ -8,3 +8,4 @@ mod fake_smtp;
 mod probes;
 mod protocol;
 mod support;
+mod views;

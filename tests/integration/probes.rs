@@ -230,3 +230,75 @@ async fn a_host_that_dies_and_returns_is_seen_in_every_site_answer() {
     let metrics = server.control.metrics.encode();
     assert!(metrics.contains("to=\"down\""), "the transition is counted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_named_by_dns_is_resolved_and_every_address_probed() {
+    // A second smarthostd serves the relay's name: real DNS, on loopback.
+    let relay_a = FakeSmtp::start(Behavior::Healthy).await;
+    let port = relay_a.addr.port();
+    let relay_b_ip = crate::fake_smtp::next_loopback();
+    let zone_with = |extra: &str| format!("{ZONE}relay 1 IN A {}\n{extra}", relay_a.addr.ip());
+    let other = FakeSmtp::start(Behavior::Healthy).await;
+    let mut dns_setup = Setup::new(format!(
+        "[sites.x]\nhosts = [{}]\n",
+        other.host_entry("mail1")
+    ));
+    dns_setup.zone_file = zone_with("");
+    let names = TestServer::start(&dns_setup).await;
+
+    let rest = format!(
+        "[sites.oxford]\nhosts = [{{ name = \"isp1\", fqdn = \"relay.smarthost.internal\", port = {port} }}]\n\
+         [sites.cambridge]\nhosts = [{}]\n",
+        other.host_entry("mail1")
+    );
+    let mut setup = Setup::new(rest);
+    setup
+        .probe
+        .push_str(&format!("resolver = [\"{}\"]\n", names.dns));
+    let server = TestServer::start(&setup).await;
+    let answer = server
+        .wait_mx("oxford.smarthost.internal", |m| {
+            m.first() == Some(&mx(10, "isp1.oxford"))
+        })
+        .await;
+    assert_eq!(answer.len(), 2);
+    let a = udp(server.dns, "isp1.oxford.smarthost.internal", RecordType::A).await;
+    assert_eq!(a.answers[0].data.ip_addr(), Some(relay_a.addr.ip()));
+
+    // The name gains a second address, where nothing listens: it is probed and not served.
+    dns_setup.zone_file = zone_with(&format!("relay 1 IN A {relay_b_ip}\n"));
+    names.rewrite(&dns_setup);
+    names.control.reload().await.unwrap();
+    let start = Instant::now();
+    loop {
+        let status = server.control.status().await.unwrap();
+        let addresses = &status.sites[0].hosts[0].addresses;
+        if addresses.len() == 2
+            && addresses
+                .iter()
+                .any(|a| a.address == relay_b_ip && a.state == "down")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the new address was never probed: {addresses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = udp(server.dns, "isp1.oxford.smarthost.internal", RecordType::A).await;
+    let ips: Vec<_> = a.answers.iter().filter_map(|r| r.data.ip_addr()).collect();
+    assert_eq!(
+        ips,
+        vec![relay_a.addr.ip()],
+        "only the healthy address is served"
+    );
+
+    // The name server goes away: the last known addresses stay.
+    names.stop().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        server.mx("oxford.smarthost.internal").await[0],
+        mx(10, "isp1.oxford")
+    );
+}

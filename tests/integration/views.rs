@@ -1,0 +1,250 @@
+//! Geo views: one shared name, answered for the site that asks (source address or ECS).
+
+use std::net::{IpAddr, SocketAddr};
+
+use hickory_proto::op::{Edns, Message};
+use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use tokio::net::UdpSocket;
+
+use crate::fake_smtp::{Behavior, FakeSmtp};
+use crate::support::*;
+
+struct Views {
+    oxford: FakeSmtp,
+    cambridge: FakeSmtp,
+    london: FakeSmtp,
+}
+
+impl Views {
+    async fn start() -> Self {
+        Self {
+            oxford: FakeSmtp::start(Behavior::Healthy).await,
+            cambridge: FakeSmtp::start(Behavior::Healthy).await,
+            london: FakeSmtp::start(Behavior::Healthy).await,
+        }
+    }
+
+    fn toml(&self, warm: &str) -> String {
+        format!(
+            "[views]\nnames = [\"relay\"]\ndefault = \"all\"\n\
+             [sites.oxford]\nhosts = [{}]\nclients = [\"127.10.0.0/16\"]\nfallback = [\"cambridge\", \"london\"]\n{warm}\n\
+             [sites.cambridge]\nhosts = [{}]\nclients = [\"127.20.0.0/16\", \"127.10.5.0/24\"]\n\
+             [sites.london]\nhosts = [{}]\n",
+            self.oxford.host_entry("mail1"),
+            self.cambridge.host_entry("mail1"),
+            self.london.host_entry("mail1"),
+        )
+    }
+}
+
+/// A socket whose source address is `ip`.
+async fn from(ip: &str) -> UdpSocket {
+    UdpSocket::bind(SocketAddr::new(ip.parse().unwrap(), 0))
+        .await
+        .unwrap()
+}
+
+async fn ask(socket: &UdpSocket, server: SocketAddr, q: &Message) -> Message {
+    let bytes = udp_raw_from(socket, server, &q.to_vec().unwrap())
+        .await
+        .expect("an answer");
+    Message::from_vec(&bytes).unwrap()
+}
+
+async fn mx_from(ip: &str, server: SocketAddr, name: &str) -> Vec<(u16, String)> {
+    mx_set(
+        &ask(
+            &from(ip).await,
+            server,
+            &query(name, RecordType::MX, Some(1232)),
+        )
+        .await,
+    )
+}
+
+fn with_subnet(name: &str, addr: &str, prefix: u8) -> Message {
+    let mut q = query(name, RecordType::MX, None);
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(
+        addr.parse::<IpAddr>().unwrap(),
+        prefix,
+        0,
+    )));
+    q.set_edns(e);
+    q
+}
+
+fn scope(m: &Message) -> Option<u8> {
+    match m.edns.as_ref()?.option(EdnsCode::Subnet)? {
+        EdnsOption::Subnet(s) => Some(s.scope_prefix()),
+        _ => None,
+    }
+}
+
+fn oxford_view() -> Vec<(u16, String)> {
+    vec![
+        mx(10, "mail1.oxford"),
+        mx(20, "mail1.cambridge"),
+        mx(30, "mail1.london"),
+    ]
+}
+
+fn cambridge_view() -> Vec<(u16, String)> {
+    vec![
+        mx(10, "mail1.cambridge"),
+        mx(20, "mail1.oxford"),
+        mx(20, "mail1.london"),
+    ]
+}
+
+fn all_view() -> Vec<(u16, String)> {
+    vec![
+        mx(10, "mail1.oxford"),
+        mx(10, "mail1.cambridge"),
+        mx(10, "mail1.london"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_network_gets_its_site_view_longest_prefix_first() {
+    let v = Views::start().await;
+    let mut setup = Setup::new(v.toml(""));
+    setup.server = "trusted_resolvers = [\"127.40.0.0/16\"]".into();
+    let server = TestServer::start(&setup).await;
+    for name in ["smarthost.internal", "relay.smarthost.internal"] {
+        assert_eq!(
+            mx_from("127.10.0.1", server.dns, name).await,
+            oxford_view(),
+            "{name}"
+        );
+        assert_eq!(
+            mx_from("127.20.9.9", server.dns, name).await,
+            cambridge_view(),
+            "{name}"
+        );
+        assert_eq!(
+            mx_from("127.10.5.1", server.dns, name).await,
+            cambridge_view(),
+            "longest prefix: {name}"
+        );
+        assert_eq!(
+            mx_from("127.30.0.1", server.dns, name).await,
+            all_view(),
+            "default view: {name}"
+        );
+    }
+    // Per-site pseudo-domains do not depend on who asks.
+    assert_eq!(
+        mx_from("127.20.9.9", server.dns, "oxford.smarthost.internal").await,
+        oxford_view()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_subnet_is_believed_only_from_trusted_resolvers() {
+    let v = Views::start().await;
+    let mut setup = Setup::new(v.toml(""));
+    setup.server = "trusted_resolvers = [\"127.40.0.0/16\"]".into();
+    let server = TestServer::start(&setup).await;
+    let trusted = from("127.40.0.1").await;
+    let m = ask(
+        &trusted,
+        server.dns,
+        &with_subnet("smarthost.internal", "127.20.1.0", 24),
+    )
+    .await;
+    assert_eq!(mx_set(&m), cambridge_view());
+    assert_eq!(
+        scope(&m),
+        Some(16),
+        "echoed with the prefix of the network that chose the view"
+    );
+    let m = ask(
+        &trusted,
+        server.dns,
+        &with_subnet("smarthost.internal", "127.99.1.0", 24),
+    )
+    .await;
+    assert_eq!(mx_set(&m), all_view());
+    assert_eq!(scope(&m), Some(24));
+    // From anyone else the option is ignored: the source address decides, and scope is 0.
+    let untrusted = from("127.10.0.9").await;
+    let m = ask(
+        &untrusted,
+        server.dns,
+        &with_subnet("smarthost.internal", "127.20.1.0", 24),
+    )
+    .await;
+    assert_eq!(mx_set(&m), oxford_view());
+    assert_eq!(scope(&m), Some(0));
+    // A name that does not depend on the view gets scope 0 even from a trusted resolver.
+    let m = ask(
+        &trusted,
+        server.dns,
+        &with_subnet("oxford.smarthost.internal", "127.20.1.0", 24),
+    )
+    .await;
+    assert_eq!(scope(&m), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_changes_are_seen_through_every_view() {
+    let mut v = Views::start().await;
+    let server = TestServer::start(&Setup::new(v.toml(""))).await;
+    v.oxford.stop();
+    server
+        .wait_mx("oxford.smarthost.internal", |m| {
+            !m.contains(&mx(10, "mail1.oxford"))
+        })
+        .await;
+    assert_eq!(
+        mx_from("127.10.0.1", server.dns, "smarthost.internal").await,
+        vec![mx(20, "mail1.cambridge"), mx(30, "mail1.london")]
+    );
+    assert_eq!(
+        mx_from("127.20.0.1", server.dns, "relay.smarthost.internal").await,
+        vec![mx(10, "mail1.cambridge"), mx(20, "mail1.london")]
+    );
+    assert_eq!(
+        mx_from("127.30.0.1", server.dns, "smarthost.internal").await,
+        vec![mx(10, "mail1.cambridge"), mx(10, "mail1.london")]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_warm_share_is_exact_over_1000_answers() {
+    let v = Views::start().await;
+    let server = TestServer::start(&Setup::new(v.toml("warm_share = 0.2"))).await;
+    let socket = from("127.0.0.1").await;
+    let mut warm = 0;
+    for _ in 0..1000 {
+        let m = ask(
+            &socket,
+            server.dns,
+            &query("oxford.smarthost.internal", RecordType::MX, None),
+        )
+        .await;
+        let answer = mx_set(&m);
+        if answer.contains(&mx(10, "mail1.cambridge")) {
+            assert_eq!(
+                answer,
+                vec![
+                    mx(10, "mail1.oxford"),
+                    mx(10, "mail1.cambridge"),
+                    mx(30, "mail1.london")
+                ]
+            );
+            warm += 1;
+        } else {
+            assert_eq!(answer, oxford_view());
+        }
+    }
+    assert_eq!(warm, 200);
+    let metrics = server.control.metrics.encode();
+    assert!(
+        metrics.contains("smarthostd_warm_answers_total{site=\"oxford\"} 200"),
+        "{metrics}"
+    );
+}
