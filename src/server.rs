@@ -33,6 +33,8 @@ pub struct Running {
     pub control: Control,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// The UDP threads.
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Operator actions: reload, drain, status. Cheap to clone.
@@ -188,9 +190,9 @@ pub async fn start(
         rate_limiter: dns::rrl::RateLimiter::new(&config.server.rate_limit),
         metrics: metrics.clone(),
     });
+    let mut threads = Vec::with_capacity(sockets.udp.len());
     for socket in sockets.udp {
-        let socket = tokio::net::UdpSocket::from_std(socket)?;
-        tracker.spawn(dns::udp::serve(socket, shared.clone(), shutdown.clone()));
+        threads.push(dns::udp::spawn(socket, shared.clone(), shutdown.clone())?);
     }
     let slots = Arc::new(Semaphore::new(config.server.tcp_max_connections));
     let limits = dns::tcp::TcpLimits {
@@ -238,6 +240,7 @@ pub async fn start(
         control,
         shutdown,
         tracker,
+        threads,
     })
 }
 
@@ -252,5 +255,12 @@ impl Running {
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
     }
 }

@@ -58,13 +58,24 @@ pub struct DnsStats {
     rate_limited: [AtomicU64; 2],
     udp: AtomicU64,
     tcp: AtomicU64,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+    /// Only one thread writes these counters, so an increment needs no locked instruction.
+    single_writer: bool,
 }
 
 impl DnsStats {
+    fn add(&self, c: &AtomicU64, n: u64) {
+        if self.single_writer {
+            // The scrape only reads; a plain load and store cannot lose an increment.
+            c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        } else {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    fn bump(&self, c: &AtomicU64) {
+        self.add(c, 1);
+    }
+
     /// Counts one answered query.
     pub fn record(&self, outcome: &Outcome, tcp: bool, elapsed: Duration) {
         let t = QTYPES
@@ -75,24 +86,24 @@ impl DnsStats {
             .iter()
             .position(|(c, _)| *c == outcome.rcode)
             .unwrap_or(RCODES.len() - 1);
-        bump(&self.queries[t][r]);
+        self.bump(&self.queries[t][r]);
         if outcome.truncated {
-            bump(&self.truncated);
+            self.bump(&self.truncated);
         }
-        bump(if tcp { &self.tcp } else { &self.udp });
+        self.bump(if tcp { &self.tcp } else { &self.udp });
         let us = elapsed.as_micros() as u64;
         let b = LATENCY_BUCKETS_US
             .iter()
             .position(|&le| us <= le)
             .unwrap_or(LATENCY_BUCKETS_US.len());
-        bump(&self.latency[b]);
+        self.bump(&self.latency[b]);
         self.latency_sum_ns
             .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Counts a response withheld by rate limiting (`slipped`: sent truncated instead).
     pub fn record_rate_limited(&self, slipped: bool) {
-        bump(&self.rate_limited[usize::from(slipped)]);
+        self.bump(&self.rate_limited[usize::from(slipped)]);
     }
 }
 
@@ -398,9 +409,12 @@ impl Metrics {
         Self { registry, ..m }
     }
 
-    /// A new set of DNS counters for one socket task.
-    pub fn dns_stats(&self) -> Arc<DnsStats> {
-        let stats = Arc::new(DnsStats::default());
+    /// A new set of DNS counters; `single_writer` when one thread alone will write them.
+    pub fn dns_stats(&self, single_writer: bool) -> Arc<DnsStats> {
+        let stats = Arc::new(DnsStats {
+            single_writer,
+            ..DnsStats::default()
+        });
         self.dns
             .stats
             .lock()

@@ -40,7 +40,7 @@ pub struct DnsShared {
     pub metrics: Arc<Metrics>,
 }
 
-/// Answers one message into `out`; `None` when it deserves no answer.
+/// Answers one message into `out` from the current snapshot; `None` when it deserves no answer.
 pub fn handle(
     shared: &DnsShared,
     raw: &[u8],
@@ -49,9 +49,22 @@ pub fn handle(
     out: &mut Vec<u8>,
 ) -> Option<Outcome> {
     let snapshot = shared.snapshot.load();
+    answer_with(&snapshot, shared.edns_payload, raw, src, tcp, out)
+}
+
+/// Answers one message into `out` from `snapshot`: the fast parser first, hickory-server's for
+/// anything it does not vouch for.
+pub fn answer_with(
+    snapshot: &Snapshot,
+    edns_payload: u16,
+    raw: &[u8],
+    src: SocketAddr,
+    tcp: bool,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
     let responder = Responder {
-        snapshot: &snapshot,
-        edns_payload: shared.edns_payload,
+        snapshot,
+        edns_payload,
     };
     let client = Client { ip: src.ip(), tcp };
     match parse_fast(raw) {
@@ -66,4 +79,18 @@ pub fn handle(
             }
         }
     }
+}
+
+/// The optional query log (`RUST_LOG=smarthostd::query=debug`).
+pub fn log_query(src: &SocketAddr, tcp: bool, outcome: &Outcome) {
+    tracing::debug!(
+        target: "smarthostd::query",
+        client = %src,
+        transport = if tcp { "tcp" } else { "udp" },
+        qtype = outcome.qtype,
+        rcode = outcome.rcode,
+        truncated = outcome.truncated,
+        warm = outcome.warm,
+        "query"
+    );
 }

@@ -32,7 +32,7 @@ pub async fn serve(
 ) {
     let tracker = TaskTracker::new();
     // One set of counters per listener, shared by its connections.
-    let stats = shared.metrics.dns_stats();
+    let stats = shared.metrics.dns_stats(false);
     loop {
         // Wait for a free slot before accepting: excess clients wait in the kernel backlog.
         let permit = tokio::select! {
@@ -99,6 +99,9 @@ async fn connection(
             continue;
         };
         stats.record(&outcome, true, start.elapsed());
+        if tracing::enabled!(target: "smarthostd::query", tracing::Level::DEBUG) {
+            super::log_query(&src, true, &outcome);
+        }
         framed.clear();
         framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
         framed.extend_from_slice(&out);

@@ -4,16 +4,16 @@
     e2e_tools.py counts SINKDIR PREFIX        per-host deliveries of messages tagged PREFIX*
     e2e_tools.py delivered SINKDIR PREFIX     how many distinct PREFIX* messages arrived
     e2e_tools.py first SINKDIR SITE PREFIX T  earliest arrival (unix time) of PREFIX* at SITE after T
-    e2e_tools.py attempts MAILLOG T0 T T1 ADDR...
-                                              Postfix SMTP-client lines naming [ADDR]: how many
-                                              logged in [T0, T) and how many in [T, T1]
+    e2e_tools.py attempts MAILLOG OFF0 OFF1 T ADDR...
+                                              Postfix SMTP-client lines naming [ADDR] among those
+                                              written between byte offsets OFF0 and OFF1 of the
+                                              log: how many logged at or after T, how many before
     e2e_tools.py audit SINKDIR TOTAL          duplicates, untagged messages, grand total
 
 A sink directory is SINKDIR/<site>-<host>/received.log with lines "<unix time> <tag> <peer>".
 Postfix's maillog_file stamps lines to the second ("Nov 23 13:18:42", local time), so an event
 logged in second s happened in [s, s+1): `attempts` counts a line as "at or after T" only when
-s >= ceil(T), i.e. a line in the second that straddles T is given the benefit of the doubt;
-T0 and T1 are taken to whole seconds outward (floor, ceil).
+s >= ceil(T), i.e. a line in the second that straddles T is given the benefit of the doubt.
 """
 
 import glob
@@ -71,23 +71,21 @@ def log_time(mon, day, hh, mm, ss):
     return t
 
 
-def cmd_attempts(maillog, start, after, end, addrs):
-    lo = math.floor(float(start))
+def cmd_attempts(maillog, off0, off1, after, addrs):
     threshold = math.ceil(float(after))
-    hi = math.ceil(float(end))
     needles = ["[%s]" % a for a in addrs]
     before = after_count = 0
     shown = []
-    with open(maillog, errors="replace") as f:
-        for line in f:
+    with open(maillog, "rb") as f:
+        f.seek(int(off0))
+        chunk = f.read(int(off1) - int(off0)).decode("utf-8", "replace")
+        for line in chunk.splitlines():
             m = STAMP.match(line.rstrip("\n"))
             if not m or not m.group(6).endswith("/smtp"):
                 continue
             if not any(n in m.group(7) for n in needles):
                 continue
             t = log_time(*m.group(1, 2, 3, 4, 5))
-            if t < lo or t > hi:
-                continue
             if t >= threshold:
                 after_count += 1
                 shown.append(line.rstrip("\n"))

@@ -30,13 +30,23 @@
 #                 (connect times out), later the drop is removed.
 #     hung        the sink processes are SIGSTOPped: the kernel still accepts TCP, nobody greets;
 #                 later SIGCONT.
+#   and a negative control:
+#     static-control  as killed, but unbound answers the smart-host names from a frozen copy of
+#                 the all-up answer (local-data), i.e. a static zone. Here the MTA must keep
+#                 trying the dead oxford hosts after smarthostd's withdrawal, and the run checks
+#                 that it does (attempt counts > 0): proof that the counts above can tell a live
+#                 zone from a static one, and are not zero merely because nothing was counted.
 #
 # HOW TO RUN (as root; CI runs it like this)
-#   bash tests/e2e/mta-failover.sh [-n N] [killed|blackholed|hung|all]      (default: all, N=200)
+#   bash tests/e2e/mta-failover.sh [-n N] [killed|blackholed|hung|static-control|all]
+#   (default: all = the three modes and the control, each its own run; N=200)
 #   Environment:
 #     SMARTHOSTD_BIN  the smarthostd binary (default: target/release/smarthostd in the repo)
 #     E2E_MESSAGES    N, messages per phase (>= 200 unless E2E_ALLOW_SMALL=1; -n wins)
 #     E2E_KEEP=1      keep the work directory (logs, configs, stored messages) for inspection
+#     E2E_DELIVERY_TIMEOUT  seconds one phase's mail may take to be delivered (default 150)
+#     TMPDIR          where the work directory goes (default /tmp); the postfix user must be
+#                     able to enter it, as Postfix's daemons work in the queue there
 #   It ends with a line "mta-failover: P passed, F failed" and exits non-zero on any failure.
 #
 # WHAT IT NEEDS
@@ -94,8 +104,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -n) N="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^$/p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    killed|blackholed|hung|all) MODE="$1"; shift ;;
-    *) echo "usage: $0 [-n N] [killed|blackholed|hung|all]" >&2; exit 2 ;;
+    killed|blackholed|hung|static-control|all) MODE="$1"; shift ;;
+    *) echo "usage: $0 [-n N] [killed|blackholed|hung|static-control|all]" >&2; exit 2 ;;
   esac
 done
 case "$N" in ''|*[!0-9]*) echo "N must be a number, got '$N'" >&2; exit 2 ;; esac
@@ -150,7 +160,7 @@ if [ "$MODE" = all ]; then
   pass=0 fail=0 failed=()
   export E2E_SUMMARY_FILE
   E2E_SUMMARY_FILE="$(mktemp "${TMPDIR:-/tmp}/she2e-summary.XXXXXX")"
-  for m in killed blackholed hung; do
+  for m in killed blackholed hung static-control; do
     if bash "$SELF" -n "$N" "$m"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=("$m"); fi
   done
   echo
@@ -189,7 +199,10 @@ OX_IPS=("${HOST_IP[oxford-mail1]}" "${HOST_IP[oxford-mail2]}")
 CACHE_MAX_TTL=1
 CONNECT_TIMEOUT=2
 HELO_TIMEOUT=2
-case "$MODE" in
+# FAILURE: how the oxford hosts go down; STATIC=1: the resolver serves a frozen answer (control)
+FAILURE="$MODE" STATIC=0
+[ "$MODE" = static-control ] && FAILURE=killed STATIC=1
+case "$FAILURE" in
   killed) TRY_TIMEOUT=0 ;;
   blackholed) TRY_TIMEOUT=$CONNECT_TIMEOUT ;;
   hung) TRY_TIMEOUT=$HELO_TIMEOUT ;;
@@ -198,16 +211,11 @@ SLACK=$(( CACHE_MAX_TTL + 1 + 2 * TRY_TIMEOUT + 1 ))
 DELIVERY_TIMEOUT=${E2E_DELIVERY_TIMEOUT:-150}   # seconds for one phase's mail to be delivered
 CHANGE_TIMEOUT=30                               # seconds for smarthostd to change its answer
 
-W="$(mktemp -d "${TMPDIR:-/tmp}/smarthost-e2e-$MODE.XXXXXX")"
-chmod 755 "$W"
-# Postfix daemons run as the postfix user and must be able to reach the queue under $W.
-runuser -u postfix -- test -x "$W" || die "the postfix user cannot enter $W: set TMPDIR to a world-traversable directory"
-PFX="$W/postfix"; PFX_ETC="$PFX/etc"; MAILLOG="$PFX/maillog"
-SINKS="$W/sinks"
+W="" PFX="" PFX_ETC="" MAILLOG="" SINKS=""
 declare -A SINK_PID=()
-declare -A STOPPED=()
 PID_SHD="" PID_UNBOUND="" PID_MASTER=""
 NS_MADE=()
+MADE_ETC_NETNS=0
 FAILED=0
 
 stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
@@ -225,7 +233,7 @@ stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
 
 cleanup() {
   local rc=$?
-  set +e
+  set +eu
   trap - EXIT INT TERM
   if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then
     log "--- failure context ($MODE) ---"
@@ -243,13 +251,23 @@ cleanup() {
   local ns
   for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null || log "cleanup: could not delete netns $ns"; done
   rm -rf "$NETNS_ETC"
-  rmdir /etc/netns 2>/dev/null   # only if empty, i.e. made for this run
-  if [ "${E2E_KEEP:-0}" = 1 ]; then log "work directory kept: $W"; else rm -rf "$W"; fi
+  [ "$MADE_ETC_NETNS" = 1 ] && rmdir /etc/netns 2>/dev/null   # made for this run, and now empty
+  if [ -n "$W" ]; then
+    if [ "${E2E_KEEP:-0}" = 1 ]; then log "work directory kept: $W"; else rm -rf "$W"; fi
+  fi
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+W="$(mktemp -d "${TMPDIR:-/tmp}/smarthost-e2e-$MODE.XXXXXX")"
+chmod 755 "$W"
+# Postfix daemons run as the postfix user and must be able to reach the queue under $W.
+runuser -u postfix -- test -x "$W" \
+  || die "the postfix user cannot enter $W: set TMPDIR to a world-traversable directory"
+PFX="$W/postfix"; PFX_ETC="$PFX/etc"; MAILLOG="$PFX/maillog"
+SINKS="$W/sinks"
 
 check() { # check CONDITION-STATUS MESSAGE: record a failed assertion, go on
   if [ "$1" != 0 ]; then log "ASSERTION FAILED: $2"; FAILED=1; else log "ok: $2"; fi
@@ -376,6 +394,21 @@ EOF
   die "smarthostd not ready within 15 s"
 }
 
+# For the static control only: the all-up answer, frozen into the resolver.
+static_answer() {
+  [ "$STATIC" = 1 ] || return 0
+  local h
+  for h in oxford-mail1 oxford-mail2; do
+    echo "  local-data: \"oxford.smarthost.internal. 2 IN MX 10 ${h#*-}.oxford.smarthost.internal.\""
+  done
+  for h in cambridge-mail1 cambridge-mail2; do
+    echo "  local-data: \"oxford.smarthost.internal. 2 IN MX 20 ${h#*-}.cambridge.smarthost.internal.\""
+  done
+  for h in "${!HOST_IP[@]}"; do
+    echo "  local-data: \"${h#*-}.${h%%-*}.smarthost.internal. 2 IN A ${HOST_IP[$h]}\""
+  done
+}
+
 start_unbound() {
   mkdir -p "$W/unbound"
   cat > "$W/unbound/unbound.conf" <<EOF
@@ -406,6 +439,7 @@ server:
   # Only smarthost.internal is resolved; everything else is refused without leaving the host.
   local-zone: "." refuse
   local-zone: "smarthost.internal." transparent
+$(static_answer)
 stub-zone:
   name: "smarthost.internal"
   stub-addr: $IP_SHD
@@ -460,6 +494,7 @@ wait_answer() {
 start_postfix() {
   mkdir -p "$PFX_ETC" "$PFX/queue" "$PFX/data"
   chown postfix "$PFX/data"
+  [ -d /etc/netns ] || MADE_ETC_NETNS=1
   mkdir -p "$NETNS_ETC"
   printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$IP_UNBOUND" > "$NETNS_ETC/resolv.conf"
   # Every service unchrooted (5th column n), so the SMTP client reads the namespace's
@@ -581,23 +616,23 @@ phase_counts() {
 # ---------------------------------------------------------------------------------------------
 take_down() {
   local h
-  case "$MODE" in
+  case "$FAILURE" in
     killed)
       for h in "${OX_HOSTS[@]}"; do kill -KILL "${SINK_PID[$h]}"; done
       for h in "${OX_HOSTS[@]}"; do wait "${SINK_PID[$h]}" 2>/dev/null || true; unset "SINK_PID[$h]"; done ;;
     blackholed)
       ip netns exec "$NS_OX" nft add element inet she2e blackholed "{ ${OX_IPS[0]}, ${OX_IPS[1]} }" ;;
     hung)
-      for h in "${OX_HOSTS[@]}"; do kill -STOP "${SINK_PID[$h]}"; STOPPED[$h]=1; done ;;
+      for h in "${OX_HOSTS[@]}"; do kill -STOP "${SINK_PID[$h]}"; done ;;
   esac
 }
 
 bring_back() {
   local h
-  case "$MODE" in
+  case "$FAILURE" in
     killed) for h in "${OX_HOSTS[@]}"; do start_sink "$h"; done ;;
     blackholed) ip netns exec "$NS_OX" nft flush set inet she2e blackholed ;;
-    hung) for h in "${OX_HOSTS[@]}"; do kill -CONT "${SINK_PID[$h]}"; unset "STOPPED[$h]"; done ;;
+    hung) for h in "${OX_HOSTS[@]}"; do kill -CONT "${SINK_PID[$h]}"; done ;;
   esac
 }
 
@@ -614,7 +649,7 @@ for h in "${!HOST_IP[@]}"; do
 done
 start_smarthostd
 start_unbound
-T_READY=$(wait_answer is_full "$IP_UNBOUND" "$CHANGE_TIMEOUT") \
+wait_answer is_full "$IP_UNBOUND" "$CHANGE_TIMEOUT" >/dev/null \
   || die "the resolver never showed the full oxford answer"
 start_postfix
 log "everything up in $(calc "$(now) - $RUN_START") s; oxford MX via unbound: $(mx_answer "$IP_UNBOUND" | tr '\n' ' ')"
@@ -634,15 +669,21 @@ check $(( C[cambridge-mail1] + C[cambridge-mail2] == 0 ? 0 : 1 )) "phase 1: none
 # --- phase 2: failover ------------------------------------------------------------------------
 HALF=$(( N / 2 ))
 SYN_BEFORE=$(syn_count)
-log "phase 2 (failover): taking both oxford hosts down ($MODE), sending $HALF messages at once"
+log "phase 2 (failover): taking both oxford hosts down ($FAILURE), sending $HALF messages at once"
+LOG_OFF_OUT=$(stat -c %s "$MAILLOG")
 T_OUT=$(now)
 take_down
 send_batch p2 1 "$HALF" >"$W/send-p2a.log" 2>&1 &
 SEND_PID=$!
 T_WD=$(wait_answer is_withdrawn "$IP_SHD" "$CHANGE_TIMEOUT") || die "smarthostd never withdrew the oxford hosts"
-T_WD_RES=$(wait_answer is_withdrawn "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed the withdrawal"
+if [ "$STATIC" = 1 ]; then
+  T_WD_RES=$T_WD   # the frozen resolver never follows; nothing to wait for
+else
+  T_WD_RES=$(wait_answer is_withdrawn "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed the withdrawal"
+fi
 log "smarthostd withdrew oxford $(calc "$T_WD - $T_OUT") s after the outage;" \
-    "the resolver followed $(calc "$T_WD_RES - $T_WD") s later; answer: $(mx_answer "$IP_SHD" | tr '\n' ' ')"
+    "$([ "$STATIC" = 1 ] && echo "the resolver is frozen (control)" || echo "the resolver followed $(calc "$T_WD_RES - $T_WD") s later");" \
+    "answer: $(mx_answer "$IP_SHD" | tr '\n' ' ')"
 wait "$SEND_PID" || die "sending the first half of phase 2 failed: $(cat "$W/send-p2a.log")"
 B=$(calc "$T_WD + $SLACK")
 sleep "$(awk -v b="$B" -v n="$(now)" 'BEGIN { d = b - n; printf "%.3f", (d > 0 ? d : 0) }')"
@@ -651,20 +692,25 @@ log "withdrawal + ${SLACK}s slack reached; sending the other $(( N - HALF )) mes
 send_batch p2 $(( HALF + 1 )) "$N"
 wait_delivered p2 "$N" || die "phase 2: not all mail delivered"
 SYN_END=$(syn_count)
-T_P2_END=$(now)
+LOG_OFF_END=$(stat -c %s "$MAILLOG")
 phase_counts p2
 P2C=$PC
 T_FIRST_REMOTE=$("$SYS_PY" "$HERE/e2e_tools.py" first "$SINKS" cambridge p2- "$T_OUT")
-read -r ATT_AFTER ATT_BEFORE < <("$SYS_PY" "$HERE/e2e_tools.py" attempts "$MAILLOG" "$T_OUT" "$B" "$T_P2_END" "${OX_IPS[@]}" 2>"$W/attempts-after.txt")
+read -r ATT_AFTER ATT_BEFORE < <("$SYS_PY" "$HERE/e2e_tools.py" attempts "$MAILLOG" "$LOG_OFF_OUT" "$LOG_OFF_END" "$B" "${OX_IPS[@]}" 2>"$W/attempts-after.txt")
 log "phase 2: first delivery at cambridge $(calc "$T_FIRST_REMOTE - $T_OUT") s after the outage"
 log "phase 2: MTA attempts to oxford hosts (Postfix log lines): $ATT_BEFORE outage..withdrawal+slack, $ATT_AFTER after"
 log "phase 2: SYNs from the MTA to oxford: $(( SYN_AT_B - SYN_BEFORE )) outage..withdrawal+slack, $(( SYN_END - SYN_AT_B )) after"
-[ "$ATT_AFTER" = 0 ] || cat "$W/attempts-after.txt"
+[ "$ATT_AFTER" = 0 ] || { echo "first of them:"; head -n 5 "$W/attempts-after.txt"; }
 check $(( C[cambridge-mail1] + C[cambridge-mail2] == N ? 0 : 1 )) "phase 2: all $N at cambridge"
 check $(( C[cambridge-mail1] > 0 && C[cambridge-mail2] > 0 ? 0 : 1 )) "phase 2: both cambridge hosts got mail"
 check $(( C[oxford-mail1] + C[oxford-mail2] == 0 ? 0 : 1 )) "phase 2: none at oxford"
-check $(( ATT_AFTER == 0 ? 0 : 1 )) "phase 2: no MTA connection attempt to oxford logged after withdrawal + ${SLACK}s"
-check $(( SYN_END - SYN_AT_B == 0 ? 0 : 1 )) "phase 2: no SYN from the MTA to oxford after withdrawal + ${SLACK}s"
+if [ "$STATIC" = 1 ]; then
+  check $(( ATT_AFTER > 0 ? 0 : 1 )) "control: with a static zone the MTA still tried oxford after withdrawal + ${SLACK}s (log)"
+  check $(( SYN_END - SYN_AT_B > 0 ? 0 : 1 )) "control: with a static zone the MTA still sent SYNs to oxford after withdrawal + ${SLACK}s"
+else
+  check $(( ATT_AFTER == 0 ? 0 : 1 )) "phase 2: no MTA connection attempt to oxford logged after withdrawal + ${SLACK}s"
+  check $(( SYN_END - SYN_AT_B == 0 ? 0 : 1 )) "phase 2: no SYN from the MTA to oxford after withdrawal + ${SLACK}s"
+fi
 
 # --- phase 3: failback ------------------------------------------------------------------------
 log "phase 3 (failback): bringing the oxford hosts back"
@@ -698,11 +744,12 @@ log "postfix log: sent=$SENT bounced=$BOUNCED expired=$EXPIRED deferred=$DEFERRE
 check $(( BOUNCED + EXPIRED == 0 ? 0 : 1 )) "postfix bounced nothing"
 check $(( SENT == 3 * N ? 0 : 1 )) "postfix logged $(( 3 * N )) deliveries (status=sent)"
 check $(( PANIC == 0 ? 0 : 1 )) "postfix logged no fatal/panic"
-kill -0 "$PID_SHD" 2>/dev/null; check $? "smarthostd still running"
+kill -0 "$PID_SHD" 2>/dev/null && alive=0 || alive=1
+check "$alive" "smarthostd still running"
 
 ELAPSED=$(calc "$(now) - $RUN_START")
 RESULT=PASS; [ "$FAILED" = 0 ] || RESULT=FAIL
-SUMMARY="SUMMARY $MODE $RESULT: N=$N; baseline $P1C; failover $P2C; failback $P3C; withdrawn $(calc "$T_WD - $T_OUT")s after outage (resolver +$(calc "$T_WD_RES - $T_WD")s), first cambridge delivery $(calc "$T_FIRST_REMOTE - $T_OUT")s after outage, attempts to oxford after withdrawal+${SLACK}s: log=$ATT_AFTER syn=$(( SYN_END - SYN_AT_B )) (before: log=$ATT_BEFORE syn=$(( SYN_AT_B - SYN_BEFORE ))), re-listed $(calc "$T_RS - $T_BACK")s after recovery, first in-site delivery $(calc "$T_FIRST_LOCAL - $T_P3")s after sending, run ${ELAPSED}s"
+SUMMARY="SUMMARY $MODE $RESULT: N=$N; baseline $P1C; failover $P2C; failback $P3C; withdrawn $(calc "$T_WD - $T_OUT")s after outage (resolver $([ "$STATIC" = 1 ] && echo frozen || echo "+$(calc "$T_WD_RES - $T_WD")s")), first cambridge delivery $(calc "$T_FIRST_REMOTE - $T_OUT")s after outage, attempts to oxford after withdrawal+${SLACK}s: log=$ATT_AFTER syn=$(( SYN_END - SYN_AT_B )) (before: log=$ATT_BEFORE syn=$(( SYN_AT_B - SYN_BEFORE ))), re-listed $(calc "$T_RS - $T_BACK")s after recovery, first in-site delivery $(calc "$T_FIRST_LOCAL - $T_P3")s after sending, run ${ELAPSED}s"
 echo "$SUMMARY"
 [ -n "${E2E_SUMMARY_FILE:-}" ] && echo "$SUMMARY" >> "$E2E_SUMMARY_FILE"
 [ "$FAILED" = 0 ] || exit 1
