@@ -9,6 +9,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
+use crate::answer::encode::wire_name;
 use crate::config::{Config, DEFAULT_SMTP_PORT, VIEW_ALL};
 
 /// Index of a site in [`Topology::sites`].
@@ -60,6 +61,8 @@ pub struct Site {
     pub name: String,
     /// `<site>.<origin>`.
     pub domain: Name,
+    /// `domain` in lower-case wire form.
+    pub wire: Box<[u8]>,
     pub hosts: Vec<HostId>,
     /// Fallback sites with the MX preference their hosts get in this site's answer.
     pub fallback: Vec<(SiteId, u16)>,
@@ -76,6 +79,8 @@ pub struct Host {
     pub name: String,
     /// `<host>.<site>.<origin>`: the MX exchange and A/AAAA owner.
     pub fqdn: Name,
+    /// `fqdn` in lower-case wire form.
+    pub wire: Box<[u8]>,
     /// Configured addresses (empty for a host named by `target`).
     pub addresses: Vec<IpAddr>,
     /// A DNS name whose addresses are this host's.
@@ -117,9 +122,11 @@ impl Topology {
                 let label = host.name.to_ascii_lowercase();
                 let target = host.fqdn.as_deref().map(fqdn).transpose()?;
                 ids.push(hosts.len());
+                let host_fqdn = Name::from_ascii(&label)?.append_domain(&domain)?;
                 hosts.push(Host {
                     site: site_id,
-                    fqdn: Name::from_ascii(&label)?.append_domain(&domain)?,
+                    wire: wire_name(&host_fqdn).into(),
+                    fqdn: host_fqdn,
                     name: label,
                     addresses: host.addresses.clone(),
                     target,
@@ -145,6 +152,7 @@ impl Topology {
             };
             sites.push(Site {
                 name: site_label,
+                wire: wire_name(&domain).into(),
                 domain,
                 hosts: ids,
                 fallback,

@@ -5,6 +5,10 @@
 //! pointers into the question stay valid because the client's name has the same length.
 //! hickory-proto encodes the rdata of types we do not compress (RFC 3597 forbids compressing
 //! names in newer types); the types with names that may be compressed are written here.
+//!
+//! One [`Encoder`] serves a whole snapshot build: its buffer and its table of written names
+//! are reused from message to message, and the table borrows the names (`'n`) instead of
+//! copying them, so encoding allocates nothing but each finished body.
 
 use std::net::IpAddr;
 
@@ -28,61 +32,63 @@ pub fn wire_name(name: &Name) -> Vec<u8> {
     out
 }
 
-/// Builds a message body, compressing every name against the names written before it.
-pub struct Encoder {
+/// Builds messages, compressing every name against the names written before it.
+pub struct Encoder<'n> {
     buf: Vec<u8>,
     /// Lower-case wire suffixes already written, and where.
-    suffixes: FxHashMap<Box<[u8]>, u16>,
+    suffixes: FxHashMap<&'n [u8], u16>,
     /// Off for bytes that must follow questions of any length.
     compress: bool,
 }
 
 /// Record data we encode ourselves (so that names inside compress) or hand to hickory-proto.
-pub enum Rdata<'a> {
+pub enum Rdata<'a, 'n> {
     Address(IpAddr),
-    Mx(u16, &'a [u8]),
+    Mx(u16, &'n [u8]),
     Static(&'a RData),
 }
 
-impl Encoder {
-    /// A message with an empty header and `qname` (lower-case wire form) as its question.
-    pub fn with_question(qname: &[u8]) -> Self {
-        let mut e = Self {
-            buf: Vec::with_capacity(512),
+impl Default for Encoder<'_> {
+    fn default() -> Self {
+        Self {
+            buf: Vec::with_capacity(4096),
             suffixes: FxHashMap::default(),
             compress: true,
-        };
-        e.buf.extend_from_slice(&[0; QUESTION_OFFSET]);
-        e.name(qname);
-        e.buf.extend_from_slice(&[0, 0, 0, 1]);
-        e
+        }
+    }
+}
+
+impl<'n> Encoder<'n> {
+    /// Starts a message: an empty header and `qname` (lower-case wire form) as its question.
+    /// Without `compress`, no name is ever compressed, so that the bytes after the question stay
+    /// valid behind a question of any length.
+    pub fn start(&mut self, qname: &'n [u8], compress: bool) {
+        self.buf.clear();
+        self.suffixes.clear();
+        self.compress = compress;
+        self.buf.extend_from_slice(&[0; QUESTION_OFFSET]);
+        self.name(qname);
+        self.buf.extend_from_slice(&[0, 0, 0, 1]);
     }
 
-    /// Like [`Encoder::with_question`], but no name is ever compressed, so that the bytes after
-    /// the question stay valid behind a question of any length.
-    pub fn uncompressed(qname: &[u8]) -> Self {
-        let mut e = Self::with_question(qname);
-        e.compress = false;
-        e
-    }
-
-    /// Bytes written after the header.
+    /// Bytes written so far, header included.
     pub fn len(&self) -> usize {
         self.buf.len()
     }
 
-    /// Whether nothing but the header was written.
+    /// Whether nothing was started.
     pub fn is_empty(&self) -> bool {
-        self.buf.len() == QUESTION_OFFSET
+        self.buf.is_empty()
     }
 
-    /// The whole message as written (header left zero).
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.buf
+    /// The message as written (header left zero).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
     }
 
-    /// Writes a lower-case, uncompressed wire name, compressed against earlier names.
-    pub fn name(&mut self, wire: &[u8]) {
+    /// Writes a lower-case, uncompressed wire name, compressed against earlier names, and
+    /// remembers its suffixes for later names.
+    pub fn name(&mut self, wire: &'n [u8]) {
         if !self.compress {
             self.buf.extend_from_slice(wire);
             return;
@@ -96,7 +102,7 @@ impl Encoder {
             }
             let here = self.buf.len();
             if here <= MAX_POINTER_TARGET {
-                self.suffixes.insert(suffix.into(), here as u16);
+                self.suffixes.insert(suffix, here as u16);
             }
             let len = usize::from(wire[at]);
             self.buf.extend_from_slice(&wire[at..=at + len]);
@@ -105,8 +111,28 @@ impl Encoder {
         self.buf.push(0);
     }
 
+    /// Writes a name that does not live as long as the encoder: it is compressed against
+    /// earlier names but not remembered.
+    fn transient_name(&mut self, wire: &[u8]) {
+        if self.compress {
+            let mut at = 0;
+            while wire[at] != 0 {
+                if let Some(&offset) = self.suffixes.get(&wire[at..]) {
+                    self.buf.extend_from_slice(&(0xC000 | offset).to_be_bytes());
+                    return;
+                }
+                let len = usize::from(wire[at]);
+                self.buf.extend_from_slice(&wire[at..=at + len]);
+                at += len + 1;
+            }
+            self.buf.push(0);
+        } else {
+            self.buf.extend_from_slice(wire);
+        }
+    }
+
     /// Writes one resource record of class IN.
-    pub fn record(&mut self, owner: &[u8], rtype: RecordType, ttl: u32, rdata: Rdata<'_>) {
+    pub fn record(&mut self, owner: &'n [u8], rtype: RecordType, ttl: u32, rdata: Rdata<'_, 'n>) {
         self.name(owner);
         self.buf.extend_from_slice(&u16::from(rtype).to_be_bytes());
         self.buf
@@ -127,32 +153,20 @@ impl Encoder {
         self.buf[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
     }
 
-    /// Writes a record from the zone file, keeping its TTL unless `ttl` overrides it.
-    pub fn static_record(&mut self, record: &Record, ttl: Option<u32>) {
-        let owner = wire_name(&record.name);
-        let ttl = ttl.unwrap_or(record.ttl);
-        self.record(
-            &owner,
-            record.record_type(),
-            ttl,
-            Rdata::Static(&record.data),
-        );
-    }
-
     fn static_rdata(&mut self, data: &RData) {
         match data {
             RData::A(a) => self.buf.extend_from_slice(&a.0.octets()),
             RData::AAAA(a) => self.buf.extend_from_slice(&a.0.octets()),
             RData::MX(mx) => {
                 self.buf.extend_from_slice(&mx.preference.to_be_bytes());
-                self.name(&wire_name(&mx.exchange));
+                self.transient_name(&wire_name(&mx.exchange));
             }
-            RData::NS(ns) => self.name(&wire_name(&ns.0)),
-            RData::CNAME(c) => self.name(&wire_name(&c.0)),
-            RData::PTR(p) => self.name(&wire_name(&p.0)),
+            RData::NS(ns) => self.transient_name(&wire_name(&ns.0)),
+            RData::CNAME(c) => self.transient_name(&wire_name(&c.0)),
+            RData::PTR(p) => self.transient_name(&wire_name(&p.0)),
             RData::SOA(soa) => {
-                self.name(&wire_name(&soa.mname));
-                self.name(&wire_name(&soa.rname));
+                self.transient_name(&wire_name(&soa.mname));
+                self.transient_name(&wire_name(&soa.rname));
                 for v in [
                     soa.serial,
                     soa.refresh as u32,
@@ -175,6 +189,16 @@ impl Encoder {
             }
         }
     }
+
+    /// Writes a zone file record under `owner` (its wire name), keeping the record's TTL.
+    pub fn static_record(&mut self, owner: &'n [u8], record: &Record) {
+        self.record(
+            owner,
+            record.record_type(),
+            record.ttl,
+            Rdata::Static(&record.data),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -188,7 +212,8 @@ mod tests {
     fn names_compress_against_the_question_and_decode_back() {
         let qname = wire_name(&fqdn("oxford.smarthost.internal").unwrap());
         let mx = wire_name(&fqdn("mail1.oxford.smarthost.internal").unwrap());
-        let mut e = Encoder::with_question(&qname);
+        let mut e = Encoder::default();
+        e.start(&qname, true);
         let before = e.len();
         e.record(&qname, RecordType::MX, 30, Rdata::Mx(10, &mx));
         e.record(
@@ -199,7 +224,7 @@ mod tests {
         );
         // owner pointer (2) + fixed (10) + pref (2) + "mail1" label (6) + pointer (2)
         assert_eq!(e.len() - before, 22 + 2 + 10 + 4);
-        let mut bytes = e.into_bytes();
+        let mut bytes = e.bytes().to_vec();
         bytes[4..6].copy_from_slice(&1u16.to_be_bytes());
         bytes[6..8].copy_from_slice(&2u16.to_be_bytes());
         let m = Message::from_bytes(&bytes).unwrap();
@@ -210,6 +235,24 @@ mod tests {
         assert_eq!(
             m.answers[1].name.to_string(),
             "mail1.oxford.smarthost.internal."
+        );
+    }
+
+    #[test]
+    fn uncompressed_messages_carry_no_pointers() {
+        let qname = wire_name(&fqdn("smarthost.internal").unwrap());
+        let mut e = Encoder::default();
+        e.start(&qname, false);
+        e.record(
+            &qname,
+            RecordType::A,
+            30,
+            Rdata::Address("127.0.0.1".parse().unwrap()),
+        );
+        assert!(
+            !e.bytes()[QUESTION_OFFSET..]
+                .windows(2)
+                .any(|w| w[0] & 0xC0 == 0xC0 && w[1] == 12)
         );
     }
 }

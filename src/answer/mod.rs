@@ -16,4 +16,4 @@ pub mod snapshot;
 pub use build::{TooLarge, build};
 pub use plan::{Exchange, Mode, MxPlan};
 pub use prepared::Prepared;
-pub use snapshot::{Lookup, Snapshot, Warm, WarmCounters};
+pub use snapshot::{Answer, Lookup, Snapshot, Warm, WarmCounters};

@@ -1,10 +1,13 @@
 //! A response prepared once per snapshot: everything after the question, in wire format.
 
-use hickory_proto::rr::RecordType;
+use std::ops::Range;
+
+use hickory_proto::rr::{Record, RecordType};
 
 use super::encode::{Encoder, Rdata};
 
-/// The sections of one response, ready to follow the client's question.
+/// The header facts of one prepared response, and where its sections are in the snapshot's
+/// byte arena.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     /// The low four bits of the RCODE.
@@ -15,12 +18,10 @@ pub struct Prepared {
     pub authorities: u16,
     pub additionals: u16,
     /// Answer, authority and additional sections, compressed against a lower-case question.
-    pub body: Box<[u8]>,
-    /// Length of `body` without the additional section, which may be dropped to fit a UDP
+    pub(super) body: Range<usize>,
+    /// Length of the body without the additional section, which may be dropped to fit a UDP
     /// payload without setting TC (RFC 2181 section 9).
-    pub essential_len: usize,
-    /// Length of the question these bytes were encoded behind.
-    pub question_len: usize,
+    pub essential_len: u32,
 }
 
 /// Which section records are being added to.
@@ -31,31 +32,24 @@ enum Section {
     Additional,
 }
 
-/// Writes one [`Prepared`] section by section.
-pub struct Builder {
-    enc: Encoder,
+/// The RCODEs a prepared answer can carry.
+pub const NOERROR: u8 = 0;
+pub const NXDOMAIN: u8 = 3;
+
+/// Writes one [`Prepared`] section by section, on a shared [`Encoder`].
+pub struct Builder<'e, 'n> {
+    enc: &'e mut Encoder<'n>,
     question_end: usize,
     section: Section,
     counts: [u16; 3],
     essential_len: Option<usize>,
 }
 
-/// The RCODEs a prepared answer can carry.
-pub const NOERROR: u8 = 0;
-pub const NXDOMAIN: u8 = 3;
-
-impl Builder {
-    /// Starts a response to a question for `qname` (lower-case wire form).
-    pub fn new(qname: &[u8]) -> Self {
-        Self::with_encoder(Encoder::with_question(qname))
-    }
-
-    /// Starts a response whose sections carry no compression pointers.
-    pub fn uncompressed() -> Self {
-        Self::with_encoder(Encoder::uncompressed(&[0]))
-    }
-
-    fn with_encoder(enc: Encoder) -> Self {
+impl<'e, 'n> Builder<'e, 'n> {
+    /// Starts a response to a question for `qname` (lower-case wire form); see
+    /// [`Encoder::start`] for `compress`.
+    pub fn new(enc: &'e mut Encoder<'n>, qname: &'n [u8], compress: bool) -> Self {
+        enc.start(qname, compress);
         Self {
             question_end: enc.len(),
             enc,
@@ -83,42 +77,53 @@ impl Builder {
     /// Adds one record to the current section.
     pub fn record(
         &mut self,
-        owner: &[u8],
+        owner: &'n [u8],
         rtype: RecordType,
         ttl: u32,
-        rdata: Rdata<'_>,
+        rdata: Rdata<'_, 'n>,
     ) -> &mut Self {
         self.enc.record(owner, rtype, ttl, rdata);
         self.counts[self.section as usize] += 1;
         self
     }
 
-    /// Adds one zone file record to the current section.
-    pub fn static_record(
-        &mut self,
-        record: &hickory_proto::rr::Record,
-        ttl: Option<u32>,
-    ) -> &mut Self {
-        self.enc.static_record(record, ttl);
+    /// Adds one zone file record, owned by `owner` (its wire name), to the current section.
+    pub fn static_record(&mut self, owner: &'n [u8], record: &Record) -> &mut Self {
+        self.enc.static_record(owner, record);
         self.counts[self.section as usize] += 1;
         self
     }
 
-    /// Finishes the response with the given RCODE and AA flag.
-    pub fn finish(self, rcode: u8, authoritative: bool) -> Prepared {
-        let body_len = self.enc.len() - self.question_end;
-        let essential_len = self.essential_len.unwrap_or(body_len);
-        let question_end = self.question_end;
-        let bytes = self.enc.into_bytes();
+    /// Records in the answer section so far.
+    pub fn answer_count(&self) -> u16 {
+        self.counts[0]
+    }
+
+    /// Finishes the response with the given RCODE and AA flag, appending its bytes to `arena`.
+    pub fn finish(self, rcode: u8, authoritative: bool, arena: &mut Vec<u8>) -> Prepared {
+        let body = &self.enc.bytes()[self.question_end..];
+        let start = arena.len();
+        arena.extend_from_slice(body);
         Prepared {
             rcode,
             authoritative,
             answers: self.counts[0],
             authorities: self.counts[1],
             additionals: self.counts[2],
-            body: bytes[question_end..].into(),
-            essential_len,
-            question_len: question_end - super::encode::QUESTION_OFFSET,
+            essential_len: self.essential_len.unwrap_or(body.len()) as u32,
+            body: start..arena.len(),
         }
+    }
+}
+
+impl Prepared {
+    /// Bytes of the whole body.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Whether the body is empty (an answer with no records at all).
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
     }
 }

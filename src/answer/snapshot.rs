@@ -1,9 +1,14 @@
 //! The immutable snapshot the DNS edge reads: every answer of one generation, prepared.
+//!
+//! Laid out for few allocations and a cheap lookup: the names live in one byte arena and the
+//! answers' bytes in another; a hash table of nodes points into both.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use super::plan::MxPlan;
 use super::prepared::Prepared;
@@ -26,22 +31,29 @@ pub struct Snapshot {
     pub health: Arc<HealthView>,
     /// Each site's MX plan, indexed by [`SiteId`] (for status and logs).
     pub plans: Vec<MxPlan>,
+    /// Carried from generation to generation while the topology stays.
+    pub warm: Arc<WarmCounters>,
     /// The origin in lower-case wire form.
     pub(super) origin: Box<[u8]>,
-    /// Names in lower-case wire form.
-    pub(super) nodes: FxHashMap<Box<[u8]>, Node>,
+    /// Every node's name, lower-case wire form, back to back.
+    pub(super) names: Vec<u8>,
+    pub(super) nodes: HashTable<Node>,
+    /// Answers by type, node by node.
+    pub(super) rrsets: Vec<(u16, Answers)>,
+    /// The bytes of every prepared answer.
+    pub(super) bodies: Vec<u8>,
     /// The authority section of an NXDOMAIN answer, encoded without pointers so that it can
     /// follow any question.
     pub(super) nxdomain: Prepared,
-    /// Carried from generation to generation while the topology stays.
-    pub warm: Arc<WarmCounters>,
 }
 
-/// One name of the zone and its answers by type.
+/// One name of the zone.
 pub(super) struct Node {
-    pub(super) rrsets: Vec<(u16, Answers)>,
-    /// The type answered for ANY (RFC 8482: one RRset is enough).
-    pub(super) any: Option<usize>,
+    pub(super) name_at: u32,
+    pub(super) name_len: u8,
+    /// This node's answers in [`Snapshot::rrsets`].
+    pub(super) rrsets_at: u32,
+    pub(super) rrsets_len: u16,
     /// The NOERROR/NODATA answer for types the name does not have.
     pub(super) nodata: Prepared,
 }
@@ -68,27 +80,61 @@ pub struct Warm {
     pub share: f64,
 }
 
+/// A prepared answer with its bytes.
+#[derive(Clone, Copy)]
+pub struct Answer<'a> {
+    pub prepared: &'a Prepared,
+    /// Answer, authority and additional sections.
+    pub body: &'a [u8],
+}
+
+impl<'a> Answer<'a> {
+    /// The sections without the additional one.
+    pub fn essential(&self) -> &'a [u8] {
+        &self.body[..self.prepared.essential_len as usize]
+    }
+}
+
 /// What the zone says about a query, before any per-client decision.
 pub enum Lookup<'a> {
     /// A prepared answer (positive or NODATA), maybe with a warm variant to choose from.
     Found {
-        answer: &'a Prepared,
-        warm: Option<&'a Warm>,
+        answer: Answer<'a>,
+        warm: Option<(Answer<'a>, &'a Warm)>,
     },
     /// A name under the origin that does not exist.
-    NxDomain(&'a Prepared),
+    NxDomain(Answer<'a>),
     /// Zone transfers are not offered.
     TransferRefused,
     /// A name outside the zone: not ours to answer.
     NotAuthoritative,
 }
 
+/// The hash of a lower-case wire name in the node table.
+pub(super) fn name_hash(name: &[u8]) -> u64 {
+    FxBuildHasher.hash_one(name)
+}
+
 impl Snapshot {
+    fn answer<'a>(&'a self, prepared: &'a Prepared) -> Answer<'a> {
+        Answer {
+            prepared,
+            body: &self.bodies[prepared.body.clone()],
+        }
+    }
+
+    fn node(&self, qname: &[u8]) -> Option<&Node> {
+        self.nodes.find(name_hash(qname), |n| {
+            let at = n.name_at as usize;
+            self.names[at..at + usize::from(n.name_len)] == *qname
+        })
+    }
+
     /// Looks up a lower-case wire name and type. `view` is called only for shared names.
     pub fn lookup(&self, qname: &[u8], qtype: u16, view: impl FnOnce() -> usize) -> Lookup<'_> {
-        let Some(node) = self.nodes.get(qname) else {
+        let Some(node) = self.node(qname) else {
             return if self.in_zone(qname) {
-                Lookup::NxDomain(&self.nxdomain)
+                Lookup::NxDomain(self.answer(&self.nxdomain))
             } else {
                 Lookup::NotAuthoritative
             };
@@ -96,25 +142,33 @@ impl Snapshot {
         if qtype == TYPE_AXFR || qtype == TYPE_IXFR {
             return Lookup::TransferRefused;
         }
-        let index = if qtype == TYPE_ANY {
-            node.any
+        let at = node.rrsets_at as usize;
+        let rrsets = &self.rrsets[at..at + usize::from(node.rrsets_len)];
+        // RFC 8482: one RRset is a complete answer to ANY.
+        let found = if qtype == TYPE_ANY {
+            rrsets.first()
         } else {
-            node.rrsets.iter().position(|(t, _)| *t == qtype)
+            rrsets.iter().find(|(t, _)| *t == qtype)
         };
-        let Some(index) = index else {
-            return Lookup::Found {
-                answer: &node.nodata,
-                warm: None,
-            };
-        };
-        let variant = match &node.rrsets[index].1 {
-            Answers::Fixed(answer) => return Lookup::Found { answer, warm: None },
-            Answers::Site(variant) => variant,
-            Answers::Views(views) => &views[view()],
+        let variant = match found.map(|(_, a)| a) {
+            None => {
+                return Lookup::Found {
+                    answer: self.answer(&node.nodata),
+                    warm: None,
+                };
+            }
+            Some(Answers::Fixed(p)) => {
+                return Lookup::Found {
+                    answer: self.answer(p),
+                    warm: None,
+                };
+            }
+            Some(Answers::Site(variant)) => variant,
+            Some(Answers::Views(views)) => &views[view()],
         };
         Lookup::Found {
-            answer: &variant.normal,
-            warm: variant.warm.as_ref(),
+            answer: self.answer(&variant.normal),
+            warm: variant.warm.as_ref().map(|w| (self.answer(&w.answer), w)),
         }
     }
 
@@ -133,16 +187,14 @@ impl Snapshot {
         false
     }
 
-    /// Whether the name has answers that depend on the client's view.
-    pub fn is_shared(&self, qname: &[u8]) -> bool {
-        self.nodes
-            .get(qname)
-            .is_some_and(|n| n.rrsets.iter().any(|(_, a)| matches!(a, Answers::Views(_))))
-    }
-
     /// The number of names served.
     pub fn name_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Bytes of prepared answers held.
+    pub fn answer_bytes(&self) -> usize {
+        self.bodies.len()
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::query::{ClientSubnet, Query};
 use super::slow::{ErrorReply, FORMERR};
-use crate::answer::{Lookup, Prepared, Snapshot};
+use crate::answer::{Answer, Lookup, Snapshot};
 use crate::topology::View;
 
 const CLASS_IN: u16 = 1;
@@ -115,9 +115,9 @@ impl Responder<'_> {
         if let (Some(scope), Some((_, s))) = (scope, opt.as_mut().and_then(|o| o.subnet.as_mut())) {
             *s = scope;
         }
-        let (prepared, warm) = match lookup {
+        let (answer, warm) = match lookup {
             Lookup::Found { answer, warm } => match warm {
-                Some(w) if self.snapshot.warm.pick(w.site, w.share) => (&w.answer, true),
+                Some((warm, w)) if self.snapshot.warm.pick(w.site, w.share) => (warm, true),
                 _ => (answer, false),
             },
             Lookup::NxDomain(answer) => (answer, false),
@@ -127,10 +127,10 @@ impl Responder<'_> {
                 return outcome(u16::from(REFUSED), false, false);
             }
         };
-        header.authoritative = prepared.authoritative;
-        header.rcode = prepared.rcode;
-        let truncated = write(out, &header, question, Some(prepared), limit, opt.as_ref());
-        outcome(u16::from(prepared.rcode), truncated, warm)
+        header.authoritative = answer.prepared.authoritative;
+        header.rcode = answer.prepared.rcode;
+        let truncated = write(out, &header, question, Some(answer), limit, opt.as_ref());
+        outcome(u16::from(answer.prepared.rcode), truncated, warm)
     }
 
     /// Answers a request the full parser rejected.
@@ -193,7 +193,7 @@ fn write(
     out: &mut Vec<u8>,
     h: &Header,
     question: Option<&[u8]>,
-    prepared: Option<&Prepared>,
+    answer: Option<Answer<'_>>,
     limit: usize,
     opt: Option<&OptReply>,
 ) -> bool {
@@ -201,18 +201,16 @@ fn write(
         11 + o.subnet.map_or(0, |(s, _)| 8 + subnet_bytes(&s))
     });
     let fixed = 12 + question.map_or(0, <[u8]>::len) + opt_len;
-    let (body, counts, truncated) = match prepared {
+    let (body, counts, truncated) = match answer {
         None => (&[][..], [0, 0, 0], false),
-        Some(p) if fixed + p.body.len() <= limit => (
-            &p.body[..],
-            [p.answers, p.authorities, p.additionals],
-            false,
-        ),
-        Some(p) if fixed + p.essential_len <= limit => (
-            &p.body[..p.essential_len],
-            [p.answers, p.authorities, 0],
-            false,
-        ),
+        Some(a) if fixed + a.body.len() <= limit => {
+            let p = a.prepared;
+            (a.body, [p.answers, p.authorities, p.additionals], false)
+        }
+        Some(a) if fixed + a.essential().len() <= limit => {
+            let p = a.prepared;
+            (a.essential(), [p.answers, p.authorities, 0], false)
+        }
         Some(_) => (&[][..], [0, 0, 0], true),
     };
     out.clear();
