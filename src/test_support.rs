@@ -14,3 +14,14 @@ pub fn config_from(text: &str) -> Config {
 pub fn topology(config: &Config) -> Topology {
     Topology::from_config(config).expect("valid names")
 }
+
+/// The answers of `config` (text) with `zone` as its zone file, every host up.
+pub fn snapshot(config: &str, zone: &str) -> crate::answer::Snapshot {
+    let config = config_from(config);
+    let topology = std::sync::Arc::new(topology(&config));
+    let zone =
+        crate::zone::StaticZone::parse(Path::new("test.zone"), zone.to_string(), &topology.origin)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let health = std::sync::Arc::new(crate::health::HealthView::unknown(&topology));
+    crate::answer::build(topology, &zone, health, 7, 1).expect("answers fit")
+}

@@ -15,7 +15,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -256,6 +256,62 @@ impl Collector for WarmCollector {
     }
 }
 
+/// The process as the kernel and the runtime see it: open file descriptors, resident memory,
+/// live tasks. What a soak test watches for leaks.
+#[derive(Default)]
+struct ProcessCollector {
+    runtime: OnceLock<tokio::runtime::Handle>,
+}
+
+impl std::fmt::Debug for ProcessCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProcessCollector")
+    }
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+            let fds = entries.count() as i64;
+            let e = encoder.encode_descriptor(
+                "process_open_fds",
+                "Open file descriptors",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(fds).encode(e)?;
+        }
+        if let Some(rss) = resident_bytes() {
+            let e = encoder.encode_descriptor(
+                "process_resident_memory_bytes",
+                "Resident memory",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(rss as i64).encode(e)?;
+        }
+        if let Some(rt) = self.runtime.get() {
+            let tasks = rt.metrics().num_alive_tasks() as i64;
+            let e = encoder.encode_descriptor(
+                "runtime_alive_tasks",
+                "Tasks alive in the async runtime (probes, connections, listeners)",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(tasks).encode(e)?;
+        }
+        Ok(())
+    }
+}
+
+/// VmRSS from /proc/self/status, in bytes.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Labels of one host.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HostLabels {
@@ -307,6 +363,7 @@ pub struct Metrics {
     registry: Registry,
     dns: Arc<DnsCollector>,
     warm: Arc<WarmCollector>,
+    process: Arc<ProcessCollector>,
     pub probe_results: Family<ProbeLabels, Counter>,
     pub probe_duration: Family<HostLabels, Histogram, HistogramCtor>,
     pub host_up: Family<HostLabels, Gauge>,
@@ -342,9 +399,12 @@ impl Metrics {
         registry.register_collector(Box::new(dns.clone()));
         let warm = Arc::new(WarmCollector::default());
         registry.register_collector(Box::new(warm.clone()));
+        let process = Arc::new(ProcessCollector::default());
+        registry.register_collector(Box::new(process.clone()));
         let m = Self {
             dns,
             warm,
+            process,
             probe_results: Family::default(),
             probe_duration: Family::new_with_constructor(probe_histogram as HistogramCtor),
             host_up: Family::default(),
@@ -426,6 +486,9 @@ impl Metrics {
     /// Lets the warm-standby counters be read from the published snapshots.
     pub fn attach(&self, snapshot: Arc<ArcSwap<Snapshot>>) {
         let _ = self.warm.snapshot.set(snapshot);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let _ = self.process.runtime.set(rt);
+        }
     }
 
     /// Counts a configuration reload.

@@ -18,6 +18,8 @@ pub enum Behavior {
     Busy,
     /// Accepts the connection and never says anything.
     Silent,
+    /// Starts a multi-line greeting and never finishes it.
+    StallMidGreeting,
     /// Greets, then closes the connection when EHLO arrives.
     CloseOnEhlo,
     /// Greets after this delay.
@@ -144,6 +146,13 @@ async fn session(stream: TcpStream, behavior: Behavior) {
             return;
         }
         Behavior::FailOnce => return,
+        Behavior::StallMidGreeting => {
+            let _ = write
+                .write_all(b"220-fake.example ESMTP\r\n220-still")
+                .await;
+            while let Ok(Some(_)) = lines.next_line().await {}
+            return;
+        }
         Behavior::Busy => {
             let _ = write.write_all(b"421 4.3.2 too busy, try later\r\n").await;
             return;

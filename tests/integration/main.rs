@@ -5,6 +5,7 @@ mod admin;
 mod answers;
 mod config;
 mod fake_smtp;
+mod limits;
 mod probes;
 mod protocol;
 mod support;

@@ -1,0 +1,263 @@
+//! Abuse limits: response rate limiting, TCP limits, and no leak after many failed probes.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::RecordType;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::fake_smtp::{Behavior, FakeSmtp};
+use crate::support::*;
+
+async fn pair() -> (FakeSmtp, FakeSmtp, String) {
+    let a = FakeSmtp::start(Behavior::Healthy).await;
+    let b = FakeSmtp::start(Behavior::Healthy).await;
+    let rest = format!(
+        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
+        a.host_entry("mail1"),
+        b.host_entry("mail1")
+    );
+    (a, b, rest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limiting_holds_a_flood_from_one_prefix_while_another_is_answered() {
+    let (_a, _b, rest) = pair().await;
+    let mut setup = Setup::new(rest);
+    setup.server = "[server.rate_limit]\nresponses_per_second = 20\nslip = 2\nexempt = []".into();
+    let server = TestServer::start(&setup).await;
+    let flood = UdpSocket::bind("127.70.0.1:0").await.unwrap();
+    let q = query("oxford.smarthost.internal", RecordType::MX, None)
+        .to_vec()
+        .unwrap();
+    for _ in 0..200 {
+        flood.send_to(&q, server.dns).await.unwrap();
+    }
+    // Another client in another /24 is answered in full meanwhile.
+    let other = UdpSocket::bind("127.71.0.1:0").await.unwrap();
+    let answer = udp_raw_from(&other, server.dns, &q)
+        .await
+        .expect("the other client is answered");
+    let answer = Message::from_vec(&answer).unwrap();
+    assert!(!answer.metadata.truncation && !answer.answers.is_empty());
+
+    let (mut full, mut truncated) = (0, 0);
+    let mut buf = vec![0u8; 4096];
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(500), flood.recv_from(&mut buf)).await
+    {
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        if m.metadata.truncation {
+            assert!(m.answers.is_empty());
+            truncated += 1;
+        } else {
+            full += 1;
+        }
+    }
+    // 20 a second; the flood may straddle one second boundary.
+    assert!((20..=40).contains(&full), "{full} full answers");
+    assert!(
+        truncated >= 50,
+        "every second limited answer slips out truncated: {truncated}"
+    );
+    assert!(
+        full + truncated < 150,
+        "the rest are dropped: {full} + {truncated}"
+    );
+    let metrics = server.control.metrics.encode();
+    assert!(
+        metrics.contains("smarthostd_dns_rate_limited_total{action=\"dropped\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_limits_hold() {
+    let (_a, _b, rest) = pair().await;
+    let mut setup = Setup::new(rest);
+    setup.server =
+        "tcp_max_connections = 2\ntcp_idle_timeout = \"400ms\"\ntcp_max_queries = 3".into();
+    let server = TestServer::start(&setup).await;
+    let q = query("oxford.smarthost.internal", RecordType::MX, None)
+        .to_vec()
+        .unwrap();
+    let framed = [&(q.len() as u16).to_be_bytes()[..], &q].concat();
+
+    // Queries per connection: three answers, then the server closes.
+    let mut c = TcpStream::connect(server.dns).await.unwrap();
+    for _ in 0..4 {
+        c.write_all(&framed).await.unwrap();
+    }
+    for _ in 0..3 {
+        assert!(read_framed(&mut c).await.is_some());
+    }
+    assert!(
+        read_framed(&mut c).await.is_none(),
+        "the fourth query is not answered"
+    );
+
+    // Concurrent connections: a third waits until one of two idle ones goes.
+    let mut first = TcpStream::connect(server.dns).await.unwrap();
+    let _second = TcpStream::connect(server.dns).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let mut third = TcpStream::connect(server.dns).await.unwrap();
+    third.write_all(&framed).await.unwrap();
+    let answer = read_framed(&mut third).await;
+    assert!(answer.is_some(), "served once an idle connection timed out");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "not served while both slots were taken"
+    );
+    // Idle timeout: the first connection was closed by the server.
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(2), first.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection closed: {closed:?}"
+    );
+}
+
+/// The server as its own process, so that its descriptors and tasks are its own.
+struct ServerProcess {
+    child: Child,
+    admin: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gauge(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+fn failed_probes(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("smarthostd_probe_results_total{") && l.contains("result=\"down\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(admin: SocketAddr) -> String {
+    let mut s = TcpStream::connect(admin).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_failed_probes_leave_no_task_and_no_descriptor_behind() {
+    let mut hosts = Vec::new();
+    let mut entries = Vec::new();
+    for i in 0..12 {
+        let behavior = match i % 3 {
+            0 => Behavior::Silent,
+            1 => Behavior::StallMidGreeting,
+            _ => Behavior::Busy,
+        };
+        let h = FakeSmtp::start(behavior).await;
+        entries.push(h.host_entry(&format!("h{i}")));
+        hosts.push(h);
+    }
+    for i in 0..12 {
+        let closed = FakeSmtp::closed().await;
+        entries.push(format!(
+            "{{ name = \"c{i}\", addresses = [\"{}\"], port = {} }}",
+            closed.ip(),
+            closed.port()
+        ));
+    }
+    let good = FakeSmtp::start(Behavior::Healthy).await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut setup = Setup::new(format!(
+        "[sites.bad]\nhosts = [{}]\n[sites.good]\nhosts = [{}]\n",
+        entries.join(", "),
+        good.host_entry("mail1")
+    ));
+    setup.probe = "[probe]\ninterval = \"10ms\"\ntimeout = \"25ms\"\nrise = 2\nfall = 2\n".into();
+    let config = setup
+        .render()
+        .replace("admin = \"127.0.0.1:0\"", &format!("admin = \"{admin}\""));
+    std::fs::write(dir.path().join("smarthost.toml"), config).unwrap();
+    std::fs::write(dir.path().join("smarthost.internal.zone"), ZONE).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_smarthostd"))
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.path().join("smarthost.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = ServerProcess {
+        child,
+        admin,
+        _dir: dir,
+    };
+    let fd_dir = format!("/proc/{}/fd", server.child.id());
+
+    let start = Instant::now();
+    let first = loop {
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(server.admin)).await
+        {
+            break scrape(server.admin).await;
+        }
+        assert!(start.elapsed() < DEADLINE, "the server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let tasks_before = gauge(&first, "smarthostd_runtime_alive_tasks");
+    let fds_before = std::fs::read_dir(&fd_dir).unwrap().count();
+    let start = Instant::now();
+    let last = loop {
+        let metrics = scrape(server.admin).await;
+        if failed_probes(&metrics) >= 10_000.0 {
+            break metrics;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "10,000 failed probes take too long"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let tasks_after = gauge(&last, "smarthostd_runtime_alive_tasks");
+    let fds_after = std::fs::read_dir(&fd_dir).unwrap().count();
+    // Probes in flight hold one socket each: at most one per address, 24 here.
+    let in_flight = 24.0;
+    assert!(
+        tasks_after <= tasks_before + 2.0,
+        "tasks {tasks_before} → {tasks_after}"
+    );
+    assert!(
+        (fds_after as f64) <= fds_before as f64 + in_flight,
+        "descriptors {fds_before} → {fds_after}"
+    );
+    for h in &hosts {
+        assert!(
+            h.open.load(std::sync::atomic::Ordering::Relaxed) <= 1,
+            "a stalled session stayed open"
+        );
+    }
+}
