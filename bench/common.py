@@ -101,6 +101,7 @@ class _Smtp(asyncio.Protocol):
         r = self.relay
         r.sessions.add(self)
         r.accepted += 1
+        r.last_accept = time.monotonic()
         if r.mode == "up":
             t.write(r.banner)
         else:  # hung: accept, never greet; bounded lifetime
@@ -144,6 +145,7 @@ class Relay:
         self.server = None
         self.sessions = set()
         self.accepted = 0
+        self.last_accept = None  # time.monotonic() of the last accepted connection
         self.banner = f"220 {name} ESMTP fake\r\n".encode()
         self.ehlo = (f"250-{name} hello\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
                      f"250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n").encode()

@@ -3,6 +3,7 @@
 //! - [`plan`]: which hosts an MX answer names and at which preference (the MX trick, live).
 //! - [`build`](build::build): every answer of a generation, prepared once.
 //! - [`snapshot`]: the immutable result the DNS edge looks answers up in.
+//! - `records`: the records each answer holds (static RRsets, MX sets, addresses, NODATA).
 //! - [`encode`], [`prepared`]: wire encoding with name compression.
 //!
 //! Everything here is pure and tested without sockets.
@@ -11,6 +12,7 @@ pub mod build;
 pub mod encode;
 pub mod plan;
 pub mod prepared;
+mod records;
 pub mod snapshot;
 
 pub use build::{TooLarge, build};

@@ -9,6 +9,7 @@
 
 pub mod drains;
 pub mod hysteresis;
+mod publish;
 mod reload;
 pub mod status;
 mod task;

@@ -1,0 +1,215 @@
+//! Prometheus metrics (prometheus-client).
+//!
+//! - Probe and health metrics: families updated by the health task (here).
+//! - [`dns`]: DNS counters on the hot path, summed at scrape time.
+//! - [`collectors`]: warm-standby counts and process figures, read at scrape time.
+
+mod collectors;
+mod dns;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::answer::Snapshot;
+use collectors::{ProcessCollector, WarmCollector};
+use dns::DnsCollector;
+pub use dns::DnsStats;
+
+/// Labels of one host.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HostLabels {
+    pub site: String,
+    pub host: String,
+}
+
+/// Labels of one probed address and its result.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    pub site: String,
+    pub host: String,
+    pub address: String,
+    pub result: &'static str,
+}
+
+/// Labels of one address.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AddressLabels {
+    pub site: String,
+    pub host: String,
+    pub address: String,
+}
+
+/// Labels of a state change.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub site: String,
+    pub host: String,
+    pub address: String,
+    pub to: &'static str,
+}
+
+/// Labels of a site's answer mode.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SiteLabels {
+    pub site: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+type HistogramCtor = fn() -> Histogram;
+
+/// Every metric smarthostd exports.
+pub struct Metrics {
+    registry: Registry,
+    dns: Arc<DnsCollector>,
+    warm: Arc<WarmCollector>,
+    process: Arc<ProcessCollector>,
+    pub probe_results: Family<ProbeLabels, Counter>,
+    pub probe_duration: Family<HostLabels, Histogram, HistogramCtor>,
+    pub host_up: Family<HostLabels, Gauge>,
+    pub host_drained: Family<HostLabels, Gauge>,
+    pub address_up: Family<AddressLabels, Gauge>,
+    pub transitions: Family<TransitionLabels, Counter>,
+    /// 0 normal, 1 remote hosts only, 2 failsafe.
+    pub site_mode: Family<SiteLabels, Gauge>,
+    pub generation: Gauge,
+    reloads: Family<ResultLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn probe_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("smarthostd");
+        let dns = Arc::new(DnsCollector::default());
+        registry.register_collector(Box::new(dns.clone()));
+        let warm = Arc::new(WarmCollector::default());
+        registry.register_collector(Box::new(warm.clone()));
+        let process = Arc::new(ProcessCollector::default());
+        registry.register_collector(Box::new(process.clone()));
+        let m = Self {
+            dns,
+            warm,
+            process,
+            probe_results: Family::default(),
+            probe_duration: Family::new_with_constructor(probe_histogram as HistogramCtor),
+            host_up: Family::default(),
+            host_drained: Family::default(),
+            address_up: Family::default(),
+            transitions: Family::default(),
+            site_mode: Family::default(),
+            generation: Gauge::default(),
+            reloads: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "probe_results",
+            "SMTP probes by result",
+            m.probe_results.clone(),
+        );
+        registry.register(
+            "probe_duration_seconds",
+            "Time an SMTP probe took, good or bad",
+            m.probe_duration.clone(),
+        );
+        registry.register(
+            "host_up",
+            "1 while a host may be named in answers",
+            m.host_up.clone(),
+        );
+        registry.register(
+            "host_drained",
+            "1 while an operator has drained a host",
+            m.host_drained.clone(),
+        );
+        registry.register(
+            "address_up",
+            "1 while an address is up (or not yet probed)",
+            m.address_up.clone(),
+        );
+        registry.register(
+            "transitions",
+            "Address state changes",
+            m.transitions.clone(),
+        );
+        registry.register(
+            "site_answer_mode",
+            "A site's MX answer: 0 local hosts lead, 1 remote hosts only, 2 failsafe (everything configured)",
+            m.site_mode.clone(),
+        );
+        registry.register(
+            "snapshot_generation",
+            "Generation of the published answers",
+            m.generation.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result",
+            m.reloads.clone(),
+        );
+        registry.register(
+            "build",
+            "Build information",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        Self { registry, ..m }
+    }
+
+    /// A new set of DNS counters; `single_writer` when one thread alone will write them.
+    pub fn dns_stats(&self, single_writer: bool) -> Arc<DnsStats> {
+        let stats = Arc::new(DnsStats::new(single_writer));
+        self.dns
+            .stats
+            .lock()
+            .expect("stats lock")
+            .push(stats.clone());
+        stats
+    }
+
+    /// Lets the warm-standby counters be read from the published snapshots.
+    pub fn attach(&self, snapshot: Arc<ArcSwap<Snapshot>>) {
+        let _ = self.warm.snapshot.set(snapshot);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let _ = self.process.runtime.set(rt);
+        }
+    }
+
+    /// Counts a configuration reload.
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("encoding to a String");
+        out
+    }
+}
