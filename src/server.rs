@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::admin::{self, metrics::Metrics};
 use crate::answer;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, ServerConfig};
 use crate::dns::{self, DnsShared, DnsSockets};
 use crate::health::drains::DrainStore;
 use crate::health::status::StatusReport;
@@ -45,9 +45,8 @@ pub struct Control {
     pub snapshot: Arc<ArcSwap<answer::Snapshot>>,
     ready: watch::Receiver<bool>,
     config_path: PathBuf,
-    /// What a reload cannot change: the sockets already bound.
-    listen: Vec<SocketAddr>,
-    admin: Option<SocketAddr>,
+    /// The `[server]` table running now: a reload cannot change sockets and limits.
+    server: ServerConfig,
 }
 
 impl Control {
@@ -62,14 +61,14 @@ impl Control {
             }
         };
         let mut notes = Vec::new();
-        if loaded.config.server.listen != self.listen {
-            notes.push("server.listen changed: restart to listen on the new addresses".to_string());
-        }
-        if loaded.config.server.admin != self.admin {
-            notes.push("server.admin changed: restart to move the admin listener".to_string());
-        }
-        for note in &notes {
+        let stale = self.server.restart_needed(&loaded.config.server);
+        if !stale.is_empty() {
+            let note = format!(
+                "{} changed: these take effect after a restart",
+                stale.join(", ")
+            );
             warn!("{note}");
+            notes.push(note);
         }
         let (reply, done) = oneshot::channel();
         let command = Command::Reload {
@@ -215,8 +214,7 @@ pub async fn start(
         snapshot,
         ready,
         config_path: config.path.clone(),
-        listen: config.server.listen.clone(),
-        admin: config.server.admin,
+        server: config.server.clone(),
     };
     let admin_addr = match admin_listener {
         Some(listener) => {

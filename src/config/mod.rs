@@ -96,8 +96,44 @@ impl Default for ServerConfig {
     }
 }
 
+impl ServerConfig {
+    /// The keys of `[server]` that differ in `new` and only take effect after a restart
+    /// (`trusted_resolvers` reloads).
+    pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut check = |changed: bool, key| {
+            if changed {
+                keys.push(key);
+            }
+        };
+        check(self.listen != new.listen, "server.listen");
+        check(self.admin != new.admin, "server.admin");
+        check(self.admin_token != new.admin_token, "server.admin_token");
+        check(self.state_dir != new.state_dir, "server.state_dir");
+        check(self.udp_sockets != new.udp_sockets, "server.udp_sockets");
+        check(
+            self.edns_udp_payload != new.edns_udp_payload,
+            "server.edns_udp_payload",
+        );
+        check(
+            self.tcp_idle_timeout != new.tcp_idle_timeout,
+            "server.tcp_idle_timeout",
+        );
+        check(
+            self.tcp_max_connections != new.tcp_max_connections,
+            "server.tcp_max_connections",
+        );
+        check(
+            self.tcp_max_queries != new.tcp_max_queries,
+            "server.tcp_max_queries",
+        );
+        check(self.rate_limit != new.rate_limit, "server.rate_limit");
+        keys
+    }
+}
+
 /// `[server.rate_limit]`: response rate limiting in the manner of BIND and Knot RRL.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Off switch; on by default at a rate no real resolver reaches.
