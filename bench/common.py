@@ -311,6 +311,27 @@ class Smarthostd:
             return ""
 
 
+def bin_info(binary):
+    """'PATH (built YYYY-mm-dd HH:MM:SS, sha256 XXXXXXXXXXXX; git HEAD abcdef0[+dirty])'."""
+    import hashlib
+    try:
+        st = os.stat(binary)
+        with open(binary, "rb") as f:
+            h = hashlib.sha256(f.read()).hexdigest()[:12]
+        built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.st_mtime))
+    except OSError:
+        return f"{binary} (missing)"
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "Cargo.toml",
+                                "Cargo.lock"], capture_output=True, text=True, timeout=10).stdout.strip()
+        head += "+dirty src" if dirty else ""
+    except (OSError, subprocess.SubprocessError):
+        head = "?"
+    return f"{binary} (built {built}, sha256 {h}; git HEAD now {head})"
+
+
 # ------------------------------------------------------------------ DNS
 def query(port, qname, qtype, timeout=1.0, ip="127.0.0.1"):
     """(status, values, latency_s); EDNS0 with a 1232-byte payload, RD clear.  status: NOERROR

@@ -39,6 +39,8 @@ DURATION=${DURATION:-10}
 PY=/usr/bin/python3
 export HICKORY_BIN=${HICKORY_BIN:-/tmp/hickory-install/bin/hickory-dns}
 export SMARTHOSTD_BIN=$ROOT/target/release/smarthostd
+OWN_RUN=0
+[ -z "${BENCH_RUN:-}" ] && OWN_RUN=1
 export BENCH_RUN=${BENCH_RUN:-/tmp/bench-run-smarthostd-compare.$$}
 mkdir -p "$OUT"
 
@@ -46,6 +48,8 @@ child=""
 cleanup() {
   if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then kill "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
   BENCH_RUN=$BENCH_RUN "$SHARED/stop-all.sh" >/dev/null 2>&1 || true
+  [ "$OWN_RUN" = 1 ] && rm -rf "$BENCH_RUN"   # our private harness state (server logs, pids)
+  return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -177,3 +181,4 @@ if tcp:
     print(f"TCP run: dnsperf `{' '.join(tcp['meta']['dnsperf_args'])}`")
 print(f"\nraw: {out}/udp/throughput.md, {out}/tcp/throughput.md, logs {out}/*.log")
 EOF
+echo "smarthostd binary: $SMARTHOSTD_BIN (built $(date -r "$SMARTHOSTD_BIN" '+%F %T'), sha256 $(sha256sum "$SMARTHOSTD_BIN" | cut -c1-12); git HEAD $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock | grep -q . && echo '+dirty src'))"

@@ -127,7 +127,8 @@ def main():
     res.append(run("1000 hosts/100 sites, all refused", s, fb, a, False))
     if not a.no_up:
         res.append(run("1000 hosts/100 sites, relays up", s, fb, a, True))
-    print(f"\n## smarthostd memory (VmRSS), settle {a.settle:.0f} s, default probe settings\n")
+    print(f"\n## smarthostd memory (VmRSS), settle {a.settle:.0f} s, default probe settings")
+    print(f"binary: {C.bin_info(a.bin)}\n")
     print("| scenario | serving after s | RSS idle MiB | RSS after queries MiB | VmHWM MiB | threads | fds "
           "| MX records per site answer | hosts up | answer modes (0 local,1 remote,2 failsafe) | bad answers | loadavg |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -2,32 +2,42 @@
 """Probing cost: smarthostd's CPU while it probes 10,000 SMTP relays.
 
 What it measures
-  --workers (default 2) helper processes of this script each listen as fake SMTP relays
-  (asyncio protocols: 220 greeting, multi-line EHLO 250, QUIT 221) on a share of --hosts
-  (default 10,000) loopback addresses PREFIX.X.Y:25 (X = i // 250, Y = i % 250 + 1; default
-  PREFIX 127.44).  smarthostd is configured with --sites (default 1,000) sites of hosts/sites
-  relays each, every site with an explicit `fallback = [next site]` so answers stay small, and
-  its default probe settings (interval 2 s, timeout 1 s, max_concurrent 1024) unless
+  Fake SMTP relays (220 greeting, multi-line EHLO 250, QUIT 221) listen on --hosts (default
+  10,000) loopback addresses PREFIX.X.Y:25 (X = i // 250, Y = i % 250 + 1; PREFIX 127.44).
+  They are, by default, one single-threaded epoll process (bench/fake_smtp_epoll.c, compiled
+  with cc at run time: ~3x cheaper per connection than asyncio, so the relays do not steal the
+  CPU being measured); --relays python runs them as asyncio protocols in --workers helper
+  processes of this script instead.  smarthostd is configured with --sites (default 2,000)
+  sites of hosts/sites relays each (5 per site: with 10, `smarthostd check-config` warns that
+  Postfix tries at most smtp_mx_address_limit = 5 addresses per MX group; --sites 1000 gives
+  10), every site with an explicit `fallback = [next site]` so answers stay small, and its
+  default probe settings (interval 2 s, timeout 1 s, max_concurrent 1024) unless
   --probe-interval / --max-concurrent are given.  Reported:
     * start-up: time from spawn to the first DNS answer (the first probe round gates
       answering) and to /readyz = 200, and how many hosts were up in the first answers;
-    * after --settle s (default 10): smarthostd CPU (utime+stime from /proc/PID/stat) over
-      --measure s (default 30) as % of one core, with the per-second min/median/max (probes of
-      all hosts start together and stay in phase except for the +-10 % jitter, so the load is
-      bursty), the fake relays' CPU, the whole box's busy share, probes/s and failed probes
-      from /metrics (smarthostd_probe_results_total), state transitions and snapshot
-      generations during the window (failed probes would mean the fake relays or the box were
-      overloaded and the figure is not clean), RSS, VmHWM, threads and fds.
+    * after --settle s (default 10), over --measure s (default 30): smarthostd CPU
+      (utime+stime from /proc/PID/stat) as % of one core, split user/system, per-second
+      min/median/max; probes/s and failed probes (smarthostd_probe_results_total), CPU per
+      probe, mean probe duration, the CPU projected at the nominal rate (hosts / interval);
+      transitions and snapshot generations in the window (failed probes or transitions mean
+      the relays or the box were overloaded and the figure is not clean); the relays' CPU and
+      the whole box's busy share; RSS (also every 10 s), VmHWM, threads, fds (open fds ~ probes
+      in flight).
   Target (issue): <= 25 % of one core.  The machine has 2 shared cores: read the load average.
+  On loopback the receive path of every segment smarthostd sends (SYN, commands) runs in its
+  own system calls and is charged to it, so system time is higher than over a real NIC.
 
 How to run
-    /usr/bin/python3 bench/probe_load.py                        # 10,000 hosts, 30 s window
-    /usr/bin/python3 bench/probe_load.py --hosts 2000 --sites 200 --measure 20
-  Options: --prefix 127.44 --port 25 --workers 2 --settle 10 --measure 30 --dns-port 5393
-  --admin-port 8093 --bin PATH.  RLIMIT_NOFILE is raised to the hard limit for the relay
-  workers (each listens on hosts/workers sockets); smarthostd gets the same limit.
-  Bounded: relay start-up 120 s, smarthostd start-up 120 s, --measure <= 300; every process
-  is started and stopped by PID (try/finally).
+    /usr/bin/python3 bench/probe_load.py                     # 10,000 hosts, 30 s window
+    /usr/bin/python3 bench/probe_load.py --sites 1000        # 10 hosts per site
+    /usr/bin/python3 bench/probe_load.py --hosts 2000 --sites 400 --measure 20
+    /usr/bin/python3 bench/probe_load.py --relays python     # asyncio relays (2 workers)
+  Options: --prefix 127.44 --port 25 --workers N --settle 10 --measure 30 --dns-port 5393
+  --admin-port 8093 --probe-interval 2s --max-concurrent 1024 --bin PATH.  RLIMIT_NOFILE is
+  raised to the hard limit (the relays listen on one socket per host); smarthostd inherits it.
+  Bounded: relay start-up 120 s, smarthostd start-up 120 s, --measure <= 300, relays exit by
+  themselves after settle + measure + 600 s; every process is started and stopped by PID
+  (try/finally).
 """
 import argparse
 import asyncio
@@ -84,7 +94,7 @@ def worker(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     ap.add_argument("--hosts", type=int, default=10000)
-    ap.add_argument("--sites", type=int, default=1000)
+    ap.add_argument("--sites", type=int, default=2000)
     ap.add_argument("--workers", type=int, help="relay processes (default 1 for c, 2 for python)")
     ap.add_argument("--relays", choices=["c", "python"],
                     help="fake relay implementation: c = bench/fake_smtp_epoll.c compiled with cc "
@@ -198,7 +208,7 @@ def main():
         rss_a = C.proc_status(srv.pid, "VmRSS")
         load_a = C.loadavg()
         t_a = time.monotonic()
-        per_sec, prev, k = [], c_a, 0
+        per_sec, prev, k, rss_10s = [], c_a, 0, []
         while time.monotonic() - t_a < a.measure:
             k += 1
             d = t_a + min(k, a.measure) - time.monotonic()
@@ -207,6 +217,8 @@ def main():
             c = C.cpu_ticks(srv.pid)
             per_sec.append(100.0 * (c - prev) / C.CLK)
             prev = c
+            if k % 10 == 0:
+                rss_10s.append(round(C.proc_status(srv.pid, "VmRSS") / 1024, 1))
         c_b = C.cpu_ticks(srv.pid)
         us_b = C.cpu_user_sys(srv.pid)
         t_b = time.monotonic()
@@ -255,6 +267,7 @@ def main():
     ps = sorted(per_sec)
     print(f"\n## smarthostd probe load: {a.hosts} hosts in {a.sites} sites ({per} per site, fallback = [next site]), "
           f"{'probe ' + ', '.join(f'{k}={v}' for k, v in probe.items()) if probe else 'default probe settings (interval 2s, timeout 1s, max_concurrent 1024)'}\n")
+    print(f"binary: {C.bin_info(a.bin)}")
     print(f"loadavg at start {load_start}, window {load_a} -> {load_b}; {os.cpu_count()} CPUs shared\n")
     print("| figure | value |")
     print("|---|---|")
@@ -279,6 +292,7 @@ def main():
     print(f"| whole box busy | {box_pct:.0f} % of one core (of {100 * os.cpu_count()}) |")
     print(f"| RSS at first answer / window start / window end, VmHWM | {rss_start / 1024:.1f} / "
           f"{rss_a / 1024:.1f} / {rss / 1024:.1f} MiB, {hwm / 1024:.1f} MiB |")
+    print(f"| RSS every 10 s of the window, MiB | {rss_10s} |")
     print(f"| threads, fds | {threads}, {fds} |")
     print(f"| log: WARN/ERROR lines, panics; alive | {warns}, {panics}; {alive} |")
     print(f"\ntarget <= 25 % of one core: {'PASS' if cpu_pct <= 25 else 'FAIL'} ({cpu_pct:.1f} %)"

@@ -149,6 +149,6 @@ wait "$SHD" 2>/dev/null || rc=$?
 echo "$rc" > "$W/exit_code"
 SHD=""
 set +e
-$PY "$HERE/soak_helper.py" analyze --dir "$W" --seconds "$DUR"
+$PY "$HERE/soak_helper.py" analyze --dir "$W" --seconds "$DUR" --bin "$BIN"
 status=$?
 exit $status

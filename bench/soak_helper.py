@@ -246,6 +246,7 @@ def cmd_analyze(a):
     errs = sum(1 for l in log.splitlines() if "ERROR" in l)
 
     print(f"\n## smarthostd soak: {a.seconds} s, chaos probe config {CHAOS_PROBE}")
+    print(f"binary: {C.bin_info(a.bin)}")
     try:
         print("loadavg: " + open(os.path.join(d, "load.txt")).read().replace("\n", " | "))
     except OSError:
@@ -308,6 +309,7 @@ def main():
     p = sub.add_parser("analyze")
     p.add_argument("--dir", required=True)
     p.add_argument("--seconds", type=int, required=True)
+    p.add_argument("--bin", default=C.DEFAULT_BIN)
     a = ap.parse_args()
     if getattr(a, "seconds", 0) and not 0 < a.seconds <= 3600:
         sys.exit("bounded: --seconds <= 3600")

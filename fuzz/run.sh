@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 60) from the committed seed corpus, and exits
+# Builds the fuzz targets and runs each for SECONDS (default 60), one per core at a time, from the committed seed corpus, and exits
 # non-zero if any of them finds a crash, a hang, a leak or an out-of-memory.
 #
 #   bash fuzz/run.sh 30                 # what CI runs
@@ -14,6 +14,7 @@
 #   FUZZ_SANITIZER   cargo fuzz --sanitizer (default none: the code under test is safe Rust,
 #                    and AddressSanitizer makes `request` about 10x slower)
 #   FUZZ_JOBS        cargo build jobs (default: all cores)
+#   FUZZ_PARALLEL    targets fuzzed at once (default: one per core)
 set -euo pipefail
 
 SECONDS_PER_TARGET="${1:-60}"
@@ -62,26 +63,63 @@ extra_args() {
   esac
 }
 
-failed=()
-for target in $TARGETS; do
+BIN_DIR="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
+PARALLEL="${FUZZ_PARALLEL:-$(nproc)}"
+
+# Runs one target; its exit status is the fuzzer's (non-zero on a crash, hang or OOM).
+fuzz_one() {
+  local target="$1" seeds work
   seeds="$FUZZ_DIR/corpus/$(corpus_of "$target")"
   work="$FUZZ_DIR/scratch/$target"
   rm -rf "$work"
   mkdir -p "$work" "$FUZZ_DIR/artifacts/$target"
   cp "$seeds"/* "$work"/
-  echo "== fuzzing $target for ${SECONDS_PER_TARGET}s"
-  log="$FUZZ_DIR/scratch/$target.log"
   # shellcheck disable=SC2046
-  if $NICE cargo fuzz run "${BUILD_FLAGS[@]}" "$target" "$work" -- \
-      -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=512 -timeout=5 \
-      -print_final_stats=1 $(extra_args "$target") >"$log" 2>&1; then
-    grep -E '^Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb' "$log" || true
-    grep -E '#[0-9]+ +DONE' "$log" | tail -1 || true
+  $NICE "$BIN_DIR/$target" "$work" \
+    -artifact_prefix="$FUZZ_DIR/artifacts/$target/" \
+    -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=512 -timeout=5 \
+    -print_final_stats=1 $(extra_args "$target") >"$FUZZ_DIR/scratch/$target.log" 2>&1
+}
+
+report() {
+  local target="$1" status="$2" log="$FUZZ_DIR/scratch/$1.log"
+  if [ "$status" -eq 0 ]; then
+    echo "-- $target: ok"
+    grep -E '[[:space:]]DONE[[:space:]]' "$log" | tail -n 1 || true
+    grep -E 'stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
   else
-    echo "!! $target FAILED: last lines of $log:"
-    tail -n 60 "$log"
+    echo "!! $target FAILED (exit $status); the end of $log:"
+    tail -n 80 "$log"
     failed+=("$target")
   fi
+}
+
+# Targets run side by side, one per core.
+echo "== fuzzing $TARGETS for ${SECONDS_PER_TARGET}s each, $PARALLEL at a time"
+mkdir -p "$FUZZ_DIR/scratch"
+failed=()
+running=()
+pids=()
+for target in $TARGETS; do
+  if [ ! -x "$BIN_DIR/$target" ]; then
+    echo "!! no fuzz target $target in $BIN_DIR" >&2
+    exit 2
+  fi
+  fuzz_one "$target" &
+  running+=("$target")
+  pids+=("$!")
+  if [ "${#pids[@]}" -ge "$PARALLEL" ]; then
+    status=0
+    wait "${pids[0]}" || status=$?
+    report "${running[0]}" "$status"
+    running=("${running[@]:1}")
+    pids=("${pids[@]:1}")
+  fi
+done
+for i in "${!pids[@]}"; do
+  status=0
+  wait "${pids[$i]}" || status=$?
+  report "${running[$i]}" "$status"
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then

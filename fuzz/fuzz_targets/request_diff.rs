@@ -10,18 +10,12 @@
 #![no_main]
 
 use std::fmt::Write;
-use std::sync::OnceLock;
 
 use hickory_server::net::xfer::Protocol;
 use libfuzzer_sys::fuzz_target;
 use smarthostd::dns::query::{Fast, Query, parse_fast};
 use smarthostd::dns::slow::{Slow, parse_slow};
-use smarthostd_fuzz::{hex, transport};
-
-fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("SMARTHOSTD_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
+use smarthostd_fuzz::{hex, strict, transport};
 
 /// The fast query with the known differences applied, as the full parser would report it.
 ///

@@ -218,3 +218,9 @@ pub fn udp_limit(raw: &[u8], ours: u16) -> usize {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// SMARTHOSTD_FUZZ_STRICT=1: forgive none of the known, reported differences (see the targets).
+pub fn strict() -> bool {
+    static STRICT: OnceLock<bool> = OnceLock::new();
+    *STRICT.get_or_init(|| std::env::var_os("SMARTHOSTD_FUZZ_STRICT").is_some_and(|v| v == "1"))
+}

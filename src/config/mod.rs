@@ -86,7 +86,7 @@ impl Default for ServerConfig {
             edns_udp_payload: 1232,
             tcp_idle_timeout: Duration::from_secs(10),
             tcp_max_connections: 256,
-            tcp_max_queries: 1000,
+            tcp_max_queries: 10_000,
             admin: Some(DEFAULT_ADMIN.parse().expect("valid default address")),
             admin_token: None,
             state_dir: None,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +13,9 @@ use tracing::debug;
 
 use super::{DnsShared, handle};
 use crate::admin::metrics::DnsStats;
+
+/// Queries already received that are still answered once a connection reaches its limit.
+const CLOSING_GRACE: usize = 1024;
 
 /// TCP limits from `[server]`.
 #[derive(Debug, Clone, Copy)]
@@ -69,30 +72,39 @@ pub async fn serve(
 }
 
 async fn connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     src: std::net::SocketAddr,
     shared: &DnsShared,
     stats: &DnsStats,
     limits: TcpLimits,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::with_capacity(4096, read);
     let mut buf = vec![0u8; 512];
     let mut out = Vec::with_capacity(4096);
     let mut framed = Vec::with_capacity(4098);
-    for _ in 0..limits.max_queries {
+    for served in 0..limits.max_queries + CLOSING_GRACE {
+        // Past the limit, answer only what the client has already sent, then close: a
+        // pipelining client loses nothing it sent before the connection was full.
+        let wait = if served < limits.max_queries {
+            limits.idle_timeout
+        } else {
+            Duration::ZERO
+        };
         let mut len = [0u8; 2];
-        match tokio::time::timeout(limits.idle_timeout, stream.read_exact(&mut len)).await {
+        match tokio::time::timeout(wait, reader.read_exact(&mut len)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Ok(()),
+            Err(_) => break,
         }
         let len = usize::from(u16::from_be_bytes(len));
         buf.resize(len, 0);
         // A message, once started, must arrive within the idle timeout too.
-        match tokio::time::timeout(limits.idle_timeout, stream.read_exact(&mut buf)).await {
+        match tokio::time::timeout(limits.idle_timeout, reader.read_exact(&mut buf)).await {
             Ok(r) => r?,
-            Err(_) => return Ok(()),
+            Err(_) => break,
         };
         let start = std::time::Instant::now();
         let Some(outcome) = handle(shared, &buf, src, true, &mut out) else {
@@ -105,7 +117,7 @@ async fn connection(
         framed.clear();
         framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
         framed.extend_from_slice(&out);
-        stream.write_all(&framed).await?;
+        write.write_all(&framed).await?;
     }
-    stream.shutdown().await
+    write.shutdown().await
 }

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage, recvmmsg, sendmmsg};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -179,7 +179,5 @@ fn socket_addr(s: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = s.as_sockaddr_in() {
         return Some(SocketAddr::V4((*v4).into()));
     }
-    s.as_sockaddr_in6()
-        .map(|v6| SocketAddr::V6((*v6).into()))
-        .filter(|_| s.len() > 0)
+    s.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }

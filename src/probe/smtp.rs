@@ -139,9 +139,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Sends `line` and reads its reply.
     async fn command(&mut self, line: &str, step: &str) -> Result<Reply, String> {
         let secs = humantime::format_duration(self.timeout);
+        // One write per command: with TCP_NODELAY two writes would be two segments.
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
         let write = async {
-            self.stream.write_all(line.as_bytes()).await?;
-            self.stream.write_all(b"\r\n").await?;
+            self.stream.write_all(&bytes).await?;
             self.stream.flush().await
         };
         match timeout(self.timeout, write).await {
@@ -152,9 +155,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.reply(step).await
     }
 
-    /// Says goodbye and waits briefly for the reply; the verdict no longer depends on it.
+    /// Says goodbye and waits for the reply; the verdict no longer depends on it. Dropping the
+    /// session closes the connection.
     async fn quit(&mut self) {
         let _ = self.command("QUIT", "QUIT").await;
-        let _ = timeout(self.timeout, self.stream.shutdown()).await;
     }
 }
