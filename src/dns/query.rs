@@ -140,7 +140,8 @@ fn parse_opt(rest: &[u8]) -> Option<Edns> {
     if rest.len() < 11 || rest[0] != 0 || u16::from_be_bytes([rest[1], rest[2]]) != TYPE_OPT {
         return None;
     }
-    let payload = u16::from_be_bytes([rest[3], rest[4]]);
+    // Values under 512 are treated as 512 (RFC 6891 section 6.2.5), as hickory-proto does.
+    let payload = u16::from_be_bytes([rest[3], rest[4]]).max(512);
     let version = rest[6];
     let dnssec_ok = rest[7] & 0x80 != 0;
     let rdlen = usize::from(u16::from_be_bytes([rest[9], rest[10]]));

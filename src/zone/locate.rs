@@ -29,29 +29,36 @@ pub fn foreign_origin(text: &str, origin: &Name) -> Option<(usize, String)> {
 }
 
 /// The line of the first record the parser rejects: the shortest prefix of whole entries that
-/// fails to parse ends there. Only run after a failure, so its quadratic cost is paid once.
+/// fails to parse ends there. A prefix that fails stays failing as lines are added, so a binary
+/// search over the entry boundaries finds it in a logarithmic number of parses.
 pub fn parse_error_line(text: &str, path: &Path, origin: &Name) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
+    // Byte offset just after each line that ends an entry (outside parentheses), and its number.
+    let mut boundaries = Vec::new();
     let mut depth = 0i32;
-    let mut prefix = String::with_capacity(text.len());
-    for (i, line) in lines.iter().enumerate() {
-        prefix.push_str(line);
-        prefix.push('\n');
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        offset += line.len();
         let code = line.split(';').next().unwrap_or("");
         depth += code.matches('(').count() as i32 - code.matches(')').count() as i32;
-        if depth > 0 {
-            continue;
+        if depth <= 0 {
+            boundaries.push((offset, i + 1));
         }
-        let parser = Parser::new(
+    }
+    let fails = |end: usize| {
+        let mut prefix = text[..end].to_string();
+        if !prefix.ends_with('\n') {
+            prefix.push('\n');
+        }
+        Parser::new(
             prefix.as_str(),
             Some(path.to_path_buf()),
             Some(origin.clone()),
-        );
-        if parser.parse().is_err() {
-            return Some(i + 1);
-        }
-    }
-    None
+        )
+        .parse()
+        .is_err()
+    };
+    let first_failing = boundaries.partition_point(|&(end, _)| !fails(end));
+    boundaries.get(first_failing).map(|&(_, line)| line)
 }
 
 /// The line where records for `owner` start, by its first word (absolute or relative).
@@ -60,7 +67,8 @@ pub fn owner_line(text: &str, owner: &Name, origin: &Name) -> Option<usize> {
     let relative = if owner == origin {
         "@".to_string()
     } else {
-        let keep = usize::from(owner.num_labels() - origin.num_labels());
+        // An owner outside the zone (even above it) has no relative form.
+        let keep = usize::from(owner.num_labels().saturating_sub(origin.num_labels()));
         let labels: Vec<String> = owner
             .iter()
             .take(keep)

@@ -147,6 +147,14 @@ impl StaticZone {
                     }
                 }
             }
+            for record in rrsets.values().flatten() {
+                if let Err(e) = encodable(record) {
+                    return Err(self.error_at(
+                        owner,
+                        format!("{owner} {}: cannot be served: {e}", record.record_type()),
+                    ));
+                }
+            }
             if rrsets.contains_key(&RecordType::CNAME) && rrsets.len() > 1 {
                 return Err(self.error_at(
                     owner,
@@ -196,6 +204,14 @@ impl StaticZone {
     }
 }
 
+/// Whether a record's data can be written to the wire: the parser accepts some that cannot
+/// (a TXT string over 255 bytes, say), and serving must never fail.
+fn encodable(record: &Record) -> Result<(), hickory_proto::ProtoError> {
+    use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+    let mut bytes = Vec::new();
+    record.data.emit(&mut BinEncoder::new(&mut bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +259,33 @@ mod tests {
     fn a_syntax_error_names_its_line() {
         let e = parse(&format!("{GOOD}bad IN A not-an-address\n")).unwrap_err();
         assert_eq!(e.position.map(|p| p.0), Some(6), "{e}");
+    }
+
+    #[test]
+    fn records_that_cannot_be_encoded_or_sit_above_the_zone_are_errors_not_panics() {
+        let long = format!("{GOOD}long IN TXT \"{}\"\n", "a".repeat(256));
+        let e = parse(&long).unwrap_err();
+        assert!(e.message.contains("cannot be served"), "{e}");
+        assert_eq!(e.position, Some((6, 1)));
+        let e = parse(&format!("{GOOD}com. IN A 192.0.2.1\n")).unwrap_err();
+        assert!(e.message.contains("outside the zone"), "{e}");
+    }
+
+    #[test]
+    fn a_late_syntax_error_in_a_long_zone_is_found_quickly() {
+        let mut text = GOOD.to_string();
+        for i in 0..3000 {
+            text.push_str(&format!("h{i} IN A 192.0.2.{}\n", i % 250));
+        }
+        text.push_str("bad IN A x\n");
+        let started = std::time::Instant::now();
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.position.map(|p| p.0), Some(3006));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
