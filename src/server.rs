@@ -196,7 +196,10 @@ pub async fn start(
     let slots = Arc::new(Semaphore::new(config.server.tcp_max_connections));
     let limits = dns::tcp::TcpLimits {
         idle_timeout: config.server.tcp_idle_timeout,
-        max_queries: config.server.tcp_max_queries,
+        max_queries: match config.server.tcp_max_queries {
+            0 => usize::MAX - dns::tcp::CLOSING_GRACE,
+            n => n,
+        },
     };
     for listener in sockets.tcp {
         let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -59,7 +59,8 @@ pub struct ServerConfig {
     pub tcp_idle_timeout: Duration,
     /// Concurrent TCP connections accepted across all listeners; more wait in the kernel backlog.
     pub tcp_max_connections: usize,
-    /// Queries answered on one TCP connection before it is closed.
+    /// Queries answered on one TCP connection before it is closed; 0: no limit (as NSD's
+    /// `tcp-query-count`), since closing loses the queries a pipelining client has in flight.
     pub tcp_max_queries: usize,
     /// The admin HTTP listener (metrics, status, drain, reload).
     pub admin: Option<SocketAddr>,
@@ -86,7 +87,7 @@ impl Default for ServerConfig {
             edns_udp_payload: 1232,
             tcp_idle_timeout: Duration::from_secs(10),
             tcp_max_connections: 256,
-            tcp_max_queries: 10_000,
+            tcp_max_queries: 0,
             admin: Some(DEFAULT_ADMIN.parse().expect("valid default address")),
             admin_token: None,
             state_dir: None,

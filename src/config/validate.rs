@@ -75,11 +75,6 @@ impl Validator<'_> {
             "must be at least 1",
         )?;
         self.check(
-            s.tcp_max_queries >= 1,
-            at("tcp_max_queries"),
-            "must be at least 1",
-        )?;
-        self.check(
             !s.tcp_idle_timeout.is_zero(),
             at("tcp_idle_timeout"),
             "must be more than zero",

@@ -15,7 +15,7 @@ use super::{DnsShared, handle};
 use crate::admin::metrics::DnsStats;
 
 /// Queries already received that are still answered once a connection reaches its limit.
-const CLOSING_GRACE: usize = 1024;
+pub const CLOSING_GRACE: usize = 1024;
 
 /// TCP limits from `[server]`.
 #[derive(Debug, Clone, Copy)]
