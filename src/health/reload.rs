@@ -72,24 +72,27 @@ impl HealthTask {
                 let cancel = self.probes_cancel.child_token();
                 let runtime_addr = match carried.remove(&(key.clone(), addr)) {
                     Some(c) => {
-                        self.spawn_probe(id, addr, self.jittered_interval(), cancel.clone());
+                        let wake =
+                            self.spawn_probe(id, addr, self.jittered_interval(), cancel.clone());
                         AddressRuntime {
                             addr,
                             hysteresis: c.hysteresis,
                             reason: c.reason,
                             last_probe: c.last_probe,
                             cancel,
+                            wake,
                         }
                     }
                     None => {
                         fresh += 1;
-                        self.spawn_probe(id, addr, Duration::ZERO, cancel.clone());
+                        let wake = self.spawn_probe(id, addr, Duration::ZERO, cancel.clone());
                         AddressRuntime {
                             addr,
                             hysteresis: Hysteresis::new(now),
                             reason: None,
                             last_probe: None,
                             cancel,
+                            wake,
                         }
                     }
                 };
@@ -174,13 +177,14 @@ impl HealthTask {
             }
             fresh += 1;
             let cancel = self.probes_cancel.child_token();
-            self.spawn_probe(host, addr, Duration::ZERO, cancel.clone());
+            let wake = self.spawn_probe(host, addr, Duration::ZERO, cancel.clone());
             self.hosts[host].addresses.push(AddressRuntime {
                 addr,
                 hysteresis: Hysteresis::new(now),
                 reason: None,
                 last_probe: None,
                 cancel,
+                wake,
             });
         }
         for gone in old {

@@ -60,6 +60,8 @@ pub(super) struct AddressRuntime {
     pub(super) reason: Option<String>,
     pub(super) last_probe: Option<(SystemTime, Duration)>,
     pub(super) cancel: CancellationToken,
+    /// Brings this address's next probe forward.
+    pub(super) wake: Arc<tokio::sync::Notify>,
 }
 
 /// One host's addresses and drain flag.
@@ -204,6 +206,7 @@ impl HealthTask {
         };
         let first = address.last_probe.is_none();
         let was_pending = address.hysteresis.pending();
+        let was_steady_up = !was_pending && address.hysteresis.state() == State::Up;
         address.last_probe = Some((SystemTime::now(), r.elapsed));
         let ok = r.result.is_ok();
         match &r.result {
@@ -281,6 +284,9 @@ impl HealthTask {
             self.jittered_interval()
         };
         let _ = r.next.send(next);
+        if !ok && was_steady_up {
+            self.check_siblings(topology.hosts[r.host].site, r.addr);
+        }
         if first && let Some(round) = &mut self.round {
             round.waiting = round.waiting.saturating_sub(1);
             if round.waiting == 0 {
@@ -333,7 +339,7 @@ impl HealthTask {
         addr: IpAddr,
         first_delay: Duration,
         cancel: CancellationToken,
-    ) {
+    ) -> Arc<tokio::sync::Notify> {
         let topology = &self.loaded.topology;
         let h = &topology.hosts[host];
         let settings = probe::ProbeSettings {
@@ -360,7 +366,22 @@ impl HealthTask {
             first_delay,
             self.loaded.config.probe.interval,
             cancel,
-        );
+        )
+    }
+
+    /// A steady address of `site` failed: probe the site's other steady addresses now rather
+    /// than at their turn. A whole site going dark (power, uplink) is then seen within one
+    /// probe of any of its relays, while each address still needs `fall` failures of its own.
+    fn check_siblings(&self, site: usize, failed: IpAddr) {
+        let topology = &self.loaded.topology;
+        for &host in &topology.sites[site].hosts {
+            for a in &self.hosts[host].addresses {
+                let steady = a.hysteresis.state() != State::Down && !a.hysteresis.pending();
+                if a.addr != failed && steady {
+                    a.wake.notify_one();
+                }
+            }
+        }
     }
 
     pub(super) fn is_shutting_down(&self) -> bool {

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -56,28 +56,42 @@ pub struct ProbeContext {
     pub tracker: TaskTracker,
 }
 
-/// Starts probing `target` after `first_delay`, until `cancel`.
+/// Starts probing `target` after `first_delay`, until `cancel`; the returned `Notify` brings
+/// the next probe forward.
 pub fn spawn(
     cx: &ProbeContext,
     target: Target,
     first_delay: Duration,
     fallback_interval: Duration,
     cancel: CancellationToken,
-) {
+) -> Arc<Notify> {
     let cx2 = cx.clone();
+    let wake = Arc::new(Notify::new());
+    let wake2 = wake.clone();
     cx.tracker.spawn(async move {
         tokio::select! {
-            () = run(cx2, target, first_delay, fallback_interval) => {}
+            () = run(cx2, target, first_delay, fallback_interval, &wake2) => {}
             () = cancel.cancelled() => {}
         }
     });
+    wake
 }
 
-async fn run(cx: ProbeContext, target: Target, first_delay: Duration, fallback_interval: Duration) {
+async fn run(
+    cx: ProbeContext,
+    target: Target,
+    first_delay: Duration,
+    fallback_interval: Duration,
+    wake: &Notify,
+) {
     let addr = SocketAddr::new(target.addr, target.port);
     let mut delay = first_delay;
     loop {
-        tokio::time::sleep(delay).await;
+        // The health task may ask for the next probe early (a sibling failed).
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = wake.notified() => {}
+        }
         let Ok(permit) = cx.permits.acquire().await else {
             return;
         };

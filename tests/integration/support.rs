@@ -25,7 +25,7 @@ info IN TXT \"smart host zone\"\n";
 
 /// Probe settings fast enough for tests, with flap protection kept.
 pub const FAST_PROBES: &str =
-    "[probe]\ninterval = \"200ms\"\ntimeout = \"400ms\"\nrise = 2\nfall = 2\n";
+    "[probe]\ninterval = \"200ms\"\ntimeout = \"1s\"\nrise = 2\nfall = 2\n";
 
 /// A config file's parts; `render` fills in what tests do not care about.
 pub struct Setup {
