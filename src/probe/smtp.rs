@@ -51,7 +51,6 @@ pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), Str
         Ok(Err(e)) => return Err(format!("connect failed: {e}")),
         Ok(Ok(s)) => s,
     };
-    let _ = stream.set_nodelay(true);
     let mut session = Session::new(stream, t);
     let greeting = session.reply("greeting").await?;
     if greeting.code != 220 {
@@ -139,7 +138,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Sends `line` and reads its reply.
     async fn command(&mut self, line: &str, step: &str) -> Result<Reply, String> {
         let secs = humantime::format_duration(self.timeout);
-        // One write per command: with TCP_NODELAY two writes would be two segments.
+        // One write per command, so that it leaves as one segment. (No TCP_NODELAY: a client
+        // that waits for each reply never has data in flight for Nagle to hold back.)
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line.as_bytes());
         bytes.extend_from_slice(b"\r\n");
