@@ -15,11 +15,7 @@ use crate::support::*;
 async fn pair() -> (FakeSmtp, FakeSmtp, String) {
     let a = FakeSmtp::start(Behavior::Healthy).await;
     let b = FakeSmtp::start(Behavior::Healthy).await;
-    let rest = format!(
-        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
-        a.host_entry("mail1"),
-        b.host_entry("mail1")
-    );
+    let rest = two_sites(&a, &b);
     (a, b, rest)
 }
 

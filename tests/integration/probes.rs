@@ -84,11 +84,7 @@ async fn starttls_must_be_offered_and_complete() {
 async fn a_host_that_never_greets_leaks_no_connection() {
     let host = FakeSmtp::start(Behavior::Silent).await;
     let other = FakeSmtp::start(Behavior::Healthy).await;
-    let rest = format!(
-        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
-        host.host_entry("mail1"),
-        other.host_entry("mail1")
-    );
+    let rest = two_sites(&host, &other);
     let mut setup = Setup::new(rest);
     setup.probe = "[probe]\ninterval = \"100ms\"\ntimeout = \"150ms\"\n".into();
     let server = TestServer::start(&setup).await;
@@ -138,11 +134,7 @@ async fn the_first_answers_already_reflect_health() {
 async fn one_failed_probe_does_not_fail_a_site_over() {
     let host = FakeSmtp::start(Behavior::Healthy).await;
     let other = FakeSmtp::start(Behavior::Healthy).await;
-    let rest = format!(
-        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
-        host.host_entry("mail1"),
-        other.host_entry("mail1")
-    );
+    let rest = two_sites(&host, &other);
     let server = TestServer::start(&Setup::new(rest)).await;
     let before = host.connections.load(Ordering::Relaxed);
     host.set_behavior(Behavior::FailOnce);
@@ -171,11 +163,7 @@ async fn one_failed_probe_does_not_fail_a_site_over() {
 async fn a_host_that_dies_and_returns_is_seen_in_every_site_answer() {
     let mut oxford = FakeSmtp::start(Behavior::Healthy).await;
     let cambridge = FakeSmtp::start(Behavior::Healthy).await;
-    let rest = format!(
-        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
-        oxford.host_entry("mail1"),
-        cambridge.host_entry("mail1")
-    );
+    let rest = two_sites(&oxford, &cambridge);
     let server = TestServer::start(&Setup::new(rest)).await;
     let serial = |m: &hickory_proto::op::Message| match &m.answers[0].data {
         RData::SOA(s) => s.serial,

@@ -6,14 +6,10 @@ use hickory_proto::rr::{RData, RecordType};
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
 
-async fn two_sites() -> (TestServer, Vec<FakeSmtp>) {
+async fn serve_two_sites() -> (TestServer, Vec<FakeSmtp>) {
     let a = FakeSmtp::start(Behavior::Healthy).await;
     let b = FakeSmtp::start(Behavior::Healthy).await;
-    let rest = format!(
-        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
-        a.host_entry("mail1"),
-        b.host_entry("mail1")
-    );
+    let rest = two_sites(&a, &b);
     (TestServer::start(&Setup::new(rest)).await, vec![a, b])
 }
 
@@ -23,7 +19,7 @@ fn soa_in_authority(m: &Message) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nxdomain_nodata_and_refused_carry_the_right_sections() {
-    let (server, _hosts) = two_sites().await;
+    let (server, _hosts) = serve_two_sites().await;
     for (name, rtype) in [
         ("nope.smarthost.internal", RecordType::A),
         ("x.mail1.oxford.smarthost.internal", RecordType::MX),
@@ -68,7 +64,7 @@ async fn nxdomain_nodata_and_refused_carry_the_right_sections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_records_soa_ns_and_any() {
-    let (server, _hosts) = two_sites().await;
+    let (server, _hosts) = serve_two_sites().await;
     let m = udp(server.dns, "smarthost.internal", RecordType::NS).await;
     assert_eq!(m.answers.len(), 2);
     let mut additional = additional_addresses(&m);
@@ -106,7 +102,7 @@ async fn static_records_soa_ns_and_any() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn letter_case_is_preserved_and_edns_echoed() {
-    let (server, _hosts) = two_sites().await;
+    let (server, _hosts) = serve_two_sites().await;
     let q = query("OxFoRd.SmartHost.INTERNAL", RecordType::MX, Some(4096));
     let m = udp_message(server.dns, &q).await;
     assert_eq!(m.queries[0].name().to_ascii(), "OxFoRd.SmartHost.INTERNAL.");
@@ -129,7 +125,7 @@ async fn letter_case_is_preserved_and_edns_echoed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edns_version_1_gets_badvers_and_unknown_opcodes_notimp() {
-    let (server, _hosts) = two_sites().await;
+    let (server, _hosts) = serve_two_sites().await;
     let mut q = query("oxford.smarthost.internal", RecordType::MX, None);
     let mut e = Edns::new();
     e.set_version(1);
@@ -197,7 +193,7 @@ async fn an_answer_too_big_for_udp_is_truncated_and_whole_over_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_packets_get_formerr_or_silence_and_the_next_query_is_answered() {
-    let (server, _hosts) = two_sites().await;
+    let (server, _hosts) = serve_two_sites().await;
     let good = query("oxford.smarthost.internal", RecordType::MX, None)
         .to_vec()
         .unwrap();

@@ -133,6 +133,18 @@ impl TestServer {
     }
 }
 
+/// `[sites.oxford]` and `[sites.cambridge]` with one relay, `mail1`, each.
+pub fn two_sites(
+    oxford: &crate::fake_smtp::FakeSmtp,
+    cambridge: &crate::fake_smtp::FakeSmtp,
+) -> String {
+    format!(
+        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
+        oxford.host_entry("mail1"),
+        cambridge.host_entry("mail1")
+    )
+}
+
 /// A query message.
 pub fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
     let mut m = Message::new(fastrand_id(), MessageType::Query, OpCode::Query);
