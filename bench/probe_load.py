@@ -23,6 +23,10 @@ What it measures
       the relays or the box were overloaded and the figure is not clean); the relays' CPU and
       the whole box's busy share; RSS (also every 10 s), VmHWM, threads, fds (open fds ~ probes
       in flight).
+  --floor runs bench/probe_floor.c instead of smarthostd: the same dialogue from a bare C epoll
+  client (no per-step timers, metrics or allocation) at the same rate against the same relays,
+  starting probes as they fall due and then with wake-ups batched every 100 and 500 ms: the
+  least CPU a probe can cost on this machine, to read smarthostd's figure against.
   Target (issue): <= 25 % of one core.  The machine has 2 shared cores: read the load average.
   On loopback the receive path of every segment smarthostd sends (SYN, commands) runs in its
   own system calls and is charged to it, so system time is higher than over a real NIC.
@@ -32,6 +36,7 @@ How to run
     /usr/bin/python3 bench/probe_load.py --sites 1000        # 10 hosts per site
     /usr/bin/python3 bench/probe_load.py --hosts 2000 --sites 400 --measure 20
     /usr/bin/python3 bench/probe_load.py --relays python     # asyncio relays (2 workers)
+    /usr/bin/python3 bench/probe_load.py --floor             # bare C client instead (~2 min)
   Options: --prefix 127.44 --port 25 --workers N --settle 10 --measure 30 --dns-port 5393
   --admin-port 8093 --probe-interval 2s --max-concurrent 1024 --bin PATH.  RLIMIT_NOFILE is
   raised to the hard limit (the relays listen on one socket per host); smarthostd inherits it.
@@ -90,6 +95,42 @@ def worker(a):
     asyncio.run(main())
 
 
+def interval_s(a):
+    """--probe-interval in seconds ("2s", "500ms"), 2 when not given."""
+    v = a.probe_interval
+    if not v:
+        return 2.0
+    return float(v[:-2]) / 1000 if v.endswith("ms") else float(v.rstrip("s"))
+
+
+# ------------------------------------------------------------------ floor
+def run_floor(a, work, workers):
+    """Runs bench/probe_floor.c against the relays at the same rate, its wake-ups unbatched and
+    batched, and prints its CPU per probe."""
+    exe = os.path.join(work, "probe_floor")
+    subprocess.run(["cc", "-O2", "-o", exe, os.path.join(C.BENCH, "probe_floor.c")],
+                   check=True, timeout=120)
+    ival = interval_s(a)
+    print(f"\n## probe floor: bare C epoll SMTP client, {a.hosts} relays every {ival:g} s "
+          f"({a.hosts / ival:.0f} probes/s), {a.measure:g} s each\n")
+    print("| wake-ups at least every | client CPU, % of one core (user / system) | probes/s ok / failed "
+          "| CPU per probe | projected at nominal rate | fake relays CPU |")
+    print("|---|---|---|---|---|---|")
+    for batch_ms in (0, 100, 500):
+        wk_a, t_a = sum(C.cpu_ticks(p.pid) for p in workers), time.monotonic()
+        out = subprocess.run([exe, a.prefix, str(a.hosts), str(a.port), str(int(ival * 1000)),
+                              str(int(a.settle)), str(int(a.measure)), str(batch_ms)],
+                             capture_output=True, text=True, timeout=a.settle + a.measure + 60,
+                             check=True)
+        wk = 100 * (sum(C.cpu_ticks(p.pid) for p in workers) - wk_a) / C.CLK / (time.monotonic() - t_a)
+        f = out.stdout.split()
+        probes, failed, wall, user, sys_ = int(f[1]), int(f[3]), float(f[5]), float(f[7]), float(f[9])
+        per_probe = (user + sys_) / max(1, probes + failed)
+        print(f"| {'as due' if batch_ms == 0 else f'{batch_ms} ms'} | {100 * (user + sys_) / wall:.1f} "
+              f"({100 * user / wall:.1f} / {100 * sys_ / wall:.1f}) | {probes / wall:.0f} / {failed / wall:.1f} "
+              f"| {1e6 * per_probe:.0f} us | {100 * per_probe * a.hosts / ival:.0f} % | {wk:.0f} % |")
+
+
 # ------------------------------------------------------------------ main
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
@@ -108,6 +149,9 @@ def main():
     ap.add_argument("--dns-port", type=int, default=5393)
     ap.add_argument("--admin-port", type=int, default=8093)
     ap.add_argument("--bin", default=C.DEFAULT_BIN)
+    ap.add_argument("--floor", action="store_true",
+                    help="instead of smarthostd, run bench/probe_floor.c (the same SMTP dialogue "
+                         "in bare C epoll) against the same relays: the least a probe can cost here")
     # internal: worker mode
     ap.add_argument("--worker-start", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--worker-count", type=int, help=argparse.SUPPRESS)
@@ -161,6 +205,8 @@ def main():
                 any(p.poll() is not None for p in workers):
             raise SystemExit("relay workers failed: see " + work)
         C.log(f"{a.hosts} fake relays listening ({a.workers} {a.relays} workers) after {time.monotonic() - t0:.1f}s")
+        if a.floor:
+            return run_floor(a, work, workers)
         # ---- config
         sites, fb = {}, {}
         for s in range(a.sites):
@@ -260,6 +306,8 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+        if a.floor:
+            shutil.rmtree(work, ignore_errors=True)
     log = srv.log_text() if srv else ""
     warns = sum(1 for l in log.splitlines() if " WARN" in l or "ERROR" in l)
     panics = log.count("panicked")
@@ -280,8 +328,7 @@ def main():
     print(f"| per-second CPU min / median / max | {ps[0]:.0f} / {C.median(ps):.0f} / {ps[-1]:.0f} % |")
     print(f"| probes per second (ok / failed) | {n_up / wall:.0f} / {n_down / wall:.1f} |")
     per_probe = (c_b - c_a) / C.CLK / max(1, n_up + n_down)
-    ival = float(a.probe_interval[:-1]) if a.probe_interval and a.probe_interval.endswith("s") \
-        and not a.probe_interval.endswith("ms") else 2.0
+    ival = interval_s(a)
     print(f"| CPU per probe | {1e6 * per_probe:.0f} us |")
     print(f"| mean probe duration (smarthostd_probe_duration_seconds) | {1000 * dur_s / max(1, dur_n):.1f} ms |")
     print(f"| CPU projected at the nominal rate ({a.hosts} / {ival:g} s = {a.hosts / ival:.0f} probes/s) "

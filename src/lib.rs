@@ -15,7 +15,9 @@
 //! - [`dns`]: the sockets, which read the current snapshot once per query, and
 //! - [`admin`]: metrics, status, drain and reload over HTTP.
 //!
-//! [`server`] wires them together; [`cli`] is the command line.
+//! [`server`] wires them together; [`cli`] is the command line. Threads: the DNS UDP sockets
+//! each have an OS thread; the health task and all probes share one thread and a
+//! single-threaded runtime; TCP DNS and admin HTTP run on the main multi-threaded runtime.
 
 #![forbid(unsafe_code)]
 

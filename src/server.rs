@@ -1,5 +1,9 @@
 //! Wiring: start the health task, wait for the first probe round, then serve DNS and the
 //! admin API from already-bound sockets; stop everything on one cancellation token.
+//!
+//! The health task and its probes run on a thread of their own with a single-threaded runtime:
+//! thousands of short SMTP dialogues then never hand wake-ups between worker threads, and the
+//! DNS path never shares a thread with them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,7 +37,7 @@ pub struct Running {
     pub control: Control,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    /// The UDP threads.
+    /// The UDP threads and the health thread.
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -178,7 +182,7 @@ pub async fn start(
         drains,
         shutdown: shutdown.clone(),
     };
-    tracker.spawn(HealthTask::run(loaded, wiring));
+    let mut threads = vec![spawn_health(loaded, wiring, &metrics)?];
     // The first answers must already reflect health: wait for the first probe round.
     let _ = ready.wait_for(|r| *r).await;
 
@@ -189,7 +193,6 @@ pub async fn start(
         rate_limiter: dns::rrl::RateLimiter::new(&config.server.rate_limit),
         metrics: metrics.clone(),
     });
-    let mut threads = Vec::with_capacity(sockets.udp.len());
     for socket in sockets.udp {
         threads.push(dns::udp::spawn(socket, shared.clone(), shutdown.clone())?);
     }
@@ -243,6 +246,22 @@ pub async fn start(
         tracker,
         threads,
     })
+}
+
+/// Runs the health task, and with it every probe, on its own thread and runtime. When the task
+/// ends (shutdown), dropping the runtime drops the probe tasks left on it.
+fn spawn_health(
+    loaded: Loaded,
+    wiring: Wiring,
+    metrics: &Metrics,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    metrics.count_tasks_of(runtime.handle().clone());
+    std::thread::Builder::new()
+        .name("smarthostd-probes".into())
+        .spawn(move || runtime.block_on(HealthTask::run(loaded, wiring)))
 }
 
 impl Running {

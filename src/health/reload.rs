@@ -69,33 +69,9 @@ impl HealthTask {
                 drained: self.drains.contains(&key),
             };
             for addr in addresses {
-                let cancel = self.probes_cancel.child_token();
-                let runtime_addr = match carried.remove(&(key.clone(), addr)) {
-                    Some(c) => {
-                        let wake =
-                            self.spawn_probe(id, addr, self.jittered_interval(), cancel.clone());
-                        AddressRuntime {
-                            addr,
-                            hysteresis: c.hysteresis,
-                            reason: c.reason,
-                            last_probe: c.last_probe,
-                            cancel,
-                            wake,
-                        }
-                    }
-                    None => {
-                        fresh += 1;
-                        let wake = self.spawn_probe(id, addr, Duration::ZERO, cancel.clone());
-                        AddressRuntime {
-                            addr,
-                            hysteresis: Hysteresis::new(now),
-                            reason: None,
-                            last_probe: None,
-                            cancel,
-                            wake,
-                        }
-                    }
-                };
+                let carried = carried.remove(&(key.clone(), addr));
+                fresh += usize::from(carried.is_none());
+                let runtime_addr = self.start_address(id, addr, carried, now);
                 runtime.addresses.push(runtime_addr);
             }
             self.hosts.push(runtime);
@@ -176,22 +152,51 @@ impl HealthTask {
                 continue;
             }
             fresh += 1;
-            let cancel = self.probes_cancel.child_token();
-            let wake = self.spawn_probe(host, addr, Duration::ZERO, cancel.clone());
-            self.hosts[host].addresses.push(AddressRuntime {
-                addr,
-                hysteresis: Hysteresis::new(now),
-                reason: None,
-                last_probe: None,
-                cancel,
-                wake,
-            });
+            let started = self.start_address(host, addr, None, now);
+            self.hosts[host].addresses.push(started);
         }
         for gone in old {
             gone.cancel.cancel();
         }
         self.start_round(fresh, now);
         self.dirty = true;
+    }
+
+    /// Starts probing one address of `host`: a carried address keeps its verdict and is probed
+    /// at its turn, a new one is probed at once.
+    fn start_address(
+        &self,
+        host: usize,
+        addr: IpAddr,
+        carried: Option<Carried>,
+        now: Instant,
+    ) -> AddressRuntime {
+        let cancel = self.probes_cancel.child_token();
+        let first_delay = match carried {
+            Some(_) => self.jittered_interval(),
+            None => Duration::ZERO,
+        };
+        let wake = self.spawn_probe(host, addr, first_delay, cancel.clone());
+        let carried = carried.unwrap_or_else(|| Carried {
+            hysteresis: Hysteresis::new(now),
+            reason: None,
+            last_probe: None,
+        });
+        let topology = &self.loaded.topology;
+        let h = &topology.hosts[host];
+        let metrics = self
+            .metrics
+            .address(&topology.sites[h.site].name, &h.name, addr);
+        metrics.set_up(carried.hysteresis.state() != State::Down);
+        AddressRuntime {
+            addr,
+            hysteresis: carried.hysteresis,
+            reason: carried.reason,
+            last_probe: carried.last_probe,
+            cancel,
+            wake,
+            metrics,
+        }
     }
 
     /// The status report of everything known now.

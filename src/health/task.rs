@@ -18,7 +18,7 @@ use super::State;
 use super::drains::DrainStore;
 use super::hysteresis::{Hysteresis, Thresholds};
 use super::status::StatusReport;
-use crate::admin::metrics::{AddressLabels, HostLabels, Metrics, ProbeLabels, TransitionLabels};
+use crate::admin::metrics::{AddressMetrics, Metrics, TransitionLabels};
 use crate::answer::Snapshot;
 use crate::loaded::Loaded;
 use crate::probe::{self, ProbeContext, ProbeReport};
@@ -62,6 +62,7 @@ pub(super) struct AddressRuntime {
     pub(super) cancel: CancellationToken,
     /// Brings this address's next probe forward.
     pub(super) wake: Arc<tokio::sync::Notify>,
+    pub(super) metrics: AddressMetrics,
 }
 
 /// One host's addresses and drain flag.
@@ -219,24 +220,6 @@ impl HealthTask {
         }
         let h = &topology.hosts[r.host];
         let site = &topology.sites[h.site].name;
-        let (label_site, label_host, label_addr) =
-            (site.clone(), h.name.clone(), r.addr.to_string());
-        self.metrics
-            .probe_results
-            .get_or_create(&ProbeLabels {
-                site: label_site.clone(),
-                host: label_host.clone(),
-                address: label_addr.clone(),
-                result: if ok { "up" } else { "down" },
-            })
-            .inc();
-        self.metrics
-            .probe_duration
-            .get_or_create(&HostLabels {
-                site: label_site.clone(),
-                host: label_host.clone(),
-            })
-            .observe(r.elapsed.as_secs_f64());
         if let Some(t) = address.hysteresis.observe(ok, thresholds, r.at) {
             let reason = match &r.result {
                 Ok(latency) => format!(
@@ -255,9 +238,9 @@ impl HealthTask {
             self.metrics
                 .transitions
                 .get_or_create(&TransitionLabels {
-                    site: label_site.clone(),
-                    host: label_host.clone(),
-                    address: label_addr.clone(),
+                    site: site.clone(),
+                    host: h.name.clone(),
+                    address: r.addr.to_string(),
                     to: state_name(t.to),
                 })
                 .inc();
@@ -268,14 +251,7 @@ impl HealthTask {
             self.dirty = true;
         }
         let up = address.hysteresis.state() != State::Down;
-        self.metrics
-            .address_up
-            .get_or_create(&AddressLabels {
-                site: label_site,
-                host: label_host,
-                address: label_addr,
-            })
-            .set(i64::from(up));
+        address.metrics.probed(ok, r.elapsed, up);
         let next = if address.hysteresis.pending() {
             // Fast confirm: a first failure, or a first success of a down address, is checked
             // again at once.

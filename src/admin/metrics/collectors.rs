@@ -1,7 +1,7 @@
 //! Metrics read at scrape time from elsewhere: warm-standby counts from the current snapshot,
 //! and the process's descriptors, memory and runtime tasks.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use prometheus_client::collector::Collector;
@@ -75,7 +75,7 @@ impl Collector for WarmCollector {
 /// live tasks. What a soak test watches for leaks.
 #[derive(Default)]
 pub(super) struct ProcessCollector {
-    pub(super) runtime: OnceLock<tokio::runtime::Handle>,
+    pub(super) runtimes: Mutex<Vec<tokio::runtime::Handle>>,
 }
 
 impl std::fmt::Debug for ProcessCollector {
@@ -105,8 +105,10 @@ impl Collector for ProcessCollector {
             )?;
             ConstGauge::new(rss as i64).encode(e)?;
         }
-        if let Some(rt) = self.runtime.get() {
-            let tasks = rt.metrics().num_alive_tasks() as i64;
+        let runtimes = self.runtimes.lock().expect("runtimes lock");
+        if !runtimes.is_empty() {
+            let tasks: usize = runtimes.iter().map(|r| r.metrics().num_alive_tasks()).sum();
+            let tasks = tasks as i64;
             let e = encoder.encode_descriptor(
                 "runtime_alive_tasks",
                 "Tasks alive in the async runtime (probes, connections, listeners)",

@@ -69,6 +69,35 @@ struct ResultLabels {
 
 type HistogramCtor = fn() -> Histogram;
 
+/// One address's probe series, looked up once when the address is added, so that recording a
+/// probe costs a few atomic operations rather than label formatting and map lookups: with
+/// thousands of relays, probes are the busiest thing the health task does.
+#[derive(Clone, Debug)]
+pub struct AddressMetrics {
+    up_results: Counter,
+    down_results: Counter,
+    duration: Histogram,
+    up: Gauge,
+}
+
+impl AddressMetrics {
+    /// Records one probe and the address's state after it.
+    pub fn probed(&self, ok: bool, elapsed: std::time::Duration, up: bool) {
+        if ok {
+            self.up_results.inc();
+        } else {
+            self.down_results.inc();
+        }
+        self.duration.observe(elapsed.as_secs_f64());
+        self.set_up(up);
+    }
+
+    /// Sets the address's up gauge.
+    pub fn set_up(&self, up: bool) {
+        self.up.set(i64::from(up));
+    }
+}
+
 /// Every metric smarthostd exports.
 pub struct Metrics {
     registry: Registry,
@@ -195,7 +224,50 @@ impl Metrics {
     pub fn attach(&self, snapshot: Arc<ArcSwap<Snapshot>>) {
         let _ = self.warm.snapshot.set(snapshot);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let _ = self.process.runtime.set(rt);
+            self.count_tasks_of(rt);
+        }
+    }
+
+    /// Adds a runtime's live tasks to `runtime_alive_tasks`.
+    pub fn count_tasks_of(&self, runtime: tokio::runtime::Handle) {
+        self.process
+            .runtimes
+            .lock()
+            .expect("runtimes lock")
+            .push(runtime);
+    }
+
+    /// The probe series of one address.
+    pub fn address(&self, site: &str, host: &str, address: std::net::IpAddr) -> AddressMetrics {
+        let (site, host, address) = (site.to_string(), host.to_string(), address.to_string());
+        let results = |result| {
+            self.probe_results
+                .get_or_create(&ProbeLabels {
+                    site: site.clone(),
+                    host: host.clone(),
+                    address: address.clone(),
+                    result,
+                })
+                .clone()
+        };
+        AddressMetrics {
+            up_results: results("up"),
+            down_results: results("down"),
+            duration: self
+                .probe_duration
+                .get_or_create(&HostLabels {
+                    site: site.clone(),
+                    host: host.clone(),
+                })
+                .clone(),
+            up: self
+                .address_up
+                .get_or_create(&AddressLabels {
+                    site,
+                    host,
+                    address,
+                })
+                .clone(),
         }
     }
 
