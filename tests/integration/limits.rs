@@ -231,6 +231,11 @@ async fn ten_thousand_failed_probes_leave_no_task_and_no_descriptor_behind() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let tasks_before = gauge(&first, "smarthostd_runtime_alive_tasks");
+    // One probe task per address (24 here) is among them, or a leak of probes would not show.
+    assert!(
+        tasks_before >= 24.0,
+        "runtime_alive_tasks {tasks_before} does not count the probe tasks"
+    );
     let fds_before = std::fs::read_dir(&fd_dir).unwrap().count();
     let start = Instant::now();
     let last = loop {

@@ -111,7 +111,7 @@ impl Collector for ProcessCollector {
             let tasks = tasks as i64;
             let e = encoder.encode_descriptor(
                 "runtime_alive_tasks",
-                "Tasks alive in the async runtime (probes, connections, listeners)",
+                "Tasks alive in the async runtimes (probes, connections, listeners)",
                 None,
                 MetricType::Gauge,
             )?;
