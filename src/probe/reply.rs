@@ -87,10 +87,13 @@ impl ReplyReader {
             if end + 1 > MAX_LINE {
                 return Some(Err(self.fail(ReplyError::LineTooLong)));
             }
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end_matches(['\r', '\n']);
-            let (code, last, text) = match parse_line(line) {
+            let parsed = {
+                let line = String::from_utf8_lossy(&self.pending[..=end]);
+                let line = line.trim_end_matches(['\r', '\n']);
+                parse_line(line).map(|(code, last, text)| (code, last, text.to_string()))
+            };
+            self.pending.drain(..=end);
+            let (code, last, text) = match parsed {
                 Ok(parts) => parts,
                 Err(e) => return Some(Err(self.fail(e))),
             };
@@ -100,7 +103,7 @@ impl ReplyReader {
                 return Some(Err(self.fail(ReplyError::MixedCodes(first, code))));
             }
             self.code = Some(code);
-            self.lines.push(text.to_string());
+            self.lines.push(text);
             if self.lines.len() > MAX_LINES {
                 return Some(Err(self.fail(ReplyError::TooManyLines)));
             }
