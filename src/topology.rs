@@ -234,11 +234,11 @@ impl Topology {
             .find(|&h| self.hosts[h].name.eq_ignore_ascii_case(host))
     }
 
-    /// Every view a shared name can be answered in: one per site, then "all".
+    /// Every view a shared name can be answered in: one per site, then "all" when it is the
+    /// default (with a site as the default, no client ever gets "all").
     pub fn views(&self) -> impl Iterator<Item = View> + '_ {
-        (0..self.sites.len())
-            .map(View::Site)
-            .chain(std::iter::once(View::All))
+        let all = (self.default_view == View::All).then_some(View::All);
+        (0..self.sites.len()).map(View::Site).chain(all)
     }
 
     /// The index of `view` in [`Topology::views`].

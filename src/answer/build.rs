@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap;
 use super::encode::{Encoder, wire_name};
 use super::plan::{MxPlan, site_plan, view_plan};
 use super::prepared::{Builder, NXDOMAIN, Prepared};
-use super::records::Context;
+use super::records::{Context, Kind};
 use super::snapshot::{Answers, Node, Snapshot, Variant, WarmCounters, name_hash};
 use crate::health::HealthView;
 use crate::topology::{Topology, View};
@@ -118,15 +118,19 @@ pub fn build(
         .map(|s| site_plan(&topology, &health, s))
         .collect();
     for (site_id, site) in topology.sites.iter().enumerate() {
-        let variant = cx.variant(&mut out, &site.wire, View::Site(site_id), &plans[site_id]);
-        cx.add(
-            &mut drafts,
-            &mut out,
-            &site.domain,
-            &site.wire,
-            RecordType::MX,
-            Answers::Site(variant),
-        )?;
+        for (kind, rtype) in Kind::ALL {
+            let view = View::Site(site_id);
+            if let Some(variant) = cx.variant(&mut out, &site.wire, view, &plans[site_id], kind) {
+                cx.add(
+                    &mut drafts,
+                    &mut out,
+                    &site.domain,
+                    &site.wire,
+                    rtype,
+                    Answers::Site(variant),
+                )?;
+            }
+        }
     }
     for (host_id, host) in topology.hosts.iter().enumerate() {
         for v6 in [false, true] {
@@ -143,19 +147,42 @@ pub fn build(
             }
         }
     }
-    for (name, wire) in &names.shared {
-        let views = topology
+    let view_plans: Vec<(View, MxPlan)> = if names.shared.is_empty() {
+        Vec::new()
+    } else {
+        topology
             .views()
-            .map(|view| cx.variant(&mut out, wire, view, &view_plan(&topology, &health, view)))
-            .collect();
-        cx.add(
-            &mut drafts,
-            &mut out,
-            name,
-            wire,
-            RecordType::MX,
-            Answers::Views(views),
-        )?;
+            .map(|view| (view, view_plan(&topology, &health, view)))
+            .collect()
+    };
+    for (name, wire) in &names.shared {
+        for (kind, rtype) in Kind::ALL {
+            let variants: Vec<Option<Variant>> = view_plans
+                .iter()
+                .map(|(view, plan)| cx.variant(&mut out, wire, *view, plan, kind))
+                .collect();
+            if variants.iter().all(Option::is_none) {
+                continue;
+            }
+            // A view with no address of this family answers NODATA, as the name would alone.
+            let views = variants
+                .into_iter()
+                .map(|v| {
+                    v.unwrap_or_else(|| Variant {
+                        normal: cx.nodata(&mut out, wire.len()),
+                        warm: None,
+                    })
+                })
+                .collect();
+            cx.add(
+                &mut drafts,
+                &mut out,
+                name,
+                wire,
+                rtype,
+                Answers::Views(views),
+            )?;
+        }
     }
     // Empty non-terminals exist: NOERROR with no data, not NXDOMAIN (RFC 8020).
     for i in 0..drafts.nodes.len() {

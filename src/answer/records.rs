@@ -8,12 +8,28 @@ use rustc_hash::FxHashMap;
 
 use super::build::{Draft, Drafts, Names, Out, TooLarge, check_size};
 use super::encode::{Encoder, Rdata, wire_name};
-use super::plan::{MxPlan, warm_plan};
+use super::plan::{Mode, MxPlan, warm_plan};
 use super::prepared::{Builder, NOERROR, Prepared};
 use super::snapshot::{Answers, Variant, Warm};
 use crate::health::HealthView;
 use crate::topology::{HostId, Topology, View};
 use crate::zone::StaticZone;
+
+/// What a live answer holds: the MX set, or the addresses of the hosts it leads with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Mx,
+    Addresses { v6: bool },
+}
+
+impl Kind {
+    /// Every kind, with its record type.
+    pub(super) const ALL: [(Kind, RecordType); 3] = [
+        (Kind::Mx, RecordType::MX),
+        (Kind::Addresses { v6: false }, RecordType::A),
+        (Kind::Addresses { v6: true }, RecordType::AAAA),
+    ];
+}
 
 /// What every answer of one build shares.
 pub(super) struct Context<'n> {
@@ -123,7 +139,7 @@ impl<'n> Context<'n> {
     }
 
     /// The NODATA answer for a question name of `len` bytes (under the origin).
-    fn nodata(&mut self, out: &mut Out<'n>, len: usize) -> Prepared {
+    pub(super) fn nodata(&mut self, out: &mut Out<'n>, len: usize) -> Prepared {
         if let Some(p) = self.nodata.get(&len) {
             return p.clone();
         }
@@ -208,13 +224,18 @@ impl<'n> Context<'n> {
         b.finish(NOERROR, true, &mut out.bodies)
     }
 
-    fn mx_answer(&self, out: &mut Out<'n>, owner: &'n [u8], plan: &MxPlan) -> Prepared {
+    /// The TTL of a live answer: shorter while something it depends on is changing.
+    fn plan_ttl(&self, plan: &MxPlan) -> u32 {
         let answer = &self.topology.answer;
-        let ttl = if plan.degraded {
+        if plan.degraded {
             answer.degraded_ttl
         } else {
             answer.ttl
-        };
+        }
+    }
+
+    fn mx_answer(&self, out: &mut Out<'n>, owner: &'n [u8], plan: &MxPlan) -> Prepared {
+        let ttl = self.plan_ttl(plan);
         let hosts = &self.topology.hosts;
         let mut b = Builder::new(&mut out.enc, owner, true);
         for ex in &plan.exchanges {
@@ -232,27 +253,89 @@ impl<'n> Context<'n> {
         b.finish(NOERROR, true, &mut out.bodies)
     }
 
+    /// The answer at a name whose MX answer follows `plan` in `view`, with its warm-standby
+    /// variant: the MX set, or (for an MTA that skips MX) the addresses it should connect to.
+    /// `None` when neither variant has a record of that kind.
     pub(super) fn variant(
-        &self,
+        &mut self,
         out: &mut Out<'n>,
         owner: &'n [u8],
         view: View,
         plan: &MxPlan,
-    ) -> Variant {
+        kind: Kind,
+    ) -> Option<Variant> {
         let warm = match view {
             View::Site(site) if self.topology.sites[site].warm_share > 0.0 => {
-                warm_plan(self.topology, self.health, site).map(|p| Warm {
-                    answer: self.mx_answer(out, owner, &p),
-                    site,
-                    share: self.topology.sites[site].warm_share,
+                warm_plan(self.topology, self.health, site).and_then(|p| {
+                    Some(Warm {
+                        answer: self.plan_answer(out, owner, &p, kind)?,
+                        site,
+                        share: self.topology.sites[site].warm_share,
+                    })
                 })
             }
             _ => None,
         };
-        Variant {
-            normal: self.mx_answer(out, owner, plan),
-            warm,
+        let normal = match self.plan_answer(out, owner, plan, kind) {
+            Some(normal) => normal,
+            None if warm.is_some() => self.nodata(out, owner.len()),
+            None => return None,
+        };
+        Some(Variant { normal, warm })
+    }
+
+    /// One answer of `kind` for `plan`; `None` for an address family none of its hosts has.
+    fn plan_answer(
+        &self,
+        out: &mut Out<'n>,
+        owner: &'n [u8],
+        plan: &MxPlan,
+        kind: Kind,
+    ) -> Option<Prepared> {
+        match kind {
+            Kind::Mx => Some(self.mx_answer(out, owner, plan)),
+            Kind::Addresses { v6 } => self.plan_addresses(out, owner, plan, v6),
         }
+    }
+
+    /// The addresses an A-only MTA is given for a name with a live MX answer: those of the hosts
+    /// at the answer's lowest preference (the site's healthy relays; when none, the first
+    /// fallback tier's), or of every host in the failsafe, with the MX answer's TTL. An MTA that
+    /// connects to the name's own addresses then fails over exactly when an MX-first one does.
+    /// The lowest preference is taken per address family, as a single-stack MX-first MTA skips
+    /// exchanges it has no address for.
+    fn plan_addresses(
+        &self,
+        out: &mut Out<'n>,
+        owner: &'n [u8],
+        plan: &MxPlan,
+        v6: bool,
+    ) -> Option<Prepared> {
+        let of_family = |host: HostId| {
+            self.health
+                .host(host)
+                .served_addresses()
+                .filter(move |a| a.is_ipv6() == v6)
+        };
+        let lowest = plan
+            .exchanges
+            .iter()
+            .filter(|e| of_family(e.host).next().is_some())
+            .map(|e| e.preference)
+            .min()?;
+        let mut addresses = plan
+            .exchanges
+            .iter()
+            .filter(|e| plan.mode == Mode::Failsafe || e.preference == lowest)
+            .flat_map(|e| of_family(e.host))
+            .peekable();
+        addresses.peek()?;
+        let ttl = self.plan_ttl(plan);
+        let mut b = Builder::new(&mut out.enc, owner, true);
+        for addr in addresses {
+            b.record(owner, address_type(addr), ttl, Rdata::Address(addr));
+        }
+        Some(b.finish(NOERROR, true, &mut out.bodies))
     }
 
     pub(super) fn address_answer(

@@ -287,7 +287,12 @@ impl HealthTask {
                 drained,
                 reply,
             } => {
-                let _ = reply.send(self.drain(&site, &host, drained));
+                let result = self.drain(&site, &host, drained);
+                // The reply means the answers have changed: publish before sending it.
+                if self.dirty && self.round.is_none() {
+                    self.publish();
+                }
+                let _ = reply.send(result);
             }
             Command::Reload { loaded, reply } => {
                 self.switch(*loaded);

@@ -175,15 +175,14 @@ impl StaticZone {
 
     /// Rejects static records at names the topology synthesizes.
     pub fn check_against(&self, topology: &Topology) -> Result<(), ConfigError> {
-        let apex_mx = self
-            .records
-            .get(&self.origin)
-            .is_some_and(|r| r.contains_key(&RecordType::MX));
-        if topology.views_enabled && apex_mx {
-            return Err(self.error_at(
-                &self.origin,
-                format!("static MX at the apex {}, which views answer per client site: remove it from the zone file", self.origin),
-            ));
+        let apex = self.records.get(&self.origin);
+        for rtype in [RecordType::MX, RecordType::A, RecordType::AAAA] {
+            if topology.views_enabled && apex.is_some_and(|r| r.contains_key(&rtype)) {
+                return Err(self.error_at(
+                    &self.origin,
+                    format!("static {rtype} at the apex {}, which views answer per client site: remove it from the zone file", self.origin),
+                ));
+            }
         }
         let site_names = topology.sites.iter().map(|s| (&s.domain, "site"));
         let host_names = topology.hosts.iter().map(|h| (&h.fqdn, "smart host"));

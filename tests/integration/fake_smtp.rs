@@ -52,9 +52,12 @@ pub struct FakeSmtp {
 impl FakeSmtp {
     /// Starts a host on a fresh loopback address and port.
     pub async fn start(behavior: Behavior) -> Self {
-        let listener = TcpListener::bind((next_loopback(), 0))
-            .await
-            .expect("bind fake smtp");
+        Self::start_on(next_loopback(), behavior).await
+    }
+
+    /// Starts a host on `ip` (e.g. `::1`) and a fresh port.
+    pub async fn start_on(ip: IpAddr, behavior: Behavior) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind fake smtp");
         Self::with_listener(listener, behavior)
     }
 

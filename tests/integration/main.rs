@@ -1,6 +1,7 @@
 //! Integration tests: the real server in-process on port 0, real SMTP listeners on loopback,
 //! real DNS queries over UDP and TCP.
 
+mod addresses;
 mod admin;
 mod answers;
 mod config;

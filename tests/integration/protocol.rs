@@ -35,7 +35,7 @@ async fn nxdomain_nodata_and_refused_carry_the_right_sections() {
         );
     }
     for (name, rtype) in [
-        ("oxford.smarthost.internal", RecordType::A),
+        ("oxford.smarthost.internal", RecordType::TXT),
         ("mail1.oxford.smarthost.internal", RecordType::AAAA),
         ("mail1.oxford.smarthost.internal", RecordType::MX),
         ("smarthost.internal", RecordType::TXT),
