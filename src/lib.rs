@@ -14,8 +14,10 @@
 //! - [`answer`] snapshot (pure) and publishes it atomically to
 //! - [`dns`]: the sockets, which read the current snapshot once per query, and
 //! - [`admin`]: metrics, status, drain and reload over HTTP.
+//! - [`state`]: what is kept across restarts (drains, last known addresses), in a locked folder.
 //!
-//! [`server`] wires them together; [`cli`] is the command line. Threads: the DNS UDP sockets
+//! [`server`] wires them together; [`connections`] bounds what TCP clients may hold; [`cli`]
+//! is the command line. Threads: the DNS UDP sockets
 //! each have an OS thread; the health task and all probes share one thread and a
 //! single-threaded runtime; TCP DNS and admin HTTP run on the main multi-threaded runtime.
 
@@ -25,11 +27,13 @@ pub mod admin;
 pub mod answer;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod dns;
 pub mod health;
 pub mod loaded;
 pub mod probe;
 pub mod server;
+pub mod state;
 pub mod topology;
 pub mod zone;
 

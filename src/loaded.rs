@@ -1,6 +1,7 @@
 //! Everything read from disk for one configuration, checked together: the config file, the
 //! zone file, the topology they make, and a trial build of every answer.
 
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,11 +21,27 @@ pub struct Loaded {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The name probes announce in EHLO.
     pub ehlo: String,
+    /// A hash of everything read from disk (config, zone file, CA file): equal fingerprints
+    /// mean a reload has nothing to do.
+    pub fingerprint: u64,
+    /// A hash of what the TLS settings are made from: equal means the running ones stay.
+    pub tls_fingerprint: u64,
 }
 
 /// Reads and checks the config at `path` and the zone file it names.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    from_config(config::load(path)?)
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path, "", format!("cannot read the config file: {e}")))?;
+    let config = config::parse(path, &text)?;
+    let mut loaded = from_config(config)?;
+    loaded.fingerprint = hash_of(&(text, loaded.zone.text(), loaded.tls_fingerprint));
+    Ok(loaded)
+}
+
+fn hash_of(value: &impl Hash) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
 }
 
 /// Checks a parsed config against its zone file.
@@ -37,18 +54,24 @@ pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
     zone.check_against(&topology)?;
     let topology = Arc::new(topology);
     // With no verdicts every host is served: the largest answers this config can produce.
-    let health = Arc::new(HealthView::unknown(&topology));
+    let health = Arc::new(HealthView::all_up(&topology));
     answer::build(topology.clone(), &zone, health, 0, 0)
         .map_err(|e| ConfigError::new(&config.path, "sites", e.to_string()))?;
-    let tls = if topology.hosts.iter().any(|h| h.starttls) {
-        let ca = config
-            .probe
-            .tls_ca_file
-            .as_ref()
-            .map(|f| match config.path.parent() {
-                Some(dir) if f.is_relative() => dir.join(f),
-                _ => f.clone(),
-            });
+    let ca = config
+        .probe
+        .tls_ca_file
+        .as_ref()
+        .map(|f| match config.path.parent() {
+            Some(dir) if f.is_relative() => dir.join(f),
+            _ => f.clone(),
+        });
+    let needs_tls = topology.hosts.iter().any(|h| h.starttls);
+    let ca_bytes = match (&ca, needs_tls && config.probe.tls_verify) {
+        (Some(path), true) => std::fs::read(path).ok(),
+        _ => None,
+    };
+    let tls_fingerprint = hash_of(&(needs_tls, config.probe.tls_verify, &ca, ca_bytes));
+    let tls = if needs_tls {
         let tls = crate::probe::tls::client_config(config.probe.tls_verify, ca.as_deref())
             .map_err(|e| ConfigError::new(&config.path, "probe.tls_ca_file", e))?;
         Some(tls)
@@ -62,6 +85,8 @@ pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
         zone: Arc::new(zone),
         tls,
         ehlo,
+        fingerprint: 0,
+        tls_fingerprint,
     })
 }
 

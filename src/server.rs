@@ -1,5 +1,5 @@
-//! Wiring: start the health task, wait for the first probe round, then serve DNS and the
-//! admin API from already-bound sockets; stop everything on one cancellation token.
+//! Wiring: start the health task and the admin API, serve DNS from already-bound sockets once
+//! the first probe round is done; stop everything on one cancellation token.
 //!
 //! The health task and its probes run on a thread of their own with a single-threaded runtime:
 //! thousands of short SMTP dialogues then never hand wake-ups between worker threads, and the
@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
@@ -18,12 +18,15 @@ use tracing::{error, info, warn};
 use crate::admin::{self, metrics::Metrics};
 use crate::answer;
 use crate::config::{ConfigError, ServerConfig};
+use crate::connections::Slots;
+use crate::connections::budget::{self, Demand};
 use crate::dns::{self, DnsShared, DnsSockets};
-use crate::health::drains::DrainStore;
-use crate::health::status::StatusReport;
+use crate::health::status::{DrainStatus, StatusReport};
 use crate::health::{Command, HealthTask, HealthView, Wiring};
 use crate::loaded::{self, Loaded};
 use crate::probe::ProbeContext;
+use crate::state::StateDir;
+use crate::state::drains::{Drain, Drains};
 
 /// Probe reports queued for the health task before probe tasks wait.
 const REPORT_QUEUE: usize = 4096;
@@ -37,8 +40,31 @@ pub struct Running {
     pub control: Control,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    /// The UDP threads and the health thread.
-    threads: Vec<std::thread::JoinHandle<()>>,
+    /// The UDP threads and the health thread; the UDP threads start once DNS does.
+    threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+}
+
+/// Why an operator action did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No such host in the configuration.
+    #[error("{0}")]
+    UnknownHost(String),
+    /// The configuration on disk is not valid; the running one stays.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The server is stopping.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// What a drain did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drained {
+    /// What an operator should know: the site's answer left without local hosts, say.
+    pub warning: Option<String>,
+    /// Why the drain could not be written to the state directory: it holds until a restart.
+    pub not_saved: Option<String>,
 }
 
 /// Operator actions: reload, drain, status. Cheap to clone.
@@ -55,13 +81,18 @@ pub struct Control {
 
 impl Control {
     /// Re-reads the config and zone file; on any error the running configuration stays.
-    pub async fn reload(&self) -> Result<String, ConfigError> {
-        let loaded = match loaded::load(&self.config_path) {
+    pub async fn reload(&self) -> Result<String, ControlError> {
+        // Reading files and trial-building every answer is blocking work: off the workers.
+        let path = self.config_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || loaded::load(&path))
+            .await
+            .map_err(|_| ControlError::ShuttingDown)?;
+        let loaded = match loaded {
             Ok(l) => l,
             Err(e) => {
                 self.metrics.reload(false);
                 error!(error = %e, "reload failed; keeping the running configuration");
-                return Err(e);
+                return Err(e.into());
             }
         };
         let mut notes = Vec::new();
@@ -79,42 +110,65 @@ impl Control {
             loaded: Box::new(loaded),
             reply,
         };
-        if self.commands.send(command).await.is_err() || done.await.is_err() {
+        if self.commands.send(command).await.is_err() {
             self.metrics.reload(false);
-            return Err(ConfigError::new(
-                &self.config_path,
-                "",
-                "the server is shutting down",
-            ));
+            return Err(ControlError::ShuttingDown);
         }
+        let Ok(outcome) = done.await else {
+            self.metrics.reload(false);
+            return Err(ControlError::ShuttingDown);
+        };
         self.metrics.reload(true);
-        info!(config = %self.config_path.display(), "configuration reloaded");
-        notes.insert(
-            0,
-            "reloaded; new hosts are probed before they are served".to_string(),
-        );
+        info!(config = %self.config_path.display(), "{outcome}");
+        notes.insert(0, outcome);
         Ok(notes.join("; "))
     }
 
-    /// Drains or undrains `site/host`; `Ok` may carry a warning.
+    /// Drains `site/host` (`Some`, maybe until a time) or undrains it (`None`): the answers
+    /// have changed when this returns; the result says whether the state file took it.
     pub async fn drain(
         &self,
         site: &str,
         host: &str,
-        drained: bool,
-    ) -> Result<Option<String>, String> {
+        drain: Option<Drain>,
+    ) -> Result<Drained, ControlError> {
         let (reply, answer) = oneshot::channel();
         let command = Command::Drain {
             site: site.to_string(),
             host: host.to_string(),
-            drained,
+            drain,
             reply,
         };
         self.commands
             .send(command)
             .await
-            .map_err(|_| "shutting down".to_string())?;
-        answer.await.map_err(|_| "shutting down".to_string())?
+            .map_err(|_| ControlError::ShuttingDown)?;
+        let outcome = answer
+            .await
+            .map_err(|_| ControlError::ShuttingDown)?
+            .map_err(ControlError::UnknownHost)?;
+        let not_saved = match outcome.saved {
+            None => None,
+            Some(write) => match write.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("the writer stopped".to_string()),
+            },
+        };
+        if let Some(error) = &not_saved {
+            error!(host = %format!("{site}/{host}"), %error, "the drain applies but was not saved: it will not survive a restart");
+        }
+        Ok(Drained {
+            warning: outcome.warning,
+            not_saved,
+        })
+    }
+
+    /// Every drain kept in the state directory, also of hosts no longer configured.
+    pub async fn drains(&self) -> Option<Vec<DrainStatus>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Drains { reply }).await.ok()?;
+        answer.await.ok()
     }
 
     /// The status of every site, host and address.
@@ -130,8 +184,10 @@ impl Control {
     }
 }
 
-/// Starts serving `loaded` on the given sockets. Returns once the first probe round is done
-/// and DNS is answering.
+/// Starts the server on the given sockets: the health task and its first probe round at once,
+/// the admin API at once (`/readyz` says when the round is done), DNS once the round is done,
+/// so that the first answers already reflect health. Returns without waiting for the round:
+/// signals are handled meanwhile ([`Running::ready`] waits for it).
 pub async fn start(
     loaded: Loaded,
     sockets: DnsSockets,
@@ -152,21 +208,26 @@ pub async fn start(
     metrics.attach(snapshot.clone());
     let (reports_tx, reports) = mpsc::channel(REPORT_QUEUE);
     let (commands_tx, commands) = mpsc::channel(64);
-    let (ready_tx, mut ready) = watch::channel(false);
+    let (ready_tx, ready) = watch::channel(false);
     let config = loaded.config.clone();
-    let state_dir = config
-        .server
-        .state_dir
-        .clone()
-        .or_else(|| config.path.parent().map(|p| p.to_path_buf()))
-        .unwrap_or_default();
-    let drains = match DrainStore::open(&state_dir) {
-        Ok(d) => d,
-        Err(e) => {
-            warn!(dir = %state_dir.display(), error = %e, "cannot read drained hosts; drains will not survive a restart");
-            DrainStore::in_memory()
-        }
-    };
+    let shares = budget::plan(Demand {
+        in_use: 0,
+        probes: probe_demand(&loaded),
+        dns_tcp: config.server.tcp_max_connections,
+        admin: config.server.admin_max_connections,
+    });
+    let state_dir = config.server.state_dir_path(&config.path);
+    let state = StateDir::open(&state_dir).map_err(std::io::Error::other)?;
+    let drains_path = state.path().join(crate::state::drains::FILE_NAME);
+    let (drains, dropped) = Drains::read(&drains_path).map_err(|e| {
+        std::io::Error::other(format!(
+            "cannot read the drained hosts in {}: {e}; fix or remove it (serving without it would put every drained relay back into the answers)",
+            drains_path.display()
+        ))
+    })?;
+    for problem in dropped {
+        error!(file = %drains_path.display(), %problem, "a damaged line of the drained hosts was dropped; the other drains are kept");
+    }
     let wiring = Wiring {
         snapshot: snapshot.clone(),
         metrics: metrics.clone(),
@@ -177,14 +238,12 @@ pub async fn start(
         },
         reports,
         commands,
-        commands_tx: commands_tx.downgrade(),
         ready: ready_tx,
+        state: Some(state),
         drains,
         shutdown: shutdown.clone(),
     };
-    let mut threads = vec![spawn_health(loaded, wiring, &metrics)?];
-    // The first answers must already reflect health: wait for the first probe round.
-    let _ = ready.wait_for(|r| *r).await;
+    let threads = Arc::new(Mutex::new(vec![spawn_health(loaded, wiring, &metrics)?]));
 
     let dns_addrs = sockets.local_addrs();
     let shared = Arc::new(DnsShared {
@@ -193,10 +252,6 @@ pub async fn start(
         rate_limiter: dns::rrl::RateLimiter::new(&config.server.rate_limit),
         metrics: metrics.clone(),
     });
-    for socket in sockets.udp {
-        threads.push(dns::udp::spawn(socket, shared.clone(), shutdown.clone())?);
-    }
-    let slots = Arc::new(Semaphore::new(config.server.tcp_max_connections));
     let limits = dns::tcp::TcpLimits {
         idle_timeout: config.server.tcp_idle_timeout,
         max_queries: match config.server.tcp_max_queries {
@@ -204,16 +259,16 @@ pub async fn start(
             n => n,
         },
     };
-    for listener in sockets.tcp {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        tracker.spawn(dns::tcp::serve(
-            listener,
-            shared.clone(),
-            limits,
-            slots.clone(),
-            shutdown.clone(),
-        ));
-    }
+    tracker.spawn(serve_dns_when_ready(
+        sockets,
+        shared,
+        limits,
+        Slots::new(shares.dns_tcp),
+        ready.clone(),
+        threads.clone(),
+        tracker.clone(),
+        shutdown.clone(),
+    ));
     let control = Control {
         commands: commands_tx,
         metrics,
@@ -231,13 +286,13 @@ pub async fn start(
                 listener,
                 control.clone(),
                 token,
+                Slots::new(shares.admin),
                 shutdown.clone(),
             ));
             Some(addr)
         }
         None => None,
     };
-    info!(dns = ?dns_addrs, admin = ?admin_addr, "serving");
     Ok(Running {
         dns_addrs,
         admin_addr,
@@ -246,6 +301,71 @@ pub async fn start(
         tracker,
         threads,
     })
+}
+
+/// Probes that may be in flight at once: one per address, up to `probe.max_concurrent`. A host
+/// named by DNS counts for a few addresses and its resolver's sockets.
+fn probe_demand(loaded: &Loaded) -> usize {
+    let hosts = &loaded.topology.hosts;
+    let addresses: usize = hosts
+        .iter()
+        .map(|h| {
+            if h.target.is_some() {
+                6
+            } else {
+                h.addresses.len()
+            }
+        })
+        .sum();
+    addresses.min(loaded.config.probe.max_concurrent)
+}
+
+/// Waits for the first probe round, then answers DNS on every socket.
+#[allow(clippy::too_many_arguments)]
+async fn serve_dns_when_ready(
+    sockets: DnsSockets,
+    shared: Arc<DnsShared>,
+    limits: dns::tcp::TcpLimits,
+    slots: Arc<Slots>,
+    mut ready: watch::Receiver<bool>,
+    threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        r = ready.wait_for(|r| *r) => if r.is_err() { return },
+        () = shutdown.cancelled() => return,
+    }
+    let dns_addrs = sockets.local_addrs();
+    for socket in sockets.udp {
+        match dns::udp::spawn(socket, shared.clone(), shutdown.clone()) {
+            Ok(thread) => threads.lock().expect("threads lock").push(thread),
+            Err(e) => {
+                error!(error = %e, "cannot start a DNS thread; stopping");
+                shutdown.cancel();
+                return;
+            }
+        }
+    }
+    for listener in sockets.tcp {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                tracker.spawn(dns::tcp::serve(
+                    listener,
+                    shared.clone(),
+                    limits,
+                    slots.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            Err(e) => {
+                error!(error = %e, "cannot serve DNS over TCP; stopping");
+                shutdown.cancel();
+                return;
+            }
+        }
+    }
+    info!(dns = ?dns_addrs, "serving");
 }
 
 /// Runs the health task, and with it every probe, on its own thread and runtime. When the task
@@ -265,6 +385,16 @@ fn spawn_health(
 }
 
 impl Running {
+    /// Waits until the first probe round is done and DNS answers; `false` when the server
+    /// stopped first.
+    pub async fn ready(&self) -> bool {
+        let mut ready = self.control.ready.clone();
+        tokio::select! {
+            r = ready.wait_for(|r| *r) => r.is_ok(),
+            () = self.shutdown.cancelled() => false,
+        }
+    }
+
     /// A token that stops the server when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -275,7 +405,7 @@ impl Running {
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
-        let threads = self.threads;
+        let threads = std::mem::take(&mut *self.threads.lock().expect("threads lock"));
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();

@@ -83,6 +83,10 @@ pub struct Host {
     pub wire: Box<[u8]>,
     /// Configured addresses (empty for a host named by `target`).
     pub addresses: Vec<IpAddr>,
+    /// The interface index of each configured link-local IPv6 address.
+    pub link_local: Vec<(IpAddr, u32)>,
+    /// The name the certificate must carry when TLS is verified.
+    pub certificate_name: Option<Name>,
     /// A DNS name whose addresses are this host's.
     pub target: Option<Name>,
     /// SMTP port probed.
@@ -97,6 +101,22 @@ impl Host {
     /// `site/host`, the key drains and the admin API use.
     pub fn key(&self, topology: &Topology) -> String {
         format!("{}/{}", topology.sites[self.site].name, self.name)
+    }
+
+    /// The interface index to reach `addr` through (0 unless it is link-local).
+    pub fn scope_id(&self, addr: IpAddr) -> u32 {
+        self.link_local
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map_or(0, |(_, scope)| *scope)
+    }
+
+    /// The name a verified certificate must carry: `tls_name`, else the `fqdn`; `None` checks
+    /// it against the address.
+    pub fn tls_name(&self) -> Option<rustls_pki_types::ServerName<'static>> {
+        let name = self.certificate_name.as_ref().or(self.target.as_ref())?;
+        rustls_pki_types::ServerName::try_from(name.to_ascii().trim_end_matches('.').to_string())
+            .ok()
     }
 }
 
@@ -128,7 +148,13 @@ impl Topology {
                     wire: wire_name(&host_fqdn).into(),
                     fqdn: host_fqdn,
                     name: label,
-                    addresses: host.addresses.clone(),
+                    addresses: host.addresses.iter().map(|a| a.ip).collect(),
+                    link_local: host
+                        .addresses
+                        .iter()
+                        .filter_map(|a| Some((a.ip, interface_index(a.interface.as_deref()?))))
+                        .collect(),
+                    certificate_name: host.tls_name.as_deref().map(fqdn).transpose()?,
                     target,
                     port: host.port.unwrap_or(DEFAULT_SMTP_PORT),
                     timeout: host.timeout.unwrap_or(config.probe.timeout),
@@ -248,6 +274,11 @@ impl Topology {
             View::All => self.sites.len(),
         }
     }
+}
+
+/// The index of a network interface by name; 0 (no scope) when there is none.
+pub fn interface_index(name: &str) -> u32 {
+    nix::net::if_::if_nametoindex(name).unwrap_or(0)
 }
 
 /// An IPv4-mapped IPv6 address (from a dual-stack socket) as the IPv4 address it is.

@@ -3,25 +3,33 @@
 //! - `GET /metrics`: Prometheus text ([`metrics`]).
 //! - `GET /status`: JSON of every site, host and address; `GET /`: the same as a page ([`page`]).
 //! - `GET /healthz`, `GET /readyz`.
-//! - `POST /hosts/{site}/{host}/drain`, `.../undrain`, `POST /reload`: need the bearer token
-//!   when one is set, and one must be set when the listener is not on loopback.
+//! - `GET /drains`: every drain kept, also of hosts no longer configured.
+//! - `POST /hosts/{site}/{host}/drain[?for=2h]`, `.../undrain`, `POST /reload`: need the
+//!   bearer token when one is set, and one must be set when the listener is not on loopback.
+//!
+//! Every connection is bounded ([`listener`]): no client can hold the admin port.
 
+mod listener;
 pub mod metrics;
 pub mod page;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use crate::config::Config;
-use crate::server::Control;
+use crate::connections::Slots;
+use crate::server::{Control, ControlError};
+use crate::state::drains::Drain;
 
 /// The environment variable that may hold the admin token.
 pub const TOKEN_ENV: &str = "SMARTHOSTD_ADMIN_TOKEN";
@@ -53,13 +61,15 @@ struct AppState {
     token: Option<String>,
 }
 
-/// Serves the admin API on `listener` until `shutdown`.
+/// Serves the admin API on `listener` until `shutdown`, with at most `slots` connections.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     control: Control,
     token: Option<String>,
+    slots: Arc<Slots>,
     shutdown: CancellationToken,
 ) {
+    let metrics = control.metrics.clone();
     let app = Router::new()
         .route("/", get(page_handler))
         .route("/status", get(status))
@@ -68,14 +78,10 @@ pub async fn serve(
         .route("/readyz", get(ready))
         .route("/hosts/{site}/{host}/drain", post(drain))
         .route("/hosts/{site}/{host}/undrain", post(undrain))
+        .route("/drains", get(drains))
         .route("/reload", post(reload))
         .with_state(AppState { control, token });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(error) = result {
-        warn!(%error, "admin listener stopped");
-    }
+    listener::serve(listener, app, slots, metrics, shutdown).await;
 }
 
 async fn page_handler(State(s): State<AppState>) -> Response {
@@ -116,14 +122,31 @@ async fn ready(State(s): State<AppState>) -> Response {
 }
 
 /// The JSON answer of a mutating endpoint.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ActionResult {
     pub ok: bool,
     pub message: String,
+    /// For a drain: whether the state file took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<bool>,
 }
 
 fn action(code: StatusCode, ok: bool, message: String) -> Response {
-    (code, axum::Json(ActionResult { ok, message })).into_response()
+    let result = ActionResult {
+        ok,
+        message,
+        saved: None,
+    };
+    (code, axum::Json(result)).into_response()
+}
+
+/// The HTTP status of a failed operator action.
+fn error_status(e: &ControlError) -> StatusCode {
+    match e {
+        ControlError::UnknownHost(_) => StatusCode::NOT_FOUND,
+        ControlError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+    }
 }
 
 /// `None` when the request may proceed; otherwise the refusal to send.
@@ -132,9 +155,11 @@ fn refusal(s: &AppState, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
-    (!constant_time_eq(given.as_bytes(), expected.as_bytes())).then(|| {
+    // Compared in constant time: the time taken says nothing about how much of a guess matched.
+    let matches: bool = given.as_bytes().ct_eq(expected.as_bytes()).into();
+    (!matches).then(|| {
         action(
             StatusCode::UNAUTHORIZED,
             false,
@@ -143,8 +168,11 @@ fn refusal(s: &AppState, headers: &HeaderMap) -> Option<Response> {
     })
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+/// (RFC 7235 section 2.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 async fn set_drain(
@@ -152,29 +180,68 @@ async fn set_drain(
     headers: HeaderMap,
     site: String,
     host: String,
-    drained: bool,
+    drain: Option<Drain>,
 ) -> Response {
     if let Some(r) = refusal(&s, &headers) {
         return r;
     }
-    let verb = if drained { "drained" } else { "undrained" };
-    match s.control.drain(&site, &host, drained).await {
-        Ok(None) => action(StatusCode::OK, true, format!("{site}/{host} {verb}")),
-        Ok(Some(warning)) => action(
-            StatusCode::OK,
-            true,
-            format!("{site}/{host} {verb}; warning: {warning}"),
-        ),
-        Err(e) => action(StatusCode::NOT_FOUND, false, e),
+    let verb = match drain {
+        None => "undrained".to_string(),
+        Some(Drain { until: None }) => "drained".to_string(),
+        Some(Drain { until: Some(t) }) => {
+            format!("drained until {}", humantime::format_rfc3339_seconds(t))
+        }
+    };
+    match s.control.drain(&site, &host, drain).await {
+        Ok(done) => {
+            let mut message = format!("{site}/{host} {verb}");
+            if let Some(warning) = &done.warning {
+                message.push_str(&format!("; warning: {warning}"));
+            }
+            if let Some(error) = &done.not_saved {
+                message.push_str(&format!(
+                    "; NOT SAVED ({error}): it holds until smarthostd restarts"
+                ));
+            }
+            let result = ActionResult {
+                ok: true,
+                message,
+                saved: Some(done.not_saved.is_none()),
+            };
+            (StatusCode::OK, axum::Json(result)).into_response()
+        }
+        Err(e) => action(error_status(&e), false, e.to_string()),
     }
 }
+
+/// `?for=2h`: a drain that ends by itself.
+#[derive(Debug, Default, Deserialize)]
+struct DrainParams {
+    #[serde(rename = "for")]
+    period: Option<String>,
+}
+
+/// The longest maintenance window a timed drain may set.
+const LONGEST_DRAIN: Duration = Duration::from_secs(366 * 24 * 3600);
 
 async fn drain(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((site, host)): Path<(String, String)>,
+    Query(params): Query<DrainParams>,
 ) -> Response {
-    set_drain(s, headers, site, host, true).await
+    let until = match params.period.as_deref().map(humantime::parse_duration) {
+        None => None,
+        Some(Ok(d)) if !d.is_zero() && d <= LONGEST_DRAIN => Some(SystemTime::now() + d),
+        Some(_) => {
+            return action(
+                StatusCode::BAD_REQUEST,
+                false,
+                "for= takes a duration such as 30m or 2h, at most 366 days".into(),
+            );
+        }
+    };
+    set_drain(s, headers, site, host, Some(Drain { until })).await
 }
 
 async fn undrain(
@@ -182,7 +249,14 @@ async fn undrain(
     headers: HeaderMap,
     Path((site, host)): Path<(String, String)>,
 ) -> Response {
-    set_drain(s, headers, site, host, false).await
+    set_drain(s, headers, site, host, None).await
+}
+
+async fn drains(State(s): State<AppState>) -> Response {
+    match s.control.drains().await {
+        Some(list) => axum::Json(list).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
 }
 
 async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -191,6 +265,20 @@ async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
     }
     match s.control.reload().await {
         Ok(message) => action(StatusCode::OK, true, message),
-        Err(e) => action(StatusCode::UNPROCESSABLE_ENTITY, false, e.to_string()),
+        Err(e) => action(error_status(&e), false, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
 }

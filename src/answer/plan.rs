@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn healthy_local_hosts_lead_and_every_other_site_follows_at_20() {
         let topo = topology(&config_from(THREE_SITES));
-        let health = HealthView::unknown(&topo);
+        let health = HealthView::all_up(&topo);
         let plan = site_plan(&topo, &health, 0);
         assert_eq!(plan.mode, Mode::Normal);
         assert!(!plan.degraded);
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn a_down_local_host_leaves_and_marks_the_answer_degraded() {
         let topo = topology(&config_from(THREE_SITES));
-        let mut health = HealthView::unknown(&topo);
+        let mut health = HealthView::all_up(&topo);
         health.set_host(0, State::Down);
         let plan = site_plan(&topo, &health, 0);
         assert_eq!(plan.mode, Mode::Normal);
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn a_host_with_one_live_address_stays() {
         let topo = topology(&config_from(THREE_SITES));
-        let mut health = HealthView::unknown(&topo);
+        let mut health = HealthView::all_up(&topo);
         health.set_address(1, "127.0.1.12".parse().unwrap(), State::Down);
         let plan = site_plan(&topo, &health, 0);
         assert_eq!(prefs(&plan, &topo)[1], p(10, "oxford/mail2"));
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn with_every_local_host_down_only_remote_hosts_are_served() {
         let topo = topology(&config_from(THREE_SITES));
-        let mut health = HealthView::unknown(&topo);
+        let mut health = HealthView::all_up(&topo);
         health.set_host(0, State::Down);
         health.set_host(1, State::Down);
         let plan = site_plan(&topo, &health, 0);
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn with_everything_down_the_full_configured_set_is_served() {
         let topo = topology(&config_from(THREE_SITES));
-        let mut health = HealthView::unknown(&topo);
+        let mut health = HealthView::all_up(&topo);
         for h in 0..topo.hosts.len() {
             health.set_host(h, State::Down);
         }
@@ -242,7 +242,7 @@ mod tests {
             "fallback = [\"london\"]\n[sites.cambridge]",
         );
         let topo = topology(&config_from(&text));
-        let health = HealthView::unknown(&topo);
+        let health = HealthView::all_up(&topo);
         assert_eq!(
             prefs(&site_plan(&topo, &health, 0), &topo),
             vec![
@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn a_drained_host_leaves_like_a_down_one_but_the_failsafe_keeps_it() {
         let topo = topology(&config_from(THREE_SITES));
-        let mut health = HealthView::unknown(&topo);
+        let mut health = HealthView::all_up(&topo);
         health.hosts[0].drained = true;
         let plan = site_plan(&topo, &health, 0);
         assert!(!plan.degraded, "a drain is intent, not trouble");
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn the_all_view_lists_every_healthy_host_at_one_preference() {
         let topo = topology(&config_from(THREE_SITES));
-        let mut health = HealthView::unknown(&topo);
+        let mut health = HealthView::all_up(&topo);
         health.set_host(2, State::Down);
         let plan = all_plan(&topo, &health);
         assert!(plan.exchanges.iter().all(|e| e.preference == 10));
@@ -293,7 +293,7 @@ mod tests {
             "fallback = [\"cambridge\", \"london\"]\n[sites.cambridge]",
         );
         let topo = topology(&config_from(&text));
-        let mut health = HealthView::unknown(&topo);
+        let mut health = HealthView::all_up(&topo);
         let warm = warm_plan(&topo, &health, 0).unwrap();
         assert_eq!(
             prefs(&warm, &topo),

@@ -1,12 +1,13 @@
 //! `status`, `drain`, `undrain`, `reload`: clients of the running server's admin API.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ClientArgs;
 use crate::admin::ActionResult;
-use crate::config::{self, DEFAULT_ADMIN};
-use crate::health::status::StatusReport;
+use crate::config;
+use crate::health::status::{DrainStatus, StatusReport};
 
 /// Bound on one admin request; a reload waits for the new config to be checked.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -18,12 +19,31 @@ struct Admin {
 }
 
 impl Admin {
-    fn new(args: &ClientArgs) -> Self {
-        let config = config::load(&args.config).ok();
-        let addr: SocketAddr = args
-            .admin
-            .or_else(|| config.as_ref().and_then(|c| c.server.admin))
-            .unwrap_or_else(|| DEFAULT_ADMIN.parse().expect("valid default"));
+    /// The admin API of the server `args` name: `--admin` and `--token` as given, the rest
+    /// from the config. A config that was named (or, without `--admin`, the default one) must
+    /// load: a command never goes to another server than the one meant.
+    fn new(args: &ClientArgs) -> Result<Self, String> {
+        let path = match (&args.config, args.admin) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(_)) => None,
+            (None, None) => Some(PathBuf::from(super::DEFAULT_CONFIG)),
+        };
+        let config = match &path {
+            Some(path) => Some(config::load(path).map_err(|e| {
+                format!("config error: {e} (nothing was sent; give --config PATH, or --admin ADDR)")
+            })?),
+            None => None,
+        };
+        let addr: SocketAddr = match (args.admin, &config) {
+            (Some(addr), _) => addr,
+            (None, Some(c)) => c.server.admin.ok_or_else(|| {
+                format!(
+                    "{} has no admin listener (server.admin): nothing to talk to",
+                    c.path.display()
+                )
+            })?,
+            (None, None) => unreachable!("a config is loaded when --admin is not given"),
+        };
         let token = args
             .token
             .clone()
@@ -33,11 +53,11 @@ impl Admin {
             .timeout_global(Some(REQUEST_TIMEOUT))
             .build()
             .into();
-        Self {
+        Ok(Self {
             base: format!("http://{addr}"),
             token,
             agent,
-        }
+        })
     }
 
     fn get(&self, path: &str) -> Result<String, String> {
@@ -69,17 +89,31 @@ impl Admin {
             .read_to_string()
             .map_err(|e| format!("{url}: {e}"))?;
         let result: ActionResult = serde_json::from_str(&body)
-            .map_err(|_| format!("{url}: {} {}", response.status(), body.trim()))?;
-        if result.ok {
-            Ok(result.message)
+            .map_err(|_| format!("{url}: {} {}", response.status(), printable(body.trim())))?;
+        if result.ok && result.saved != Some(false) {
+            Ok(printable(&result.message))
         } else {
-            Err(result.message)
+            Err(printable(&result.message))
         }
     }
 }
 
+/// Text from the server with control characters escaped: a relay's greeting must not reach a
+/// terminal as escape sequences.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn status(args: &ClientArgs) -> Result<(), String> {
-    let admin = Admin::new(args);
+    let admin = Admin::new(args)?;
     let report: StatusReport =
         serde_json::from_str(&admin.get("/status")?).map_err(|e| e.to_string())?;
     print!("{}", status_table(&report));
@@ -128,6 +162,11 @@ pub fn status_table(report: &StatusReport) -> String {
             }
         }
     }
+    for row in &mut rows {
+        for cell in row.iter_mut() {
+            *cell = printable(cell);
+        }
+    }
     let widths: Vec<usize> = (0..6)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
@@ -145,6 +184,18 @@ pub fn status_table(report: &StatusReport) -> String {
         "generation {} · serial {}\n",
         report.generation, report.serial
     ));
+    let stale: Vec<&str> = report
+        .drains
+        .iter()
+        .filter(|d| !d.configured)
+        .map(|d| d.key.as_str())
+        .collect();
+    if !stale.is_empty() {
+        out.push_str(&format!(
+            "drains of hosts no longer configured (clear with undrain): {}\n",
+            printable(&stale.join(", "))
+        ));
+    }
     for site in &report.sites {
         let answer: Vec<String> = site
             .answer
@@ -161,19 +212,49 @@ pub fn status_table(report: &StatusReport) -> String {
     out
 }
 
-pub fn drain(args: &ClientArgs, target: &str, drained: bool) -> Result<(), String> {
+/// Drains (`Some(period)`, where an empty period lasts until undrained) or undrains a host.
+pub fn drain(args: &ClientArgs, target: &str, drain: Option<Option<&str>>) -> Result<(), String> {
     let (site, host) = target
         .split_once('/')
         .filter(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/'))
         .ok_or_else(|| format!("{target:?}: give the host as SITE/HOST"))?;
-    let verb = if drained { "drain" } else { "undrain" };
-    let message = Admin::new(args).post(&format!("/hosts/{site}/{host}/{verb}"))?;
+    let path = match drain {
+        None => format!("/hosts/{site}/{host}/undrain"),
+        Some(None) => format!("/hosts/{site}/{host}/drain"),
+        Some(Some(period)) => {
+            humantime::parse_duration(period)
+                .map_err(|e| format!("--for {period:?}: {e} (a duration such as 30m or 2h)"))?;
+            format!("/hosts/{site}/{host}/drain?for={period}")
+        }
+    };
+    let message = Admin::new(args)?.post(&path)?;
     println!("{message}");
     Ok(())
 }
 
+/// Lists every drain the server keeps, also of hosts no longer configured.
+pub fn drains(args: &ClientArgs) -> Result<(), String> {
+    let list: Vec<DrainStatus> =
+        serde_json::from_str(&Admin::new(args)?.get("/drains")?).map_err(|e| e.to_string())?;
+    if list.is_empty() {
+        println!("no host is drained");
+        return Ok(());
+    }
+    for d in list {
+        let mut line = printable(&d.key);
+        if let Some(until) = d.until {
+            line.push_str(&format!("  until {}", printable(&until)));
+        }
+        if !d.configured {
+            line.push_str("  (no longer configured: `smarthostd undrain` clears it)");
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
 pub fn reload(args: &ClientArgs) -> Result<(), String> {
-    let message = Admin::new(args).post("/reload")?;
+    let message = Admin::new(args)?.post("/reload")?;
     println!("{message}");
     Ok(())
 }

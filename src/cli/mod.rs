@@ -1,5 +1,5 @@
 //! The command line (clap): `serve` (what a bare `smarthostd` does), `check-config`, the admin
-//! clients `status`, `drain`, `undrain`, `reload`, and `explain`.
+//! clients `status`, `drain`, `drains`, `undrain`, `reload`, and `explain`.
 
 mod check;
 mod client;
@@ -50,10 +50,15 @@ enum Command {
     Drain {
         /// The host, as SITE/HOST.
         target: String,
+        /// End the drain by itself after this long (a maintenance window), e.g. 2h or 30m.
+        #[arg(long = "for", value_name = "DURATION")]
+        period: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Put a drained host back into the answers.
+    /// List every drain the server keeps, also of hosts no longer configured.
+    Drains(ClientArgs),
+    /// Put a drained host back into the answers (or clear the drain of a removed host).
     Undrain {
         /// The host, as SITE/HOST.
         target: String,
@@ -90,12 +95,13 @@ enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 struct ClientArgs {
-    /// The admin API address (default: server.admin of --config, else 127.0.0.1:8053).
+    /// The admin API address (default: server.admin of the config).
     #[arg(long)]
     admin: Option<SocketAddr>,
-    /// The config file to read server.admin and server.admin_token from.
-    #[arg(long, short, default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
+    /// The config file to read server.admin and server.admin_token from (default:
+    /// zones/smarthost.toml unless --admin is given); it must load, or nothing is sent.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
     /// Bearer token for drain, undrain and reload.
     #[arg(long, env = crate::admin::TOKEN_ENV, hide_env_values = true)]
     token: Option<String>,
@@ -108,8 +114,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::CheckConfig { path }) => check::run(&path),
         Some(Command::Status(args)) => client::status(&args),
-        Some(Command::Drain { target, client }) => client::drain(&client, &target, true),
-        Some(Command::Undrain { target, client }) => client::drain(&client, &target, false),
+        Some(Command::Drain {
+            target,
+            period,
+            client,
+        }) => client::drain(&client, &target, Some(period.as_deref())),
+        Some(Command::Drains(args)) => client::drains(&args),
+        Some(Command::Undrain { target, client }) => client::drain(&client, &target, None),
         Some(Command::Reload(args)) => client::reload(&args),
         Some(Command::Explain { domain, server }) => explain::run(&domain, server),
     };

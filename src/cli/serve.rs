@@ -5,16 +5,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
 
 use super::{ServeArgs, logging};
-use crate::{admin, dns, loaded, server};
+use crate::{dns, loaded, server};
 
 pub fn run(args: &ServeArgs) -> Result<(), String> {
     logging::init(args.log_format);
     let loaded = loaded::load(&args.config).map_err(|e| format!("config error: {e}"))?;
     let config = &loaded.config;
-    let token = admin::token(config);
-    if let Some(addr) = config.server.admin {
-        admin::check_exposure(addr, token.as_deref())?;
-    }
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let udp_sockets = match config.server.udp_sockets {
         0 => workers,
@@ -35,29 +31,48 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let running = server::start(loaded, sockets, admin_listener)
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        // Signals are taken from the start: a SIGHUP or SIGTERM during the first probe round
+        // (which can last a while with hanging relays) must not kill the process outright.
         let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-        loop {
+        let running = server::start(loaded, sockets, admin_listener)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stopped = running.shutdown_token();
+        let mut ready = false;
+        let failed = loop {
             tokio::select! {
-                _ = hup.recv() => {
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-                    if let Err(e) = running.control.reload().await {
-                        error!(error = %e, "SIGHUP reload failed");
+                r = running.ready(), if !ready => {
+                    ready = r;
+                    if ready {
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
                     }
-                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
                 }
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    if ready {
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                    }
+                    match running.control.reload().await {
+                        Ok(_) => {}
+                        Err(e) => error!(error = %e, "SIGHUP reload failed"),
+                    }
+                    if ready {
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                    }
+                }
+                _ = term.recv() => break false,
+                _ = int.recv() => break false,
+                () = stopped.cancelled() => break true,
             }
-        }
+        };
         info!("shutting down");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         running.stop().await;
-        Ok(())
+        if failed {
+            Err("stopped after an error (see the log)".into())
+        } else {
+            Ok(())
+        }
     })
 }

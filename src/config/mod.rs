@@ -57,16 +57,20 @@ pub struct ServerConfig {
     /// A TCP client that sends nothing for this long is disconnected.
     #[serde(with = "humantime_serde")]
     pub tcp_idle_timeout: Duration,
-    /// Concurrent TCP connections accepted across all listeners; more wait in the kernel backlog.
+    /// Concurrent TCP connections across all listeners; when all are taken, the one that has made
+    /// no progress for longest is closed to admit a new client.
     pub tcp_max_connections: usize,
     /// Queries answered on one TCP connection before it is closed; 0: no limit (as NSD's
     /// `tcp-query-count`), since closing loses the queries a pipelining client has in flight.
     pub tcp_max_queries: usize,
     /// The admin HTTP listener (metrics, status, drain, reload).
     pub admin: Option<SocketAddr>,
+    /// Concurrent admin connections; when all are taken the least active one is closed.
+    pub admin_max_connections: usize,
     /// Bearer token for the mutating admin endpoints (also `SMARTHOSTD_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
-    /// Folder for the drain state file; default: the config file's folder.
+    /// Folder for what is kept across restarts (drains, last known addresses); relative to the
+    /// config file's folder; default: that folder. Locked: one instance per folder.
     pub state_dir: Option<PathBuf>,
     /// Resolvers whose EDNS Client Subnet option is believed (RFC 7871).
     pub trusted_resolvers: Vec<IpNet>,
@@ -89,6 +93,7 @@ impl Default for ServerConfig {
             tcp_max_connections: 256,
             tcp_max_queries: 0,
             admin: Some(DEFAULT_ADMIN.parse().expect("valid default address")),
+            admin_max_connections: 32,
             admin_token: None,
             state_dir: None,
             trusted_resolvers: Vec::new(),
@@ -98,6 +103,16 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The state directory, resolved against the folder of the config at `config_path`.
+    pub fn state_dir_path(&self, config_path: &std::path::Path) -> PathBuf {
+        let dir = config_path.parent().unwrap_or(std::path::Path::new(""));
+        match &self.state_dir {
+            Some(d) if d.is_relative() => dir.join(d),
+            Some(d) => d.clone(),
+            None => dir.to_path_buf(),
+        }
+    }
+
     /// The keys of `[server]` that differ in `new` and only take effect after a restart
     /// (`trusted_resolvers` reloads).
     pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
@@ -110,6 +125,10 @@ impl ServerConfig {
         check(self.listen != new.listen, "server.listen");
         check(self.admin != new.admin, "server.admin");
         check(self.admin_token != new.admin_token, "server.admin_token");
+        check(
+            self.admin_max_connections != new.admin_max_connections,
+            "server.admin_max_connections",
+        );
         check(self.state_dir != new.state_dir, "server.state_dir");
         check(self.udp_sockets != new.udp_sockets, "server.udp_sockets");
         check(
@@ -316,9 +335,10 @@ pub struct SiteConfig {
 pub struct HostConfig {
     /// The first label of `<host>.<site>.<origin>`.
     pub name: String,
-    /// Fixed addresses; each is probed on its own.
+    /// Fixed addresses; each is probed on its own. A link-local IPv6 address names its
+    /// interface: `"fe80::25%eth0"`.
     #[serde(default)]
-    pub addresses: Vec<IpAddr>,
+    pub addresses: Vec<RelayAddress>,
     /// A DNS name to resolve for the addresses instead (re-resolved when its TTL runs out).
     #[serde(default)]
     pub fqdn: Option<String>,
@@ -331,6 +351,55 @@ pub struct HostConfig {
     /// Per-host STARTTLS override.
     #[serde(default)]
     pub starttls: Option<bool>,
+    /// The name the relay's certificate must carry when `probe.tls_verify` is on; default: the
+    /// `fqdn`, or for a host given by `addresses`, the address itself.
+    #[serde(default)]
+    pub tls_name: Option<String>,
+}
+
+/// A relay's address as written: an IP address, with `%interface` for a link-local IPv6 one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RelayAddress {
+    pub ip: IpAddr,
+    /// The interface of a link-local address (`eth0` in `fe80::25%eth0`).
+    pub interface: Option<String>,
+}
+
+impl std::str::FromStr for RelayAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ip, interface) = match s.split_once('%') {
+            Some((ip, interface)) => (ip, Some(interface.to_string())),
+            None => (s, None),
+        };
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address"))?;
+        if interface.as_deref() == Some("") {
+            return Err(format!("{s:?}: the interface after % is empty"));
+        }
+        if interface.is_some() && !ip.is_ipv6() {
+            return Err(format!("{s:?}: only an IPv6 address takes an %interface"));
+        }
+        Ok(Self { ip, interface })
+    }
+}
+
+impl std::fmt::Display for RelayAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.interface {
+            Some(i) => write!(f, "{}%{i}", self.ip),
+            None => write!(f, "{}", self.ip),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RelayAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// The SMTP port probed when a host names none.

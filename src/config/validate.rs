@@ -2,11 +2,20 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
 use super::locate::{KeyPath, span_of};
 use super::{Config, ConfigError, VIEW_ALL};
+
+/// The shortest probe interval: each probe is a whole SMTP session on the relay.
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// The shortest and longest probe step timeout.
+pub const MIN_PROBE_TIMEOUT: Duration = Duration::from_millis(10);
+pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The shortest TTL: DNS counts whole seconds.
+const MIN_TTL: Duration = Duration::from_secs(1);
 
 /// Checks `config` (parsed from `text`) and returns the first problem found.
 pub fn validate(config: &Config, text: &str) -> Result<(), ConfigError> {
@@ -75,10 +84,25 @@ impl Validator<'_> {
             "must be at least 1",
         )?;
         self.check(
-            !s.tcp_idle_timeout.is_zero(),
-            at("tcp_idle_timeout"),
-            "must be more than zero",
+            s.admin_max_connections >= 1,
+            at("admin_max_connections"),
+            "must be at least 1",
         )?;
+        self.check(
+            s.tcp_idle_timeout >= Duration::from_millis(100),
+            at("tcp_idle_timeout"),
+            "must be at least 100ms",
+        )?;
+        if let Some(admin) = s.admin {
+            self.check(
+                crate::admin::check_exposure(admin, crate::admin::token(config).as_deref()).is_ok(),
+                at("admin"),
+                format!(
+                    "{admin} is not on loopback: set server.admin_token (or {}), so that drain and reload need it",
+                    crate::admin::TOKEN_ENV
+                ),
+            )?;
+        }
         let rl = &s.rate_limit;
         let rl_at = |k: &str| at("rate_limit").key(k);
         self.check(
@@ -133,8 +157,18 @@ impl Validator<'_> {
             at("ttl"),
             "must be under 68 years (RFC 2181)",
         )?;
+        self.check(
+            z.ttl >= MIN_TTL,
+            at("ttl"),
+            "must be at least 1s: DNS TTLs are whole seconds, and a TTL of 0 is not cached at all",
+        )?;
         if let Some(degraded) = z.degraded_ttl {
             self.check(degraded <= z.ttl, at("degraded_ttl"), "must not exceed ttl")?;
+            self.check(
+                degraded >= MIN_TTL,
+                at("degraded_ttl"),
+                "must be at least 1s: DNS TTLs are whole seconds",
+            )?;
         }
         Ok(())
     }
@@ -143,14 +177,21 @@ impl Validator<'_> {
         let p = &config.probe;
         let at = |k: &str| root().key("probe").key(k);
         self.check(
-            !p.interval.is_zero(),
+            p.interval >= MIN_PROBE_INTERVAL,
             at("interval"),
-            "must be more than zero",
+            format!(
+                "must be at least {}: each probe is a whole SMTP session on the relay",
+                humantime::format_duration(MIN_PROBE_INTERVAL)
+            ),
         )?;
         self.check(
-            !p.timeout.is_zero(),
+            p.timeout >= MIN_PROBE_TIMEOUT && p.timeout <= MAX_PROBE_TIMEOUT,
             at("timeout"),
-            "must be more than zero",
+            format!(
+                "must be {} to {}",
+                humantime::format_duration(MIN_PROBE_TIMEOUT),
+                humantime::format_duration(MAX_PROBE_TIMEOUT)
+            ),
         )?;
         self.check(p.rise >= 1, at("rise"), "must be at least 1")?;
         self.check(p.fall >= 1, at("fall"), "must be at least 1")?;
@@ -208,24 +249,65 @@ impl Validator<'_> {
                             "give either `addresses` or `fqdn`, not both",
                         ));
                     }
-                    (Some(fqdn), true) => self.check(
-                        Name::from_ascii(fqdn).is_ok_and(|n| n.num_labels() >= 1),
-                        host_at.clone().key("fqdn"),
-                        "not a domain name",
-                    )?,
+                    (Some(fqdn), true) => {
+                        self.check(
+                            fqdn.parse::<std::net::IpAddr>().is_err(),
+                            host_at.clone().key("fqdn"),
+                            format!("{fqdn} is an IP address, which never resolves: give it in `addresses`"),
+                        )?;
+                        self.check(
+                            Name::from_ascii(fqdn).is_ok_and(|n| n.num_labels() >= 1),
+                            host_at.clone().key("fqdn"),
+                            "not a domain name",
+                        )?;
+                    }
                     (None, false) => {}
                 }
                 let mut addresses = HashSet::new();
                 for (j, addr) in host.addresses.iter().enumerate() {
+                    let here = host_at.clone().key("addresses").index(j);
                     self.check(
-                        addresses.insert(addr),
-                        host_at.clone().key("addresses").index(j),
-                        format!("{addr} is listed twice"),
+                        addresses.insert(addr.ip),
+                        here.clone(),
+                        format!("{} is listed twice", addr.ip),
                     )?;
                     self.check(
-                        !addr.is_unspecified() && !addr.is_multicast(),
-                        host_at.clone().key("addresses").index(j),
+                        !addr.ip.is_unspecified() && !addr.ip.is_multicast(),
+                        here.clone(),
                         format!("{addr} cannot be a relay's address"),
+                    )?;
+                    let link_local =
+                        matches!(addr.ip, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local());
+                    match (&addr.interface, link_local) {
+                        (None, true) => {
+                            return Err(self.error(
+                                here,
+                                format!(
+                                    "{addr} is link-local: name its interface, e.g. \"{addr}%eth0\""
+                                ),
+                            ));
+                        }
+                        (Some(_), false) => {
+                            return Err(self.error(
+                                here,
+                                format!("{addr}: only a link-local address (fe80::/10) takes an %interface"),
+                            ));
+                        }
+                        (Some(interface), true) => self.check(
+                            crate::topology::interface_index(interface) != 0,
+                            here,
+                            format!("{addr}: this machine has no interface {interface}"),
+                        )?,
+                        (None, false) => {}
+                    }
+                }
+                if let Some(name) = &host.tls_name {
+                    self.check(
+                        rustls_pki_types::ServerName::try_from(name.as_str()).is_ok()
+                            && name.parse::<std::net::IpAddr>().is_err()
+                            && Name::from_ascii(name).is_ok(),
+                        host_at.clone().key("tls_name"),
+                        "not a host name",
                     )?;
                 }
                 if let Some(port) = host.port {
@@ -233,9 +315,13 @@ impl Validator<'_> {
                 }
                 if let Some(t) = host.timeout {
                     self.check(
-                        !t.is_zero(),
+                        (MIN_PROBE_TIMEOUT..=MAX_PROBE_TIMEOUT).contains(&t),
                         host_at.key("timeout"),
-                        "must be more than zero",
+                        format!(
+                            "must be {} to {}",
+                            humantime::format_duration(MIN_PROBE_TIMEOUT),
+                            humantime::format_duration(MAX_PROBE_TIMEOUT)
+                        ),
                     )?;
                 }
             }
@@ -303,6 +389,31 @@ impl Validator<'_> {
         let origin = crate::topology::fqdn(&config.zone.origin).ok();
         for (i, name) in config.views.names.iter().enumerate() {
             let here = at("names").index(i);
+            let relative = name.trim_end_matches('.').to_ascii_lowercase();
+            let origin_text = config
+                .zone
+                .origin
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            let site_name = relative
+                .strip_suffix(&format!(".{origin_text}"))
+                .unwrap_or(&relative);
+            let synthesized = config.sites.iter().find_map(|(site, s)| {
+                let site_lower = site.to_ascii_lowercase();
+                if site_name == site_lower {
+                    return Some(format!("site {site}'s own name"));
+                }
+                s.hosts.iter().find_map(|h| {
+                    (site_name == format!("{}.{site_lower}", h.name.to_ascii_lowercase()))
+                        .then(|| format!("host {site}/{}'s name", h.name))
+                })
+            });
+            if let Some(what) = synthesized {
+                return Err(self.error(
+                    here,
+                    format!("{name} is {what}, which answers for that site alone: a shared name must be another name"),
+                ));
+            }
             match (crate::topology::fqdn(name), &origin) {
                 (Err(_), _) => return Err(self.error(here, "not a domain name")),
                 (Ok(n), Some(origin)) if name.ends_with('.') => self.check(

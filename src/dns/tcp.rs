@@ -1,18 +1,24 @@
 //! DNS over TCP (RFC 7766): length-prefixed messages, pipelined, with limits on concurrent
-//! connections, idle time and queries per connection.
+//! connections, idle time, write time and queries per connection.
+//!
+//! No client can hold the listener: a connection that sends nothing for the idle timeout, or
+//! does not read its answers within it, is closed; when every slot is taken, the connection
+//! that has made no progress for longest is closed to admit the new one (as Knot and unbound
+//! do), so a client with a truncated UDP answer can always fetch it over TCP.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use super::{DnsShared, handle};
 use crate::admin::metrics::DnsStats;
+use crate::connections::accept::Backoff;
+use crate::connections::{Progress, Slots};
 
 /// Queries already received that are still answered once a connection reaches its limit.
 pub const CLOSING_GRACE: usize = 1024;
@@ -20,6 +26,7 @@ pub const CLOSING_GRACE: usize = 1024;
 /// TCP limits from `[server]`.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
+    /// A client that sends nothing, or reads nothing we write, for this long is disconnected.
     pub idle_timeout: Duration,
     pub max_queries: usize,
 }
@@ -30,39 +37,43 @@ pub async fn serve(
     listener: TcpListener,
     shared: Arc<DnsShared>,
     limits: TcpLimits,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     shutdown: CancellationToken,
 ) {
     let tracker = TaskTracker::new();
     // One set of counters per listener, shared by its connections.
     let stats = shared.metrics.dns_stats(false);
+    let mut backoff = Backoff::default();
     loop {
-        // Wait for a free slot before accepting: excess clients wait in the kernel backlog.
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
-            () = shutdown.cancelled() => break,
-        };
         let (stream, src) = tokio::select! {
             r = listener.accept() => match r {
-                Ok(r) => r,
+                Ok(r) => {
+                    backoff.succeeded();
+                    r
+                }
                 Err(error) => {
-                    debug!(%error, "tcp accept error");
+                    shared.metrics.accept_error("dns");
+                    backoff.pause("dns", &error).await;
                     continue;
                 }
             },
             () = shutdown.cancelled() => break,
         };
+        let (slot, evicted) = slots.admit();
+        if evicted {
+            shared.metrics.evicted("dns");
+        }
         let shared = shared.clone();
         let stats = stats.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let _permit = permit;
             tokio::select! {
-                r = connection(stream, src, &shared, &stats, limits) => {
+                r = connection(stream, src, &shared, &stats, limits, &slot.progress) => {
                     if let Err(error) = r {
                         debug!(%error, %src, "tcp connection ended");
                     }
                 }
+                () = slot.evicted.cancelled() => debug!(%src, "tcp connection closed for a new client"),
                 () = shutdown.cancelled() => {}
             }
         });
@@ -77,6 +88,7 @@ async fn connection(
     shared: &DnsShared,
     stats: &DnsStats,
     limits: TcpLimits,
+    progress: &Progress,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
@@ -84,6 +96,7 @@ async fn connection(
     let mut buf = vec![0u8; 512];
     let mut out = Vec::with_capacity(4096);
     let mut framed = Vec::with_capacity(4098);
+    let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
     for served in 0..limits.max_queries + CLOSING_GRACE {
         // Past the limit, answer only what the client has already sent, then close: a
         // pipelining client loses nothing it sent before the connection was full.
@@ -106,6 +119,7 @@ async fn connection(
             Ok(r) => r?,
             Err(_) => break,
         };
+        progress.touch();
         let start = std::time::Instant::now();
         let Some(outcome) = handle(shared, &buf, src, true, &mut out) else {
             continue;
@@ -117,7 +131,13 @@ async fn connection(
         framed.clear();
         framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
         framed.extend_from_slice(&out);
-        write.write_all(&framed).await?;
+        // A client that pipelines queries and never reads must not hold the task forever.
+        tokio::time::timeout(limits.idle_timeout, write.write_all(&framed))
+            .await
+            .map_err(|_| timed_out())??;
+        progress.touch();
     }
-    write.shutdown().await
+    tokio::time::timeout(limits.idle_timeout, write.shutdown())
+        .await
+        .map_err(|_| timed_out())?
 }

@@ -3,17 +3,20 @@
 //! - [`HealthView`]: the answer builder's input: per host, each address's state and whether an
 //!   operator drained it.
 //! - [`hysteresis`]: up/down decisions with flap protection (pure).
-//! - [`HealthTask`]: the sole owner of those decisions; takes probe reports and operator
-//!   commands, publishes snapshots.
-//! - [`drains`]: drains kept across restarts; [`status`]: the report the admin API serves.
+//! - [`HealthTask`]: the sole owner of those decisions; takes probe reports, resolutions and
+//!   operator commands ([`task`]), keeps the probe set ([`probes`], `resolvers`) in step with
+//!   the configuration (`reload`), applies drains (`drain`), publishes snapshots (`publish`).
+//! - [`status`]: the report the admin API serves.
 
-pub mod drains;
+mod drain;
 pub mod hysteresis;
+mod probes;
 mod publish;
 mod reload;
+mod resolvers;
 pub mod status;
 mod task;
 mod view;
 
-pub use task::{Command, HealthTask, Wiring, state_name};
+pub use task::{Command, DrainOutcome, HealthTask, Wiring, first_round_bound};
 pub use view::{AddressHealth, HealthView, HostHealth, State};

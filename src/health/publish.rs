@@ -1,48 +1,92 @@
-//! Publishing: the health view the answers are built from, each new snapshot swapped in with
-//! the metrics and logs that go with it, and operator drains.
+//! Publishing: the health view the answers are built from, and each new snapshot swapped in
+//! with the metrics and logs that go with it.
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tracing::{error, info, warn};
 
-use super::task::HealthTask;
+use super::task::HostRuntime;
 use super::{AddressHealth, HealthView, HostHealth};
-use crate::admin::metrics::{HostLabels, SiteLabels};
-use crate::answer::{self, Mode};
+use crate::admin::metrics::{HostLabels, Metrics, SiteLabels};
+use crate::answer::{self, Mode, Snapshot};
+use crate::loaded::Loaded;
 
-impl HealthTask {
-    /// The health view the answers are built from.
-    pub(super) fn view(&self) -> HealthView {
-        HealthView {
-            hosts: self
-                .hosts
-                .iter()
-                .map(|h| HostHealth {
-                    drained: h.drained,
-                    addresses: h
-                        .addresses
-                        .iter()
-                        .map(|a| AddressHealth {
-                            addr: a.addr,
-                            state: a.hysteresis.state(),
-                            pending: a.hysteresis.pending(),
-                        })
-                        .collect(),
-                })
-                .collect(),
+/// Builds and swaps in snapshots.
+pub(super) struct Publisher {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    metrics: Arc<Metrics>,
+    generation: u64,
+    serial: u32,
+    /// Something the answers depend on changed since the last publish.
+    pub(super) dirty: bool,
+}
+
+/// The health view the answers are built from.
+pub(super) fn view_of(hosts: &[HostRuntime]) -> HealthView {
+    HealthView {
+        hosts: hosts
+            .iter()
+            .map(|h| HostHealth {
+                drained: h.drain.is_some(),
+                addresses: h
+                    .addresses
+                    .iter()
+                    .map(|a| AddressHealth {
+                        addr: a.addr,
+                        state: a.hysteresis.state(),
+                        pending: a.hysteresis.pending(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+impl Publisher {
+    pub(super) fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        metrics: Arc<Metrics>,
+        loaded: &Loaded,
+    ) -> Self {
+        // The serial only grows, also across restarts: start from the clock.
+        let serial = loaded.zone.soa_serial().max(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as u32),
+        );
+        Self {
+            generation: snapshot.load().generation,
+            snapshot,
+            metrics,
+            serial,
+            dirty: true,
+        }
+    }
+
+    /// The snapshot being served.
+    pub(super) fn current(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Publishes if anything changed.
+    pub(super) fn publish_if_dirty(&mut self, loaded: &Loaded, hosts: &[HostRuntime]) {
+        if self.dirty {
+            self.publish(loaded, hosts);
         }
     }
 
     /// Builds and swaps in a new snapshot.
-    pub(super) fn publish(&mut self) {
+    fn publish(&mut self, loaded: &Loaded, hosts: &[HostRuntime]) {
+        self.dirty = false;
         let previous = self.snapshot.load_full();
-        let health = Arc::new(self.view());
-        let topology = self.loaded.topology.clone();
+        let health = Arc::new(view_of(hosts));
+        let topology = loaded.topology.clone();
         let serial = self.serial.wrapping_add(1);
         let generation = self.generation + 1;
         let mut next = match answer::build(
             topology.clone(),
-            &self.loaded.zone,
+            &loaded.zone,
             health.clone(),
             serial,
             generation,
@@ -50,45 +94,32 @@ impl HealthTask {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "cannot build the answers; serving the previous ones");
-                self.dirty = false;
                 return;
             }
         };
-        if Arc::ptr_eq(&previous.topology, &topology) {
+        let same_topology = Arc::ptr_eq(&previous.topology, &topology);
+        if same_topology {
             next.warm = previous.warm.clone();
         }
         self.serial = serial;
         self.generation = generation;
-        self.dirty = false;
         for (site_id, plan) in next.plans.iter().enumerate() {
             let site = &topology.sites[site_id].name;
-            let before =
-                Arc::ptr_eq(&previous.topology, &topology).then(|| previous.plans[site_id].mode);
+            let before = previous
+                .topology
+                .sites
+                .iter()
+                .position(|s| s.name == *site)
+                .map(|i| previous.plans[i].mode);
             if before.is_some_and(|b| b != plan.mode)
                 || (before.is_none() && plan.mode != Mode::Normal)
             {
-                match plan.mode {
-                    Mode::Normal => {
-                        info!(site = %site, "local hosts are back: they lead the answer again")
-                    }
-                    Mode::RemoteOnly => {
-                        warn!(site = %site, "no local host is healthy: answering with the fallback sites' hosts only")
-                    }
-                    Mode::Failsafe => warn!(
-                        site = %site,
-                        "no host in this site's answer is healthy: answering with every configured host (failsafe), so that senders queue and retry instead of bouncing"
-                    ),
-                }
+                log_mode(site, plan.mode, plan.exchanges.is_empty());
             }
-            let mode = match plan.mode {
-                Mode::Normal => 0,
-                Mode::RemoteOnly => 1,
-                Mode::Failsafe => 2,
-            };
             self.metrics
                 .site_mode
                 .get_or_create(&SiteLabels { site: site.clone() })
-                .set(mode);
+                .set(mode_number(plan.mode));
         }
         for (id, host) in topology.hosts.iter().enumerate() {
             let labels = HostLabels {
@@ -108,45 +139,30 @@ impl HealthTask {
         self.snapshot.store(Arc::new(next));
         tracing::debug!(generation, serial, "published answers");
     }
+}
 
-    pub(super) fn drain(
-        &mut self,
-        site: &str,
-        host: &str,
-        drained: bool,
-    ) -> Result<Option<String>, String> {
-        let topology = self.loaded.topology.clone();
-        let id = topology
-            .find_host(site, host)
-            .ok_or_else(|| format!("no host {site}/{host} in the configuration"))?;
-        let key = topology.hosts[id].key(&topology);
-        let mut warning = None;
-        if self.hosts[id].drained != drained {
-            self.hosts[id].drained = drained;
-            self.dirty = true;
-            info!(host = %key, drained, "drain changed by operator");
-            let view = self.view();
-            let site_id = topology.hosts[id].site;
-            let plan = answer::plan::site_plan(&topology, &view, site_id);
-            if drained && plan.mode != Mode::Normal {
-                let text = format!(
-                    "site {} has no healthy local host left: its answer now {}",
-                    topology.sites[site_id].name,
-                    if plan.mode == Mode::Failsafe {
-                        "lists every configured host (failsafe), drained ones included, so that senders queue and retry"
-                    } else {
-                        "names only the fallback sites' hosts"
-                    }
-                );
-                warn!(host = %key, "{text}");
-                warning = Some(text);
-            }
+/// The number `smarthostd_site_answer_mode` exports.
+fn mode_number(mode: Mode) -> i64 {
+    match mode {
+        Mode::Normal => 0,
+        Mode::RemoteOnly => 1,
+        Mode::Failsafe => 2,
+    }
+}
+
+fn log_mode(site: &str, mode: Mode, empty: bool) {
+    match mode {
+        Mode::Normal => info!(site = %site, "local hosts are back: they lead the answer again"),
+        Mode::RemoteOnly => {
+            warn!(site = %site, "no local host is healthy: answering with the fallback sites' hosts only")
         }
-        if let Err(e) = self.drains.set(&key, drained) {
-            let text = format!("the drain applies now but could not be saved for restarts: {e}");
-            warn!(host = %key, "{text}");
-            warning = Some(warning.map_or(text.clone(), |w| format!("{w}; {text}")));
-        }
-        Ok(warning)
+        Mode::Failsafe if empty => error!(
+            site = %site,
+            "no host in this site's answer has a known address (DNS-named hosts that never resolved, none remembered in state_dir): its name answers SERVFAIL so that resolvers retry and senders defer"
+        ),
+        Mode::Failsafe => warn!(
+            site = %site,
+            "no host in this site's answer is healthy: answering with every configured host (failsafe), so that senders queue and retry instead of bouncing"
+        ),
     }
 }

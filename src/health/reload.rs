@@ -1,141 +1,273 @@
-//! The health task's changes of what is probed: a new configuration, or new addresses for a
-//! DNS-named host. Known addresses keep their verdicts; new ones are probed before they are
-//! served; drains come from the state file.
+//! Changes of what is probed: a new configuration, or new addresses for a DNS-named host.
+//!
+//! A reload touches only what changed. An address that stays, probed the same way, keeps its
+//! probe task — its schedule and any probe in flight — and its verdict; one whose probe
+//! settings changed keeps its verdict and is probed again at once; a new one is probed at once
+//! and not served until it has passed. A reload of an unchanged configuration does nothing.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tracing::info;
+use hickory_proto::rr::Name;
+use tracing::{info, warn};
 
-use super::State;
 use super::hysteresis::Hysteresis;
-use super::status::{
-    AddressStatus, HostStatus, SiteStatus, StatusReport, millis, rfc3339, site_answers, wall_clock,
-};
-use super::task::{AddressRuntime, HealthTask, HostRuntime, ROUND_MARGIN, Round, state_name};
+use super::probes::Destination;
+use super::task::{AddressRuntime, HealthTask, HostRuntime};
 use crate::loaded::Loaded;
-use crate::probe::resolve;
+use crate::probe::ProbeSettings;
+use crate::probe::resolve::{Job, Resolution};
+use crate::topology::{Host, HostId};
 
-/// What is kept of an address across a reload.
-struct Carried {
-    hysteresis: Hysteresis,
-    reason: Option<String>,
-    last_probe: Option<(SystemTime, Duration)>,
+/// What a switch did to the probed addresses.
+#[derive(Debug, Default)]
+struct Counts {
+    kept: usize,
+    reprobed: usize,
+    added: usize,
+    removed: usize,
 }
 
 impl HealthTask {
-    /// Switches to `loaded`: restarts the probes, keeps what is known of addresses that stay.
-    pub(super) fn switch(&mut self, loaded: Loaded) {
-        let mut carried: HashMap<(String, IpAddr), Carried> = HashMap::new();
-        let mut targets: HashMap<String, Vec<IpAddr>> = HashMap::new();
-        let old_topology = self.loaded.topology.clone();
-        for (id, host) in self.hosts.drain(..).enumerate() {
-            let key = old_topology.hosts[id].key(&old_topology);
-            if old_topology.hosts[id].target.is_some() {
-                targets.insert(key.clone(), host.addresses.iter().map(|a| a.addr).collect());
-            }
-            for a in host.addresses {
-                carried.insert(
-                    (key.clone(), a.addr),
-                    Carried {
-                        hysteresis: a.hysteresis,
-                        reason: a.reason,
-                        last_probe: a.last_probe,
-                    },
-                );
-            }
+    /// Switches to `loaded` (at start, `initial`); returns what changed, in words.
+    pub(super) fn switch(&mut self, mut loaded: Loaded, initial: bool) -> String {
+        if !initial && loaded.fingerprint == self.loaded.fingerprint {
+            return "configuration unchanged: nothing to do".into();
         }
-        self.probes_cancel.cancel();
-        self.probes_cancel = self.shutdown_child();
-        self.resolvers.cancel();
-        self.resolvers = self.shutdown_child();
-        self.epoch += 1;
+        if !initial && loaded.tls_fingerprint == self.loaded.tls_fingerprint {
+            // Same inputs, same TLS settings: the probes that use them can stay.
+            loaded.tls = self.loaded.tls.clone();
+        }
+        let old_topology = self.loaded.topology.clone();
+        let mut old: HashMap<String, (Option<Name>, HostRuntime)> = self
+            .hosts
+            .drain(..)
+            .enumerate()
+            .map(|(id, h)| {
+                let host = &old_topology.hosts[id];
+                (host.key(&old_topology), (host.target.clone(), h))
+            })
+            .collect();
         self.loaded = loaded;
-        self.tls = self.loaded.tls.clone();
-        self.ehlo = self.loaded.ehlo.clone();
-
         let topology = self.loaded.topology.clone();
         let now = Instant::now();
-        let mut fresh = 0;
+        let mut counts = Counts::default();
         for (id, host) in topology.hosts.iter().enumerate() {
             let key = host.key(&topology);
-            let addresses = match &host.target {
-                None => host.addresses.clone(),
-                Some(_) => targets.remove(&key).unwrap_or_default(),
+            let previous = old.remove(&key);
+            let drain = self.kept.drains.get(&key);
+            if !initial && previous.is_none() && drain.is_some() {
+                warn!(host = %key, "a host returns to the configuration drained, as it was when it left: undrain it to serve it");
+            }
+            let (old_target, old_runtime) = match previous {
+                Some((target, runtime)) => (Some(target), Some(runtime)),
+                None => (None, None),
             };
+            let addresses = self.addresses_for(host, &key, old_target, old_runtime.as_ref());
+            let mut old_addresses = old_runtime.map(|r| r.addresses).unwrap_or_default();
+            let settings = Arc::new(self.probe_settings(host));
             let mut runtime = HostRuntime {
                 addresses: Vec::with_capacity(addresses.len()),
-                drained: self.drains.contains(&key),
+                drain,
             };
-            for addr in addresses {
-                let carried = carried.remove(&(key.clone(), addr));
-                fresh += usize::from(carried.is_none());
-                let runtime_addr = self.start_address(id, addr, carried, now);
-                runtime.addresses.push(runtime_addr);
+            for (addr, scope_id) in addresses {
+                let kept = old_addresses
+                    .iter()
+                    .position(|a| a.addr == addr)
+                    .map(|i| old_addresses.swap_remove(i));
+                let placed = self.place(id, addr, scope_id, &settings, kept, &mut counts, now);
+                runtime.addresses.push(placed);
+            }
+            for gone in old_addresses {
+                self.probes.stop(&gone.probe);
+                counts.removed += 1;
             }
             self.hosts.push(runtime);
-            if let (Some(target), Some(commands)) = (&host.target, self.commands_tx.upgrade()) {
-                resolve::spawn(
-                    &self.probes.tracker,
-                    resolve::Job {
-                        epoch: self.epoch,
-                        host: id,
-                        key,
-                        target: target.clone(),
-                        nameservers: self.loaded.config.probe.resolver.clone(),
-                    },
-                    commands,
-                    self.resolvers.clone(),
+        }
+        for (key, (_, gone)) in old {
+            for a in &gone.addresses {
+                self.probes.stop(&a.probe);
+                counts.removed += 1;
+            }
+            if gone.drain.is_some() {
+                info!(host = %key, "a drained host is no longer configured; its drain is kept (`smarthostd drains` lists it, `undrain` clears it)");
+            }
+        }
+        let jobs = topology
+            .hosts
+            .iter()
+            .filter_map(|h| {
+                Some(Job {
+                    key: h.key(&topology),
+                    target: h.target.clone()?,
+                    nameservers: self.loaded.config.probe.resolver.clone(),
+                })
+            })
+            .collect();
+        let started = self.resolvers.set(jobs, self.probes.tracker());
+        if let Some(round) = &mut self.round {
+            round.resolutions.extend(started);
+        }
+        self.publisher.dirty = true;
+        format!(
+            "reloaded: {} addresses kept, {} probed again (probe settings changed), {} new (served once a probe passes), {} removed",
+            counts.kept, counts.reprobed, counts.added, counts.removed
+        )
+    }
+
+    /// The addresses to probe for `host`: its configured ones, or for a DNS-named host those
+    /// it had (same name) or last resolved to (remembered in the state directory).
+    fn addresses_for(
+        &self,
+        host: &Host,
+        key: &str,
+        old_target: Option<Option<Name>>,
+        old: Option<&HostRuntime>,
+    ) -> Vec<(IpAddr, u32)> {
+        let Some(target) = &host.target else {
+            return host
+                .addresses
+                .iter()
+                .map(|&a| (a, host.scope_id(a)))
+                .collect();
+        };
+        if old_target.as_ref() == Some(&host.target)
+            && let Some(old) = old
+        {
+            return old.addresses.iter().map(|a| (a.addr, 0)).collect();
+        }
+        let remembered = self.kept.resolved.get(key, &target.to_ascii());
+        if let Some(addresses) = remembered {
+            info!(host = %key, %target, ?addresses, "probing the addresses this name last resolved to until it resolves again");
+        }
+        remembered
+            .map(|a| a.iter().map(|&a| (a, 0)).collect())
+            .unwrap_or_default()
+    }
+
+    /// An address's runtime in the new configuration: kept as it is, probed again with new
+    /// settings (verdict kept), or new.
+    #[allow(clippy::too_many_arguments)]
+    fn place(
+        &mut self,
+        host: HostId,
+        addr: IpAddr,
+        scope_id: u32,
+        settings: &Arc<ProbeSettings>,
+        kept: Option<AddressRuntime>,
+        counts: &mut Counts,
+        now: Instant,
+    ) -> AddressRuntime {
+        let topology = self.loaded.topology.clone();
+        let h = &topology.hosts[host];
+        let interval = self.loaded.config.probe.interval;
+        let to = Destination {
+            addr,
+            port: h.port,
+            scope_id,
+            settings: settings.clone(),
+        };
+        match kept {
+            Some(a) if a.probe.probes_like(h.port, scope_id, settings) => {
+                self.probes.reassign(&a.probe, host);
+                counts.kept += 1;
+                a
+            }
+            Some(a) => {
+                self.probes.stop(&a.probe);
+                counts.reprobed += 1;
+                let probe = self.probes.start(host, to, Duration::ZERO, interval);
+                AddressRuntime { probe, ..a }
+            }
+            None => {
+                counts.added += 1;
+                if let Some(round) = &mut self.round {
+                    round.probes += 1;
+                }
+                let probe = self.probes.start(host, to, Duration::ZERO, interval);
+                let metrics = self
+                    .metrics
+                    .address(&topology.sites[h.site].name, &h.name, addr);
+                metrics.set_up(false);
+                AddressRuntime {
+                    addr,
+                    probe,
+                    hysteresis: Hysteresis::new(now),
+                    reason: None,
+                    last_probe: None,
+                    metrics,
+                }
+            }
+        }
+    }
+
+    /// How `host` is probed.
+    fn probe_settings(&self, host: &Host) -> ProbeSettings {
+        ProbeSettings {
+            timeout: host.timeout,
+            ehlo: self.loaded.ehlo.clone(),
+            tls: if host.starttls {
+                self.loaded.tls.clone()
+            } else {
+                None
+            },
+            tls_name: host.tls_name(),
+        }
+    }
+
+    /// A resolution of a DNS-named host.
+    pub(super) fn resolved(&mut self, r: Resolution) {
+        if self.is_shutting_down() {
+            return;
+        }
+        let topology = self.loaded.topology.clone();
+        let Some(id) = r
+            .key
+            .split_once('/')
+            .and_then(|(site, host)| topology.find_host(site, host))
+            .filter(|&id| topology.hosts[id].target.as_ref() == Some(&r.target))
+        else {
+            return;
+        };
+        let first = self
+            .round
+            .as_mut()
+            .is_some_and(|round| round.resolutions.remove(&r.key));
+        match r.result {
+            Ok(mut addresses) => {
+                addresses.sort_by_key(|a| (a.is_ipv6(), *a));
+                addresses.dedup();
+                if self
+                    .kept
+                    .resolved
+                    .set(&r.key, &r.target.to_ascii(), &addresses)
+                {
+                    self.kept.save_resolved();
+                }
+                self.set_addresses(id, addresses);
+            }
+            Err(reason) => {
+                let known = !self.hosts[id].addresses.is_empty();
+                warn!(
+                    host = %r.key, target = %r.target, %reason,
+                    "resolution failed; {}",
+                    if known {
+                        "keeping the last known addresses"
+                    } else {
+                        "no address is known, so the host cannot be served"
+                    }
                 );
             }
         }
-        for key in self.drains.keys() {
-            let known = topology.hosts.iter().any(|h| h.key(&topology) == key);
-            if !known {
-                info!(host = %key, "a drained host is no longer configured; its drain is kept for if it returns");
-            }
-        }
-        self.start_round(fresh, now);
-        self.dirty = true;
-    }
-
-    /// Waits for `fresh` new addresses' first probes before publishing, at most one probe
-    /// timeout (plus a margin) from `now`.
-    fn start_round(&mut self, fresh: usize, now: Instant) {
-        if fresh == 0 {
-            return;
-        }
-        let longest = self
-            .loaded
-            .topology
-            .hosts
-            .iter()
-            .map(|h| h.timeout)
-            .max()
-            .unwrap_or_default();
-        let until = now + longest + ROUND_MARGIN;
-        match &mut self.round {
-            Some(round) => {
-                round.waiting += fresh;
-                round.until = round.until.max(until);
-            }
-            None => {
-                self.round = Some(Round {
-                    until,
-                    waiting: fresh,
-                })
-            }
+        if first {
+            self.check_round();
         }
     }
 
-    /// Applies a new resolution of a DNS-named host.
-    pub(super) fn set_addresses(&mut self, host: usize, mut addresses: Vec<IpAddr>) {
-        if self.is_shutting_down() || host >= self.hosts.len() {
-            return;
-        }
-        addresses.sort_by_key(|a| (a.is_ipv6(), *a));
-        addresses.dedup();
+    /// Applies a new resolution of a DNS-named host: addresses that stay keep their probes.
+    fn set_addresses(&mut self, host: HostId, addresses: Vec<IpAddr>) {
         let current: Vec<IpAddr> = self.hosts[host].addresses.iter().map(|a| a.addr).collect();
         if current == addresses {
             return;
@@ -143,145 +275,20 @@ impl HealthTask {
         let topology = self.loaded.topology.clone();
         info!(host = %topology.hosts[host].key(&topology), ?addresses, "smart host's addresses changed");
         let now = Instant::now();
-        let mut old: Vec<AddressRuntime> = std::mem::take(&mut self.hosts[host].addresses);
-        let mut fresh = 0;
+        let settings = Arc::new(self.probe_settings(&topology.hosts[host]));
+        let mut old = std::mem::take(&mut self.hosts[host].addresses);
+        let mut counts = Counts::default();
         for addr in addresses {
-            if let Some(i) = old.iter().position(|a| a.addr == addr) {
-                let kept = old.swap_remove(i);
-                self.hosts[host].addresses.push(kept);
-                continue;
-            }
-            fresh += 1;
-            let started = self.start_address(host, addr, None, now);
-            self.hosts[host].addresses.push(started);
+            let kept = old
+                .iter()
+                .position(|a| a.addr == addr)
+                .map(|i| old.swap_remove(i));
+            let placed = self.place(host, addr, 0, &settings, kept, &mut counts, now);
+            self.hosts[host].addresses.push(placed);
         }
         for gone in old {
-            gone.cancel.cancel();
+            self.probes.stop(&gone.probe);
         }
-        self.start_round(fresh, now);
-        self.dirty = true;
-    }
-
-    /// Starts probing one address of `host`: a carried address keeps its verdict and is probed
-    /// at its turn, a new one is probed at once.
-    fn start_address(
-        &self,
-        host: usize,
-        addr: IpAddr,
-        carried: Option<Carried>,
-        now: Instant,
-    ) -> AddressRuntime {
-        let cancel = self.probes_cancel.child_token();
-        let first_delay = match carried {
-            Some(_) => self.jittered_interval(),
-            None => Duration::ZERO,
-        };
-        let wake = self.spawn_probe(host, addr, first_delay, cancel.clone());
-        let carried = carried.unwrap_or_else(|| Carried {
-            hysteresis: Hysteresis::new(now),
-            reason: None,
-            last_probe: None,
-        });
-        let topology = &self.loaded.topology;
-        let h = &topology.hosts[host];
-        let metrics = self
-            .metrics
-            .address(&topology.sites[h.site].name, &h.name, addr);
-        metrics.set_up(carried.hysteresis.state() != State::Down);
-        AddressRuntime {
-            addr,
-            hysteresis: carried.hysteresis,
-            reason: carried.reason,
-            last_probe: carried.last_probe,
-            cancel,
-            wake,
-            metrics,
-        }
-    }
-
-    /// The status report of everything known now.
-    pub(super) fn status(&self) -> StatusReport {
-        let snapshot = self.snapshot.load_full();
-        let topology = &self.loaded.topology;
-        let same = std::sync::Arc::ptr_eq(&snapshot.topology, topology);
-        let answers = if same {
-            site_answers(&snapshot)
-        } else {
-            Vec::new()
-        };
-        let now = Instant::now();
-        let view = self.view();
-        let sites = topology
-            .sites
-            .iter()
-            .enumerate()
-            .map(|(site_id, site)| {
-                let (mode, degraded, answer) = answers.get(site_id).cloned().unwrap_or((
-                    crate::answer::Mode::Normal,
-                    false,
-                    Vec::new(),
-                ));
-                let hosts = site
-                    .hosts
-                    .iter()
-                    .map(|&id| {
-                        let h = &topology.hosts[id];
-                        let rt = &self.hosts[id];
-                        let health = &view.hosts[id];
-                        let state = if rt.drained {
-                            "drained"
-                        } else if rt
-                            .addresses
-                            .iter()
-                            .all(|a| a.hysteresis.state() == State::Unknown)
-                        {
-                            "unknown"
-                        } else if health.healthy() {
-                            "up"
-                        } else {
-                            "down"
-                        };
-                        HostStatus {
-                            name: h.name.clone(),
-                            fqdn: h.fqdn.to_ascii(),
-                            state: state.to_string(),
-                            drained: rt.drained,
-                            healthy: health.healthy(),
-                            target: h.target.as_ref().map(|t| t.to_ascii()),
-                            addresses: rt
-                                .addresses
-                                .iter()
-                                .map(|a| AddressStatus {
-                                    address: a.addr,
-                                    port: h.port,
-                                    state: state_name(a.hysteresis.state()).to_string(),
-                                    pending: a.hysteresis.pending(),
-                                    reason: a.reason.clone(),
-                                    last_probe: a.last_probe.map(|(t, _)| rfc3339(t)),
-                                    latency_ms: a.last_probe.map(|(_, d)| millis(d)),
-                                    since: rfc3339(wall_clock(a.hysteresis.since())),
-                                    since_seconds: a.hysteresis.age(now).as_secs_f64(),
-                                })
-                                .collect(),
-                        }
-                    })
-                    .collect();
-                SiteStatus {
-                    name: site.name.clone(),
-                    domain: site.domain.to_ascii(),
-                    mode,
-                    degraded,
-                    answer,
-                    hosts,
-                }
-            })
-            .collect();
-        StatusReport {
-            generation: snapshot.generation,
-            serial: snapshot.serial,
-            ready: self.is_ready(),
-            origin: topology.origin.to_ascii(),
-            sites,
-        }
+        self.publisher.dirty = true;
     }
 }

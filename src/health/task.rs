@@ -1,100 +1,143 @@
 //! The health task: sole owner of every address's verdict, and sole publisher of snapshots.
 //!
-//! Probe reports and operator commands arrive on channels; after each batch, if anything the
-//! answers depend on changed, a new snapshot is built and swapped in. While a probe round is
-//! outstanding (start-up, or new hosts after a reload) publishing waits, so that hosts are
-//! probed before they are served — bounded by the probe timeout.
+//! Probe reports, resolutions of DNS-named hosts and operator commands arrive on channels;
+//! after each batch, if anything the answers depend on changed, a new snapshot is built and
+//! swapped in. At start-up, publishing (and so DNS) waits for the first probe round: every
+//! address's first verdict, bounded by the longest a probe can take.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
+use rustc_hash::FxHashSet;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::State;
-use super::drains::DrainStore;
 use super::hysteresis::{Hysteresis, Thresholds};
-use super::status::StatusReport;
+use super::probes::{ProbeHandle, Probes};
+use super::publish::Publisher;
+use super::resolvers::Resolvers;
+use super::status::{DrainStatus, StatusReport};
 use crate::admin::metrics::{AddressMetrics, Metrics, TransitionLabels};
 use crate::answer::Snapshot;
 use crate::loaded::Loaded;
-use crate::probe::{self, ProbeContext, ProbeReport};
+use crate::probe::{ProbeContext, ProbeReport};
+use crate::state::StateDir;
+use crate::state::drains::{Drain, Drains};
+use crate::state::resolved::Resolved;
+use crate::state::writer::FileWriter;
 
-/// Extra time granted to a probe round beyond the probe timeout before serving anyway.
+/// Time granted to the start-up round beyond the longest probe, before serving anyway.
 pub const ROUND_MARGIN: Duration = Duration::from_millis(500);
 
 /// Requests to the health task.
 pub enum Command {
-    /// Drain (`true`) or undrain a host; the reply carries a warning when the drain leaves a
-    /// site with no healthy host.
+    /// Drain `site/host` (`Some`, maybe until a time) or undrain it (`None`).
     Drain {
         site: String,
         host: String,
-        drained: bool,
-        reply: oneshot::Sender<Result<Option<String>, String>>,
+        drain: Option<Drain>,
+        reply: oneshot::Sender<Result<DrainOutcome, String>>,
     },
-    /// Switch to a new, already checked configuration.
+    /// Switch to a new, already checked configuration; the reply says what changed.
     Reload {
         loaded: Box<Loaded>,
-        reply: oneshot::Sender<()>,
-    },
-    /// The addresses a DNS-named host resolves to now.
-    Addresses {
-        epoch: u64,
-        host: usize,
-        addresses: Vec<IpAddr>,
+        reply: oneshot::Sender<String>,
     },
     Status {
         reply: oneshot::Sender<StatusReport>,
     },
+    /// Every drain in the state file, configured hosts or not.
+    Drains {
+        reply: oneshot::Sender<Vec<DrainStatus>>,
+    },
+}
+
+/// What a drain command did.
+pub struct DrainOutcome {
+    /// What an operator should know: the site's answer left without local hosts, say.
+    pub warning: Option<String>,
+    /// Whether the state file took the change; `None` when nothing changed.
+    pub saved: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// One address being probed.
 pub(super) struct AddressRuntime {
     pub(super) addr: IpAddr,
+    pub(super) probe: ProbeHandle,
     pub(super) hysteresis: Hysteresis,
     /// Why the last failed probe failed.
     pub(super) reason: Option<String>,
     pub(super) last_probe: Option<(SystemTime, Duration)>,
-    pub(super) cancel: CancellationToken,
-    /// Brings this address's next probe forward.
-    pub(super) wake: Arc<tokio::sync::Notify>,
     pub(super) metrics: AddressMetrics,
 }
 
-/// One host's addresses and drain flag.
+/// One host's addresses and drain.
 pub(super) struct HostRuntime {
     pub(super) addresses: Vec<AddressRuntime>,
-    pub(super) drained: bool,
+    pub(super) drain: Option<Drain>,
 }
 
-/// A probe round that publishing waits for.
+/// The start-up round: what it waits for, until when.
 pub(super) struct Round {
     pub(super) until: Instant,
-    pub(super) waiting: usize,
+    /// Addresses whose first probe has not reported.
+    pub(super) probes: usize,
+    /// DNS-named hosts whose first resolution has not come.
+    pub(super) resolutions: FxHashSet<String>,
+}
+
+/// What is kept in the state directory, and how it is written.
+pub(super) struct Kept {
+    /// Held for its lock: no other instance may use the folder while this one runs.
+    pub(super) _dir: Option<StateDir>,
+    pub(super) drains: Drains,
+    drains_file: Option<Arc<FileWriter>>,
+    pub(super) resolved: Resolved,
+    resolved_file: Option<Arc<FileWriter>>,
+    written: u64,
+}
+
+impl Kept {
+    /// Writes the drains file off the task's thread; the handle says whether it worked.
+    pub(super) fn save_drains(&mut self) -> Option<JoinHandle<std::io::Result<()>>> {
+        let file = self.drains_file.clone()?;
+        self.written += 1;
+        let (generation, text) = (self.written, self.drains.text());
+        Some(tokio::task::spawn_blocking(move || {
+            file.write(generation, &text)
+        }))
+    }
+
+    /// Writes the last known addresses off the task's thread, logging a failure.
+    pub(super) fn save_resolved(&mut self) {
+        let Some(file) = self.resolved_file.clone() else {
+            return;
+        };
+        self.written += 1;
+        let (generation, text) = (self.written, self.resolved.text());
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = file.write(generation, &text) {
+                tracing::warn!(file = %file.path().display(), %error, "cannot save the last known addresses");
+            }
+        });
+    }
 }
 
 /// The health task's state.
 pub struct HealthTask {
     pub(super) loaded: Loaded,
     pub(super) hosts: Vec<HostRuntime>,
-    pub(super) epoch: u64,
-    pub(super) generation: u64,
-    pub(super) serial: u32,
-    pub(super) dirty: bool,
+    pub(super) probes: Probes,
+    pub(super) resolvers: Resolvers,
+    pub(super) publisher: Publisher,
+    pub(super) kept: Kept,
     pub(super) round: Option<Round>,
-    pub(super) snapshot: Arc<ArcSwap<Snapshot>>,
     pub(super) metrics: Arc<Metrics>,
-    pub(super) probes: ProbeContext,
-    pub(super) probes_cancel: CancellationToken,
-    pub(super) drains: DrainStore,
-    pub(super) tls: Option<Arc<rustls::ClientConfig>>,
-    pub(super) ehlo: String,
-    pub(super) resolvers: CancellationToken,
-    pub(super) commands_tx: mpsc::WeakSender<Command>,
     ready: watch::Sender<bool>,
     shutdown: CancellationToken,
 }
@@ -106,74 +149,99 @@ pub struct Wiring {
     pub probes: ProbeContext,
     pub reports: mpsc::Receiver<ProbeReport>,
     pub commands: mpsc::Receiver<Command>,
-    pub commands_tx: mpsc::WeakSender<Command>,
     pub ready: watch::Sender<bool>,
-    pub drains: DrainStore,
+    /// The locked state directory, or `None` to keep nothing (tests of the answer logic).
+    pub state: Option<StateDir>,
+    /// The drains read from it at start.
+    pub drains: Drains,
     pub shutdown: CancellationToken,
 }
+
+/// Resolutions queued for the task.
+const RESOLUTION_QUEUE: usize = 256;
 
 impl HealthTask {
     /// Runs the task until shutdown, starting with a probe round over every address.
     pub async fn run(loaded: Loaded, wiring: Wiring) {
-        let serial = loaded.zone.soa_serial().max(
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as u32),
-        );
         let Wiring {
             snapshot,
             metrics,
             probes,
             mut reports,
             mut commands,
-            commands_tx,
             ready,
+            state,
             drains,
             shutdown,
         } = wiring;
+        let (resolutions_tx, mut resolutions) = mpsc::channel(RESOLUTION_QUEUE);
+        let resolved = state.as_ref().map_or_else(Resolved::default, |dir| {
+            let path = dir.path().join(crate::state::resolved::FILE_NAME);
+            let (resolved, problems) = Resolved::read(&path);
+            for problem in problems {
+                tracing::warn!(file = %path.display(), %problem, "ignored in the last known addresses");
+            }
+            resolved
+        });
+        let file = |name: &str| {
+            state
+                .as_ref()
+                .map(|d| Arc::new(FileWriter::new(d.path().join(name))))
+        };
+        let kept = Kept {
+            drains_file: file(crate::state::drains::FILE_NAME),
+            resolved_file: file(crate::state::resolved::FILE_NAME),
+            _dir: state,
+            drains,
+            resolved,
+            written: 0,
+        };
+        let first_round = Round {
+            until: Instant::now() + first_round_bound(&loaded),
+            probes: 0,
+            resolutions: FxHashSet::default(),
+        };
         let mut task = Self {
             hosts: Vec::new(),
-            epoch: 0,
-            generation: snapshot.load().generation,
-            serial,
-            dirty: true,
-            round: None,
-            snapshot,
+            probes: Probes::new(probes, shutdown.child_token()),
+            resolvers: Resolvers::new(resolutions_tx, shutdown.child_token()),
+            publisher: Publisher::new(snapshot, metrics.clone(), &loaded),
+            kept,
+            round: Some(first_round),
             metrics,
-            probes_cancel: shutdown.child_token(),
-            resolvers: shutdown.child_token(),
-            probes,
-            drains,
-            tls: None,
-            ehlo: String::new(),
-            commands_tx,
             ready,
             shutdown: shutdown.clone(),
             loaded: loaded.clone(),
         };
-        task.switch(loaded);
-        if task.round.is_none() {
-            task.publish();
-            task.ready.send_replace(true);
-        }
+        task.expire_drains();
+        task.switch(loaded, true);
+        task.check_round();
         loop {
             let round_end = task.round.as_ref().map(|r| r.until);
+            let drain_end = task.kept.drains.next_end();
             tokio::select! {
                 Some(report) = reports.recv() => task.report(report),
+                Some(resolution) = resolutions.recv() => task.resolved(resolution),
                 Some(command) = commands.recv() => task.command(command),
                 () = sleep_until(round_end) => task.end_round(),
+                () = sleep_until_wall(drain_end) => task.expire_drains(),
                 () = shutdown.cancelled() => break,
             }
             // Take whatever else is queued, so that a burst of changes makes one snapshot.
             while let Ok(report) = reports.try_recv() {
                 task.report(report);
             }
-            if task.dirty && task.round.is_none() {
-                task.publish();
-            }
+            task.publish_if_due();
         }
-        task.probes_cancel.cancel();
-        task.resolvers.cancel();
+        task.probes.stop_all();
+        task.resolvers.stop_all();
+    }
+
+    /// Publishes pending changes, unless the start-up round is still out.
+    pub(super) fn publish_if_due(&mut self) {
+        if self.round.is_none() {
+            self.publisher.publish_if_dirty(&self.loaded, &self.hosts);
+        }
     }
 
     pub(super) fn thresholds(&self) -> Thresholds {
@@ -194,15 +262,16 @@ impl HealthTask {
     }
 
     fn report(&mut self, r: ProbeReport) {
-        if r.epoch != self.epoch {
-            return;
-        }
-        let thresholds = self.thresholds();
-        let topology = self.loaded.topology.clone();
-        let Some(host) = self.hosts.get_mut(r.host) else {
+        let Some(host_id) = self.probes.owner(r.id) else {
             return;
         };
-        let Some(address) = host.addresses.iter_mut().find(|a| a.addr == r.addr) else {
+        let thresholds = self.thresholds();
+        let topology = self.loaded.topology.clone();
+        let Some(address) = self.hosts[host_id]
+            .addresses
+            .iter_mut()
+            .find(|a| a.probe.id == r.id)
+        else {
             return;
         };
         let first = address.last_probe.is_none();
@@ -218,7 +287,7 @@ impl HealthTask {
             }
             Err(reason) => address.reason = Some(reason.clone()),
         }
-        let h = &topology.hosts[r.host];
+        let h = &topology.hosts[host_id];
         let site = &topology.sites[h.site].name;
         if let Some(t) = address.hysteresis.observe(ok, thresholds, r.at) {
             let reason = match &r.result {
@@ -231,7 +300,7 @@ impl HealthTask {
             let needed = if ok { thresholds.rise } else { thresholds.fall };
             info!(
                 site = %site, host = %h.name, address = %r.addr,
-                from = state_name(t.from), to = state_name(t.to),
+                from = t.from.name(), to = t.to.name(),
                 %reason, results = t.count, needed,
                 "address state changed"
             );
@@ -241,16 +310,16 @@ impl HealthTask {
                     site: site.clone(),
                     host: h.name.clone(),
                     address: r.addr.to_string(),
-                    to: state_name(t.to),
+                    to: t.to.name(),
                 })
                 .inc();
-            self.dirty = true;
+            self.publisher.dirty = true;
         }
         if address.hysteresis.pending() != was_pending {
             // The answer's TTL follows a pending change.
-            self.dirty = true;
+            self.publisher.dirty = true;
         }
-        let up = address.hysteresis.state() != State::Down;
+        let up = address.hysteresis.state() == State::Up;
         address.metrics.probed(ok, r.elapsed, up);
         let next = if address.hysteresis.pending() {
             // Fast confirm: a first failure, or a first success of a down address, is checked
@@ -261,20 +330,35 @@ impl HealthTask {
         };
         let _ = r.next.send(next);
         if !ok && was_steady_up {
-            self.check_siblings(topology.hosts[r.host].site, r.addr);
+            self.check_siblings(h.site, r.id);
         }
         if first && let Some(round) = &mut self.round {
-            round.waiting = round.waiting.saturating_sub(1);
-            if round.waiting == 0 {
-                self.end_round();
-            }
+            round.probes = round.probes.saturating_sub(1);
+            self.check_round();
+        }
+    }
+
+    /// Ends the start-up round once nothing is outstanding.
+    pub(super) fn check_round(&mut self) {
+        if let Some(round) = &self.round
+            && round.probes == 0
+            && round.resolutions.is_empty()
+        {
+            self.end_round();
         }
     }
 
     fn end_round(&mut self) {
-        if self.round.take().is_some() {
-            self.dirty = true;
-            self.publish();
+        if let Some(round) = self.round.take() {
+            if round.probes > 0 || !round.resolutions.is_empty() {
+                tracing::warn!(
+                    probes = round.probes,
+                    resolutions = round.resolutions.len(),
+                    "the first probe round ran out of time; serving what is known (addresses without a verdict are not served)"
+                );
+            }
+            self.publisher.dirty = true;
+            self.publish_if_due();
             self.ready.send_replace(true);
         }
     }
@@ -284,82 +368,38 @@ impl HealthTask {
             Command::Drain {
                 site,
                 host,
-                drained,
+                drain,
                 reply,
             } => {
-                let result = self.drain(&site, &host, drained);
+                let result = self.drain(&site, &host, drain);
                 // The reply means the answers have changed: publish before sending it.
-                if self.dirty && self.round.is_none() {
-                    self.publish();
-                }
+                self.publish_if_due();
                 let _ = reply.send(result);
             }
             Command::Reload { loaded, reply } => {
-                self.switch(*loaded);
-                let _ = reply.send(());
-            }
-            Command::Addresses {
-                epoch,
-                host,
-                addresses,
-            } => {
-                if epoch == self.epoch {
-                    self.set_addresses(host, addresses);
-                }
+                let outcome = self.switch(*loaded, false);
+                self.publish_if_due();
+                let _ = reply.send(outcome);
             }
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::Drains { reply } => {
+                let _ = reply.send(self.drain_list());
+            }
         }
-    }
-
-    /// Spawns a probe task for one address of `host`.
-    pub(super) fn spawn_probe(
-        &self,
-        host: usize,
-        addr: IpAddr,
-        first_delay: Duration,
-        cancel: CancellationToken,
-    ) -> Arc<tokio::sync::Notify> {
-        let topology = &self.loaded.topology;
-        let h = &topology.hosts[host];
-        let settings = probe::ProbeSettings {
-            timeout: h.timeout,
-            ehlo: self.ehlo.clone(),
-            tls: if h.starttls { self.tls.clone() } else { None },
-            tls_name: h.target.as_ref().and_then(|n| {
-                rustls_pki_types::ServerName::try_from(
-                    n.to_ascii().trim_end_matches('.').to_string(),
-                )
-                .ok()
-            }),
-        };
-        let target = probe::Target {
-            epoch: self.epoch,
-            host,
-            addr,
-            port: h.port,
-            settings: Arc::new(settings),
-        };
-        probe::spawn(
-            &self.probes,
-            target,
-            first_delay,
-            self.loaded.config.probe.interval,
-            cancel,
-        )
     }
 
     /// A steady address of `site` failed: probe the site's other steady addresses now rather
     /// than at their turn. A whole site going dark (power, uplink) is then seen within one
     /// probe of any of its relays, while each address still needs `fall` failures of its own.
-    fn check_siblings(&self, site: usize, failed: IpAddr) {
+    fn check_siblings(&self, site: usize, failed: u64) {
         let topology = &self.loaded.topology;
         for &host in &topology.sites[site].hosts {
             for a in &self.hosts[host].addresses {
                 let steady = a.hysteresis.state() != State::Down && !a.hysteresis.pending();
-                if a.addr != failed && steady {
-                    a.wake.notify_one();
+                if a.probe.id != failed && steady {
+                    a.probe.wake.notify_one();
                 }
             }
         }
@@ -369,32 +409,61 @@ impl HealthTask {
         self.shutdown.is_cancelled()
     }
 
-    pub(super) fn shutdown_child(&self) -> CancellationToken {
-        self.shutdown.child_token()
-    }
-
     /// Whether the first probe round has finished.
     pub(super) fn is_ready(&self) -> bool {
         *self.ready.borrow()
     }
 }
 
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
+/// How long the start-up round may take: the longest probe of any host (a probe that waits
+/// for a free slot counts as many probes as wait before it), after the first resolution of
+/// DNS-named hosts when there are any, and a margin.
+pub fn first_round_bound(loaded: &Loaded) -> Duration {
+    let topology = &loaded.topology;
+    let longest = topology
+        .hosts
+        .iter()
+        .map(|h| crate::probe::ProbeSettings::step_bound(h.timeout, h.starttls))
+        .max()
+        .unwrap_or_default();
+    let addresses: usize = topology
+        .hosts
+        .iter()
+        .map(|h| h.addresses.len().max(1))
+        .sum();
+    let waves = addresses
+        .div_ceil(loaded.config.probe.max_concurrent.max(1))
+        .max(1) as u32;
+    let resolving = if topology.hosts.iter().any(|h| h.target.is_some()) {
+        crate::probe::resolve::RESOLVE_TIMEOUT
+    } else {
+        Duration::ZERO
+    };
+    resolving + longest * waves + ROUND_MARGIN
 }
 
-/// The lower-case name of a state, for logs, metrics and status.
-pub fn state_name(state: State) -> &'static str {
-    match state {
-        State::Unknown => "unknown",
-        State::Up => "up",
-        State::Down => "down",
-    }
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until a wall-clock time (a timed drain's end), checking at least every minute in
+/// case the clock is set.
+async fn sleep_until_wall(at: Option<SystemTime>) {
+    match at {
+        Some(at) => {
+            let wait = at
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+                .min(Duration::from_secs(60));
+            tokio::time::sleep(wait).await;
+        }
         None => std::future::pending().await,
     }
 }

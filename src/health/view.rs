@@ -7,10 +7,22 @@ use crate::topology::{HostId, Topology};
 /// The verdict on one address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
-    /// Not probed to a verdict yet; served as up (fail-open).
+    /// Not probed to a verdict yet: not named in answers except in the failsafe. DNS answers
+    /// only once every address has had its first probe, so this is rare outside start-up.
     Unknown,
     Up,
     Down,
+}
+
+impl State {
+    /// The lower-case name, for logs, metrics and status.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Unknown => "unknown",
+            State::Up => "up",
+            State::Down => "down",
+        }
+    }
 }
 
 /// One address of a host and its verdict.
@@ -23,18 +35,9 @@ pub struct AddressHealth {
 }
 
 impl AddressHealth {
-    /// An address with no verdict yet.
-    pub fn unknown(addr: IpAddr) -> Self {
-        Self {
-            addr,
-            state: State::Unknown,
-            pending: false,
-        }
-    }
-
-    /// Whether answers may name this address.
+    /// Whether answers may name this address: only after a probe said it works.
     pub fn serves(&self) -> bool {
-        self.state != State::Down
+        self.state == State::Up
     }
 
     /// Whether answers naming this address should be cached for less time.
@@ -80,8 +83,18 @@ pub struct HealthView {
 }
 
 impl HealthView {
-    /// Every configured address with no verdict yet: what is served before the first probe.
+    /// Every configured address with no verdict yet: the state before the first probe round.
     pub fn unknown(topology: &Topology) -> Self {
+        Self::every_address(topology, State::Unknown)
+    }
+
+    /// Every configured address up: the largest answers a configuration can produce (for
+    /// checking their size) and the common case in tests.
+    pub fn all_up(topology: &Topology) -> Self {
+        Self::every_address(topology, State::Up)
+    }
+
+    fn every_address(topology: &Topology, state: State) -> Self {
         Self {
             hosts: topology
                 .hosts
@@ -90,8 +103,11 @@ impl HealthView {
                     addresses: h
                         .addresses
                         .iter()
-                        .copied()
-                        .map(AddressHealth::unknown)
+                        .map(|&addr| AddressHealth {
+                            addr,
+                            state,
+                            pending: false,
+                        })
                         .collect(),
                     drained: false,
                 })

@@ -4,6 +4,7 @@
 //! - [`smtp`]: one probe as a polite SMTP client; [`reply`]: the reply parser.
 //! - [`tls`]: rustls settings for STARTTLS probes.
 //! - [`spawn`]: the per-address loop, bounded by a shared concurrency cap.
+//! - [`resolve`]: the addresses of hosts named by DNS, kept fresh.
 
 pub mod reply;
 pub mod resolve;
@@ -18,25 +19,26 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::topology::HostId;
 pub use smtp::ProbeSettings;
 
 /// One address to probe.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// The configuration epoch it belongs to; reports from an older epoch are ignored.
-    pub epoch: u64,
-    pub host: HostId,
+    /// The probe task's id, unique for the process's life: a reload keeps the tasks of
+    /// addresses that stay, so reports carry this rather than a host's place in a config.
+    pub id: u64,
     pub addr: IpAddr,
     pub port: u16,
+    /// The interface of a link-local IPv6 address (0 for any other address).
+    pub scope_id: u32,
     pub settings: Arc<ProbeSettings>,
 }
 
 /// The result of one probe, sent to the health task.
 #[derive(Debug)]
 pub struct ProbeReport {
-    pub epoch: u64,
-    pub host: HostId,
+    /// The probe task's id ([`Target::id`]).
+    pub id: u64,
     pub addr: IpAddr,
     /// Latency of a good probe, or why it failed.
     pub result: Result<Duration, String>,
@@ -84,7 +86,15 @@ async fn run(
     fallback_interval: Duration,
     wake: &Notify,
 ) {
-    let addr = SocketAddr::new(target.addr, target.port);
+    let addr = match target.addr {
+        IpAddr::V6(v6) => SocketAddr::V6(std::net::SocketAddrV6::new(
+            v6,
+            target.port,
+            0,
+            target.scope_id,
+        )),
+        v4 => SocketAddr::new(v4, target.port),
+    };
     let mut delay = first_delay;
     loop {
         // The health task may ask for the next probe early (a sibling failed).
@@ -101,8 +111,7 @@ async fn run(
         drop(permit);
         let (next, answer) = oneshot::channel();
         let report = ProbeReport {
-            epoch: target.epoch,
-            host: target.host,
+            id: target.id,
             addr: target.addr,
             result: result.map(|()| elapsed),
             elapsed,

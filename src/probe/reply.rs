@@ -24,8 +24,17 @@ impl Reply {
         } else {
             format!("{} {}", self.code, first)
         };
-        // Keep log lines short whatever the peer sent.
-        text.chars().take(120).collect()
+        // Keep log lines short whatever the peer sent, and its control characters (terminal
+        // escapes, a carriage return forging a log line) escaped, for every place this goes.
+        let mut out = String::with_capacity(text.len().min(160));
+        for c in text.chars().take(120) {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// Whether an EHLO reply advertises the extension `keyword` (case-insensitive).

@@ -12,9 +12,6 @@ use hickory_resolver::{Resolver, TokioResolver};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::warn;
-
-use crate::health::Command;
 
 /// Re-resolve no sooner than this, whatever the TTL says.
 const MIN_REFRESH: Duration = Duration::from_secs(2);
@@ -22,8 +19,10 @@ const MIN_REFRESH: Duration = Duration::from_secs(2);
 const MAX_REFRESH: Duration = Duration::from_secs(3600);
 /// After a failure, try again this soon.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+/// Until a name has resolved once, try again this soon: there are no addresses to fall back on.
+const RETRY_UNTIL_RESOLVED: Duration = Duration::from_secs(5);
 /// Bound on one resolution.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A resolver using `nameservers` (UDP and TCP), or the system configuration when empty.
 pub fn resolver_for(nameservers: &[SocketAddr]) -> Result<TokioResolver, String> {
@@ -48,69 +47,82 @@ pub fn resolver_for(nameservers: &[SocketAddr]) -> Result<TokioResolver, String>
 }
 
 /// One DNS-named host to keep resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
-    pub epoch: u64,
-    pub host: usize,
-    /// `site/host`, for logs.
+    /// `site/host`.
     pub key: String,
     pub target: Name,
     pub nameservers: Vec<SocketAddr>,
 }
 
-/// Resolves `job.target` until `cancel`, sending each result to the health task.
+/// One resolution of a job's name, good or failed.
+#[derive(Debug)]
+pub struct Resolution {
+    pub key: String,
+    pub target: Name,
+    /// The addresses, or why there are none this time.
+    pub result: Result<Vec<IpAddr>, String>,
+}
+
+/// Resolves `job.target` until `cancel`, sending each result on `results`.
 pub fn spawn(
     tracker: &TaskTracker,
     job: Job,
-    commands: mpsc::Sender<Command>,
+    results: mpsc::Sender<Resolution>,
     cancel: CancellationToken,
 ) {
     tracker.spawn(async move {
         tokio::select! {
-            () = run(job, commands) => {}
+            () = run(job, results) => {}
             () = cancel.cancelled() => {}
         }
     });
 }
 
-async fn run(job: Job, commands: mpsc::Sender<Command>) {
-    let resolver = match resolver_for(&job.nameservers) {
-        Ok(r) => r,
-        Err(error) => {
-            warn!(host = %job.key, %error, "cannot resolve DNS-named smart hosts");
+async fn run(job: Job, results: mpsc::Sender<Resolution>) {
+    let mut resolved_once = false;
+    loop {
+        let (result, mut wait) = resolve_once(&job).await;
+        resolved_once |= result.is_ok();
+        if !resolved_once {
+            wait = wait.min(RETRY_UNTIL_RESOLVED);
+        }
+        let resolution = Resolution {
+            key: job.key.clone(),
+            target: job.target.clone(),
+            result,
+        };
+        if results.send(resolution).await.is_err() {
             return;
         }
-    };
-    loop {
-        let wait = match tokio::time::timeout(
-            RESOLVE_TIMEOUT,
-            resolver.lookup_ip(job.target.clone()),
-        )
-        .await
-        {
-            Ok(Ok(lookup)) => {
-                let addresses: Vec<IpAddr> = lookup.iter().collect();
-                let ttl = lookup
-                    .valid_until()
-                    .saturating_duration_since(std::time::Instant::now());
-                let command = Command::Addresses {
-                    epoch: job.epoch,
-                    host: job.host,
-                    addresses,
-                };
-                if commands.send(command).await.is_err() {
-                    return;
-                }
-                ttl.clamp(MIN_REFRESH, MAX_REFRESH)
-            }
-            Ok(Err(error)) => {
-                warn!(host = %job.key, target = %job.target, %error, "resolution failed; keeping the last known addresses");
-                RETRY_AFTER_FAILURE
-            }
-            Err(_) => {
-                warn!(host = %job.key, target = %job.target, "resolution timed out; keeping the last known addresses");
-                RETRY_AFTER_FAILURE
-            }
-        };
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// One resolution, and how long until the next.
+async fn resolve_once(job: &Job) -> (Result<Vec<IpAddr>, String>, Duration) {
+    let resolver = match resolver_for(&job.nameservers) {
+        Ok(r) => r,
+        Err(error) => return (Err(error), RETRY_AFTER_FAILURE),
+    };
+    match tokio::time::timeout(RESOLVE_TIMEOUT, resolver.lookup_ip(job.target.clone())).await {
+        Ok(Ok(lookup)) => {
+            let addresses: Vec<IpAddr> = lookup.iter().collect();
+            let ttl = lookup
+                .valid_until()
+                .saturating_duration_since(std::time::Instant::now());
+            if addresses.is_empty() {
+                return (Err("no addresses".into()), RETRY_AFTER_FAILURE);
+            }
+            (Ok(addresses), ttl.clamp(MIN_REFRESH, MAX_REFRESH))
+        }
+        Ok(Err(error)) => (Err(error.to_string()), RETRY_AFTER_FAILURE),
+        Err(_) => (
+            Err(format!(
+                "no answer within {}",
+                humantime::format_duration(RESOLVE_TIMEOUT)
+            )),
+            RETRY_AFTER_FAILURE,
+        ),
     }
 }

@@ -39,8 +39,52 @@ impl std::fmt::Debug for ProbeSettings {
     }
 }
 
-/// Probes `addr`; `Err` carries the reason it is not a working relay.
+/// Settings are the same when a probe made with either would behave the same: a reload then
+/// keeps the probe task. TLS settings are the same object when their inputs did not change.
+impl PartialEq for ProbeSettings {
+    fn eq(&self, other: &Self) -> bool {
+        let same_tls = match (&self.tls, &other.tls) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        same_tls
+            && self.timeout == other.timeout
+            && self.ehlo == other.ehlo
+            && self.tls_name == other.tls_name
+    }
+}
+
+impl ProbeSettings {
+    /// The longest one probe can take ([`step_bound`](Self::step_bound)).
+    pub fn longest(&self) -> Duration {
+        Self::step_bound(self.timeout, self.tls.is_some())
+    }
+
+    /// The longest a probe with step timeout `timeout` can take: every step's bound in turn —
+    /// connect, greeting, EHLO (sent, answered), with STARTTLS the command (sent, answered)
+    /// and the handshake, then QUIT (sent, answered). A start-up round that waits this long has
+    /// every address's first verdict.
+    pub fn step_bound(timeout: Duration, starttls: bool) -> Duration {
+        let steps = if starttls { 9 } else { 6 };
+        timeout * steps
+    }
+}
+
+/// Probes `addr`; `Err` carries the reason it is not a working relay. Never takes longer than
+/// [`ProbeSettings::longest`].
 pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), String> {
+    let longest = settings.longest();
+    match timeout(longest, dialogue(addr, settings)).await {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "the SMTP dialogue took longer than {}",
+            humantime::format_duration(longest)
+        )),
+    }
+}
+
+async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), String> {
     let t = settings.timeout;
     let secs = humantime::format_duration(t);
     let stream = match timeout(t, TcpStream::connect(addr)).await {

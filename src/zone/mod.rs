@@ -165,6 +165,11 @@ impl StaticZone {
         Ok(self)
     }
 
+    /// The file's text as read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The serial written in the zone file.
     pub fn soa_serial(&self) -> u32 {
         match &self.soa.data {

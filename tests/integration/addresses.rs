@@ -8,6 +8,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use tokio::net::UdpSocket;
 
+use smarthostd::state::drains::Drain;
+
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
 
@@ -94,7 +96,11 @@ async fn a_site_name_answers_the_addresses_of_the_hosts_its_mx_answer_leads_with
     assert!(any.answers.iter().all(|r| matches!(r.data, RData::MX(_))));
 
     // A drained relay leaves the address answer as it leaves the MX answer.
-    server.control.drain("oxford", "mail1", true).await.unwrap();
+    server
+        .control
+        .drain("oxford", "mail1", Some(Drain { until: None }))
+        .await
+        .unwrap();
     // Oxford's only IPv4 relay is drained: an IPv4-only sender goes where an MX-first one
     // without IPv6 goes, to the fallback site (per address family, the lowest preference
     // that has an address of it).
@@ -106,11 +112,7 @@ async fn a_site_name_answers_the_addresses_of_the_hosts_its_mx_answer_leads_with
         addresses(server.dns, site, RecordType::AAAA).await.0,
         vec![ox2]
     );
-    server
-        .control
-        .drain("oxford", "mail1", false)
-        .await
-        .unwrap();
+    server.control.drain("oxford", "mail1", None).await.unwrap();
     wait_addresses(server.dns, site, RecordType::A, &[ox1]).await;
 
     // Every local relay down: the fallback site's relays, with the degraded TTL.

@@ -83,6 +83,10 @@ impl TestServer {
         let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         admin.set_nonblocking(true).unwrap();
         let running = server::start(loaded, sockets, Some(admin)).await.unwrap();
+        assert!(
+            running.ready().await,
+            "the server stopped before it was ready"
+        );
         Self {
             dns: running.dns_addrs[0],
             admin: running.admin_addr.unwrap(),

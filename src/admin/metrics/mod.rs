@@ -62,6 +62,12 @@ pub struct SiteLabels {
     pub site: String,
 }
 
+/// Labels of a TCP listener.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
@@ -114,6 +120,8 @@ pub struct Metrics {
     pub site_mode: Family<SiteLabels, Gauge>,
     pub generation: Gauge,
     reloads: Family<ResultLabels, Counter>,
+    evictions: Family<ListenerLabels, Counter>,
+    accept_errors: Family<ListenerLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -154,6 +162,8 @@ impl Metrics {
             site_mode: Family::default(),
             generation: Gauge::default(),
             reloads: Family::default(),
+            evictions: Family::default(),
+            accept_errors: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -200,6 +210,16 @@ impl Metrics {
             "config_reloads",
             "Configuration reloads by result",
             m.reloads.clone(),
+        );
+        registry.register(
+            "connections_evicted",
+            "TCP connections closed, when every slot was taken, to admit a new client",
+            m.evictions.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts on a TCP listener (out of descriptors), each followed by a pause",
+            m.accept_errors.clone(),
         );
         registry.register(
             "build",
@@ -269,6 +289,20 @@ impl Metrics {
                 })
                 .clone(),
         }
+    }
+
+    /// Counts a connection closed on `listener` to admit another.
+    pub fn evicted(&self, listener: &'static str) {
+        self.evictions
+            .get_or_create(&ListenerLabels { listener })
+            .inc();
+    }
+
+    /// Counts a failed accept on `listener`.
+    pub fn accept_error(&self, listener: &'static str) {
+        self.accept_errors
+            .get_or_create(&ListenerLabels { listener })
+            .inc();
     }
 
     /// Counts a configuration reload.

@@ -1,0 +1,175 @@
+//! The admin listener's connections: HTTP/1.1 (hyper) with bounds on every wait, so that no
+//! client can hold the admin port — idle keep-alives and half-sent requests (slowloris) are
+//! closed after [`HEADER_TIMEOUT`], a client that does not read its response after
+//! [`WRITE_TIMEOUT`], and when every slot is taken the least active connection makes room.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio::time::Sleep;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+use tracing::debug;
+
+use super::metrics::Metrics;
+use crate::connections::Slots;
+use crate::connections::accept::Backoff;
+
+/// A request's headers, and the next request on a kept-alive connection, must arrive within
+/// this time.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A response must be taken by the client within this time.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` until `shutdown`, one slot per connection.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    slots: Arc<Slots>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    let tracker = TaskTracker::new();
+    let mut backoff = Backoff::default();
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    backoff.succeeded();
+                    stream
+                }
+                Err(error) => {
+                    metrics.accept_error("admin");
+                    backoff.pause("admin", &error).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let (slot, evicted) = slots.admit();
+        if evicted {
+            metrics.evicted("admin");
+        }
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let progress = slot.progress.clone();
+            let service = hyper::service::service_fn(move |request| {
+                let progress = progress.clone();
+                let response = app.clone().oneshot(request);
+                async move {
+                    let response = response.await;
+                    progress.touch();
+                    response
+                }
+            });
+            let io = TokioIo::new(WriteDeadline::new(stream, WRITE_TIMEOUT));
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(io, service);
+            tokio::select! {
+                r = connection => {
+                    if let Err(error) = r {
+                        debug!(%error, "admin connection ended");
+                    }
+                }
+                () = slot.evicted.cancelled() => debug!("admin connection closed for a new client"),
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// A stream whose writes fail once they have waited [`WRITE_TIMEOUT`] for a client that does
+/// not read.
+struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            deadline: None,
+        }
+    }
+
+    /// On `Pending`, starts (or checks) the deadline; on anything else, clears it.
+    fn guard<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.deadline = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not read the response",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.guard(cx, poll)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.guard(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.guard(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
