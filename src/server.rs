@@ -289,6 +289,7 @@ pub async fn start(
                 Slots::new(shares.admin),
                 shutdown.clone(),
             ));
+            info!(admin = %addr, "admin API listening");
             Some(addr)
         }
         None => None,

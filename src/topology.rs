@@ -36,6 +36,8 @@ pub struct Topology {
     pub client_networks: Vec<(IpNet, SiteId)>,
     /// Resolvers whose EDNS Client Subnet option is believed.
     pub trusted_resolvers: Vec<IpNet>,
+    /// Clients that may query; empty: everyone.
+    pub allow_query: Vec<IpNet>,
 }
 
 /// Which answer a shared name gives.
@@ -227,6 +229,7 @@ impl Topology {
                 nets
             },
             trusted_resolvers: config.server.trusted_resolvers.clone(),
+            allow_query: config.server.allow_query.iter().map(IpNet::trunc).collect(),
         })
     }
 
@@ -239,6 +242,40 @@ impl Topology {
             .map_or((self.default_view, None), |(net, site)| {
                 (View::Site(*site), Some(net.prefix_len()))
             })
+    }
+
+    /// The view of an EDNS Client Subnet (`addr`/`source_prefix`), and the scope prefix to
+    /// return with it: long enough that every address under it gets the same view, and at
+    /// least as long as any site network inside the asked-for subnet — so a resolver asking
+    /// for a /8 that holds site networks of /16 never caches one site's view for another
+    /// (RFC 7871 section 7.2.1). That is the prefix of the network that chose the view, one bit
+    /// past where the address parts from any other site network, and the prefix of every site
+    /// network inside the subnet.
+    pub fn view_of_subnet(&self, addr: IpAddr, source_prefix: u8) -> (View, u8) {
+        let addr = canonical_ip(addr);
+        let (view, matched) = self.view_of(addr);
+        let mut scope = matched.unwrap_or(0);
+        let source = IpNet::new(addr, source_prefix).map(|n| n.trunc()).ok();
+        for (net, _) in &self.client_networks {
+            if net.contains(&addr) {
+                continue;
+            }
+            if let Some(common) = common_prefix(addr, net.network()) {
+                scope = scope.max((common + 1).min(net.max_prefix_len()));
+            }
+            if source.is_some_and(|s| s.contains(&net.network())) {
+                scope = scope.max(net.prefix_len());
+            }
+        }
+        (view, scope)
+    }
+
+    /// Whether `addr` may query (`server.allow_query`).
+    pub fn allows_query(&self, addr: IpAddr) -> bool {
+        self.allow_query.is_empty() || {
+            let addr = canonical_ip(addr);
+            self.allow_query.iter().any(|n| n.contains(&addr))
+        }
     }
 
     /// Whether `addr` is a resolver whose ECS option is believed.
@@ -273,6 +310,17 @@ impl Topology {
             View::Site(s) => s,
             View::All => self.sites.len(),
         }
+    }
+}
+
+/// How many leading bits two addresses of one family share; `None` across families.
+fn common_prefix(a: IpAddr, b: IpAddr) -> Option<u8> {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => Some((u32::from(a) ^ u32::from(b)).leading_zeros() as u8),
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            Some((u128::from(a) ^ u128::from(b)).leading_zeros() as u8)
+        }
+        _ => None,
     }
 }
 

@@ -34,6 +34,7 @@ enum Section {
 
 /// The RCODEs a prepared answer can carry.
 pub const NOERROR: u8 = 0;
+pub const SERVFAIL: u8 = 2;
 pub const NXDOMAIN: u8 = 3;
 
 /// Writes one [`Prepared`] section by section, on a shared [`Encoder`].

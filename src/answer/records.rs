@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use super::build::{Draft, Drafts, Names, Out, TooLarge, check_size};
 use super::encode::{Encoder, Rdata, wire_name};
 use super::plan::{Mode, MxPlan, warm_plan};
-use super::prepared::{Builder, NOERROR, Prepared};
+use super::prepared::{Builder, NOERROR, Prepared, SERVFAIL};
 use super::snapshot::{Answers, Variant, Warm};
 use crate::health::HealthView;
 use crate::topology::{HostId, Topology, View};
@@ -292,6 +292,16 @@ impl<'n> Context<'n> {
         plan: &MxPlan,
         kind: Kind,
     ) -> Option<Prepared> {
+        if plan.exchanges.is_empty() {
+            // Nothing is known of any host (DNS-named hosts that never resolved, none
+            // remembered): an empty NOERROR would make senders bounce or give up, and an
+            // NXDOMAIN would be cached; SERVFAIL makes resolvers retry and senders defer.
+            return Some(Builder::new(&mut out.enc, owner, true).finish(
+                SERVFAIL,
+                false,
+                &mut out.bodies,
+            ));
+        }
         match kind {
             Kind::Mx => Some(self.mx_answer(out, owner, plan)),
             Kind::Addresses { v6 } => self.plan_addresses(out, owner, plan, v6),

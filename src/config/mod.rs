@@ -74,6 +74,8 @@ pub struct ServerConfig {
     pub state_dir: Option<PathBuf>,
     /// Resolvers whose EDNS Client Subnet option is believed (RFC 7871).
     pub trusted_resolvers: Vec<IpNet>,
+    /// Networks that may query; others are answered REFUSED. Empty (the default): everyone.
+    pub allow_query: Vec<IpNet>,
     /// Response rate limiting per client prefix.
     pub rate_limit: RateLimitConfig,
 }
@@ -97,6 +99,7 @@ impl Default for ServerConfig {
             admin_token: None,
             state_dir: None,
             trusted_resolvers: Vec::new(),
+            allow_query: Vec::new(),
             rate_limit: RateLimitConfig::default(),
         }
     }
@@ -114,7 +117,7 @@ impl ServerConfig {
     }
 
     /// The keys of `[server]` that differ in `new` and only take effect after a restart
-    /// (`trusted_resolvers` reloads).
+    /// (`trusted_resolvers` and `allow_query` reload).
     pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
         let mut keys = Vec::new();
         let mut check = |changed: bool, key| {

@@ -94,8 +94,8 @@ pub fn plan(mut demand: Demand) -> Shares {
         None => info!(
             limit,
             probes = demand.probes,
-            dns_tcp = shares.dns_tcp,
-            admin = shares.admin,
+            dns_tcp_slots = shares.dns_tcp,
+            admin_slots = shares.admin,
             "descriptors shared out"
         ),
     }

@@ -33,6 +33,8 @@ pub struct Outcome {
     pub truncated: bool,
     /// The warm-standby variant was served.
     pub warm: bool,
+    /// Refused by `server.allow_query`.
+    pub denied: bool,
     /// Length of the question echoed (0 when none), for truncating a response to it.
     pub question_len: usize,
 }
@@ -48,6 +50,8 @@ pub struct Responder<'a> {
 struct OptReply {
     payload: u16,
     extended_rcode: u8,
+    /// The query's DO bit, copied back (RFC 3225 section 3).
+    dnssec_ok: bool,
     subnet: Option<(ClientSubnet, u8)>,
 }
 
@@ -75,6 +79,7 @@ impl Responder<'_> {
         let mut opt = q.edns.map(|e| OptReply {
             payload: self.edns_payload,
             extended_rcode: 0,
+            dnssec_ok: e.dnssec_ok,
             subnet: e.client_subnet.map(|s| (s, 0)),
         });
         let limit = self.limit(q, client);
@@ -84,8 +89,22 @@ impl Responder<'_> {
             qtype: q.qtype,
             truncated,
             warm,
+            denied: false,
             question_len: q.question.as_slice().len(),
         };
+
+        // Who may ask comes first: a refused client costs no answer work.
+        if !self.snapshot.topology.allows_query(client.ip) {
+            header.rcode = REFUSED;
+            if let Some(o) = opt.as_mut() {
+                o.subnet = None;
+            }
+            write(out, &header, question, None, limit, opt.as_ref());
+            return Outcome {
+                denied: true,
+                ..outcome(u16::from(REFUSED), false, false)
+            };
+        }
 
         if let (Some(edns), Some(o)) = (q.edns, opt.as_mut())
             && edns.version > 0
@@ -143,9 +162,10 @@ impl Responder<'_> {
             checking_disabled: e.checking_disabled,
             rcode: e.rcode,
         };
-        let opt = e.edns.map(|_| OptReply {
+        let opt = e.edns.map(|edns| OptReply {
             payload: self.edns_payload,
             extended_rcode: 0,
+            dnssec_ok: edns.dnssec_ok,
             subnet: None,
         });
         let question = e.question.as_ref().map(|q| q.as_slice());
@@ -156,6 +176,7 @@ impl Responder<'_> {
             qtype,
             truncated: false,
             warm: false,
+            denied: false,
             question_len: question.map_or(0, <[u8]>::len),
         }
     }
@@ -180,8 +201,8 @@ impl Responder<'_> {
             .filter(|_| topology.trusts_resolver(client.ip));
         match subnet {
             Some(s) => {
-                let (view, prefix) = topology.view_of(s.address);
-                (view, Some(prefix.unwrap_or(s.source_prefix)))
+                let (view, scope) = topology.view_of_subnet(s.address, s.source_prefix);
+                (view, Some(scope))
             }
             None => (topology.view_of(client.ip).0, None),
         }
@@ -239,7 +260,8 @@ fn write(
         out.extend_from_slice(&[0]);
         out.extend_from_slice(&TYPE_OPT.to_be_bytes());
         out.extend_from_slice(&o.payload.to_be_bytes());
-        out.extend_from_slice(&[o.extended_rcode, 0, 0, 0]);
+        let flags = if o.dnssec_ok { 0x80 } else { 0 };
+        out.extend_from_slice(&[o.extended_rcode, 0, flags, 0]);
         let rdlen = (opt_len - 11) as u16;
         out.extend_from_slice(&rdlen.to_be_bytes());
         if let Some((s, scope)) = o.subnet {

@@ -155,11 +155,15 @@ impl StaticZone {
                     ));
                 }
             }
-            if rrsets.contains_key(&RecordType::CNAME) && rrsets.len() > 1 {
-                return Err(self.error_at(
-                    owner,
-                    format!("{owner}: a CNAME cannot share its name with other records"),
-                ));
+            for alias in [RecordType::CNAME, RecordType::DNAME] {
+                if rrsets.contains_key(&alias) {
+                    return Err(self.error_at(
+                        owner,
+                        format!(
+                            "{owner} {alias}: aliases are not served, as they would put a static name between senders and the live answers; name a site's pseudo-domain directly, or list a shared name in views.names"
+                        ),
+                    ));
+                }
             }
         }
         Ok(self)

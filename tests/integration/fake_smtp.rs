@@ -24,6 +24,10 @@ pub enum Behavior {
     CloseOnEhlo,
     /// Greets after this delay.
     SlowGreeting(Duration),
+    /// Greets after this delay, then never answers EHLO.
+    GreetThenSilent(Duration),
+    /// Greets with this text (code included), and is otherwise healthy.
+    Greeting(&'static str),
     /// Healthy, and offers STARTTLS with this server config.
     Starttls(Arc<rustls::ServerConfig>),
     /// The next connection is refused by closing it at once; healthy afterwards.
@@ -161,13 +165,19 @@ async fn session(stream: TcpStream, behavior: Behavior) {
             return;
         }
         Behavior::SlowGreeting(delay) => tokio::time::sleep(delay).await,
+        Behavior::GreetThenSilent(delay) => {
+            tokio::time::sleep(delay).await;
+            let _ = write.write_all(b"220 fake.example ESMTP ready\r\n").await;
+            while let Ok(Some(_)) = lines.next_line().await {}
+            return;
+        }
         _ => {}
     }
-    if write
-        .write_all(b"220 fake.example ESMTP ready\r\n")
-        .await
-        .is_err()
-    {
+    let greeting: &[u8] = match &behavior {
+        Behavior::Greeting(text) => text.as_bytes(),
+        _ => b"220 fake.example ESMTP ready\r\n",
+    };
+    if write.write_all(greeting).await.is_err() {
         return;
     }
     while let Ok(Some(line)) = lines.next_line().await {

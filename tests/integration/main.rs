@@ -1,12 +1,15 @@
 //! Integration tests: the real server in-process on port 0, real SMTP listeners on loopback,
 //! real DNS queries over UDP and TCP.
 
+mod abuse;
 mod addresses;
 mod admin;
 mod answers;
 mod config;
 mod fake_smtp;
+mod honest;
 mod limits;
+mod operator;
 mod probes;
 mod protocol;
 mod support;

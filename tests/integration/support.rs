@@ -258,3 +258,163 @@ pub fn additional_addresses(m: &Message) -> Vec<(String, String)> {
 pub fn mx(pref: u16, host: &str) -> (u16, String) {
     (pref, format!("{host}.smarthost.internal."))
 }
+
+/// The server as its own process (its descriptors, signals and exit code its own), started
+/// with JSON logs into a file; ports are bound by the child (port 0) and read from its log.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub dns: SocketAddr,
+    pub admin: SocketAddr,
+    pub log: std::path::PathBuf,
+    pub _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts `smarthostd serve` on `setup` in a fresh folder, with at most `fd_limit`
+    /// descriptors when given, and waits for it to serve DNS.
+    pub fn spawn(setup: &Setup, fd_limit: Option<u32>) -> Self {
+        Self::spawn_in(setup, tempfile::tempdir().unwrap(), fd_limit, true)
+    }
+
+    /// As [`spawn`](Self::spawn) in `dir`; `wait` for DNS to be served, or only for the admin
+    /// API (a server whose first probe round is still running).
+    pub fn spawn_in(
+        setup: &Setup,
+        dir: tempfile::TempDir,
+        fd_limit: Option<u32>,
+        wait: bool,
+    ) -> Self {
+        let config = dir.path().join("smarthost.toml");
+        std::fs::write(&config, setup.render()).unwrap();
+        std::fs::write(dir.path().join("smarthost.internal.zone"), &setup.zone_file).unwrap();
+        let log = dir.path().join("smarthostd.log");
+        let limit = fd_limit.map_or(String::new(), |n| format!("ulimit -n {n} && "));
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{limit}exec \"$0\" serve --log-format json --config \"$1\" 2>\"$2\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_smarthostd"))
+            .arg(&config)
+            .arg(&log)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut process = Self {
+            child,
+            dns: "0.0.0.0:0".parse().unwrap(),
+            admin: "0.0.0.0:0".parse().unwrap(),
+            log,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        loop {
+            let text = process.log_text();
+            if let Some(admin) = field(&text, "\"admin\":\"") {
+                process.admin = admin.parse().unwrap();
+            }
+            if let Some(dns) = field(&text, "\"dns\":\"[") {
+                process.dns = dns
+                    .trim_end_matches(']')
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+            }
+            if process.admin.port() != 0 && (!wait || process.dns.port() != 0) {
+                return process;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("the server exited ({status}):\n{text}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the server did not come up:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Descriptors the server has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+
+    /// CPU time (user and system) the server has used.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the command name: utime and stime are the 12th and 13th.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).unwrap();
+    }
+
+    /// Waits up to `limit` for the server to exit; its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text after the first `prefix` in `text`, up to the next quote.
+fn field<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let at = text.find(prefix)? + prefix.len();
+    let rest = &text[at..];
+    Some(&rest[..rest.find('"')?])
+}
+
+/// Raises this process's descriptor limit to its hard limit (tests that open many sockets).
+pub fn raise_fd_limit(at_least: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    assert!(
+        hard >= at_least,
+        "this test needs {at_least} descriptors; the hard limit is {hard}"
+    );
+}
+
+/// One HTTP/1.0 request to the admin API; `None` when it fails or takes over `limit`.
+pub async fn http_get(admin: SocketAddr, path: &str, limit: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let attempt = async {
+        let mut s = TcpStream::connect(admin).await.ok()?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).await.ok()?;
+        Some(body)
+    };
+    tokio::time::timeout(limit, attempt).await.ok().flatten()
+}

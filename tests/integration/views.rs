@@ -168,7 +168,37 @@ async fn client_subnet_is_believed_only_from_trusted_resolvers() {
     )
     .await;
     assert_eq!(mx_set(&m), all_view());
-    assert_eq!(scope(&m), Some(24));
+    assert_eq!(
+        scope(&m),
+        Some(10),
+        "the default view holds for all of 127.64.0.0/10, where no site network is"
+    );
+    // A subnet shorter than the site networks inside it: the scope is at least as long as
+    // the longest of them, so the resolver does not cache this answer for their clients.
+    let m = ask(
+        &trusted,
+        server.dns,
+        &with_subnet("smarthost.internal", "127.0.0.0", 8),
+    )
+    .await;
+    assert_eq!(mx_set(&m), all_view());
+    assert_eq!(
+        scope(&m),
+        Some(24),
+        "127.10.5.0/24 of cambridge is inside 127/8"
+    );
+    let m = ask(
+        &trusted,
+        server.dns,
+        &with_subnet("smarthost.internal", "127.16.0.0", 12),
+    )
+    .await;
+    assert_eq!(mx_set(&m), all_view(), "127.16.0.0 itself is in no site");
+    assert_eq!(
+        scope(&m),
+        Some(16),
+        "cambridge's 127.20.0.0/16 is inside 127.16/12"
+    );
     // From anyone else the option is ignored: the source address decides, and scope is 0.
     let untrusted = from("127.10.0.9").await;
     let m = ask(

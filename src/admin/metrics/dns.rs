@@ -47,6 +47,8 @@ pub struct DnsStats {
     rate_limited: [AtomicU64; 2],
     udp: AtomicU64,
     tcp: AtomicU64,
+    /// Queries refused by `server.allow_query`.
+    denied: AtomicU64,
     /// Only one thread writes these counters, so an increment needs no locked instruction.
     single_writer: bool,
 }
@@ -86,6 +88,9 @@ impl DnsStats {
         self.bump(&self.queries[t][r]);
         if outcome.truncated {
             self.bump(&self.truncated);
+        }
+        if outcome.denied {
+            self.bump(&self.denied);
         }
         self.bump(if tcp { &self.tcp } else { &self.udp });
         let us = elapsed.as_micros() as u64;
@@ -157,6 +162,13 @@ impl Collector for DnsCollector {
             let n = sum(&stats, |s| if f == 0 { &s.udp } else { &s.tcp });
             ConstCounter::new(n).encode(e.encode_family(&TransportLabels { transport })?)?;
         }
+        let denied = ConstCounter::new(sum(&stats, |s| &s.denied));
+        denied.encode(encoder.encode_descriptor(
+            "dns_refused_by_acl",
+            "Queries refused because the client is not in server.allow_query",
+            None,
+            MetricType::Counter,
+        )?)?;
         let truncated = ConstCounter::new(sum(&stats, |s| &s.truncated));
         truncated.encode(encoder.encode_descriptor(
             "dns_truncated",

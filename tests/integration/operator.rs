@@ -1,0 +1,426 @@
+//! A hurried administrator: reloads in storms, the CLI run from the wrong folder, two
+//! instances in one state directory, damaged state files, signals during start-up, relay text
+//! on a terminal. Each must end in what the operator meant, or in a clear refusal.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::Signal;
+use smarthostd::state::drains::Drain;
+
+use crate::fake_smtp::{Behavior, FakeSmtp};
+use crate::support::*;
+
+/// Oxford with two relays, Cambridge with two.
+struct Four {
+    hosts: Vec<FakeSmtp>,
+}
+
+impl Four {
+    async fn start() -> Self {
+        let mut hosts = Vec::new();
+        for _ in 0..4 {
+            hosts.push(FakeSmtp::start(Behavior::Healthy).await);
+        }
+        Self { hosts }
+    }
+
+    /// The sites, with `extra` appended to the first line (a comment changes the file).
+    fn toml(&self, cambridge_hosts: usize) -> String {
+        let cambridge: Vec<String> = (0..cambridge_hosts)
+            .map(|i| self.hosts[2 + i].host_entry(&format!("mail{}", i + 1)))
+            .collect();
+        format!(
+            "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
+            self.hosts[0].host_entry("mail1"),
+            self.hosts[1].host_entry("mail2"),
+            cambridge.join(", ")
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_reloads_does_not_delay_a_withdrawal() {
+    let mut four = Four::start().await;
+    let mut setup = Setup::new(four.toml(2));
+    let server = TestServer::start(&setup).await;
+    assert_eq!(
+        server.control.reload().await.unwrap(),
+        "configuration unchanged: nothing to do"
+    );
+
+    // Reload every 100 ms with a config that really changed (a comment), for the whole test.
+    let control = server.control.clone();
+    let dir = server.dir.path().to_path_buf();
+    let base = setup.render();
+    let storm = tokio::spawn(async move {
+        let mut outcomes = Vec::new();
+        for i in 0..100 {
+            std::fs::write(dir.join("smarthost.toml"), format!("# reload {i}\n{base}")).unwrap();
+            outcomes.push(control.reload().await.unwrap());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        outcomes
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    four.hosts[0].stop();
+    let killed = Instant::now();
+    server
+        .wait_mx("oxford.smarthost.internal", |m| {
+            !m.contains(&mx(10, "mail1.oxford"))
+        })
+        .await;
+    let detected = killed.elapsed();
+    // interval 200 ms and an immediate confirmation, as without reloads.
+    assert!(
+        detected < Duration::from_secs(2),
+        "withdrawn after {detected:?}"
+    );
+    let outcomes = storm.await.unwrap();
+    assert!(
+        outcomes[0].contains("4 addresses kept"),
+        "a reload keeps the probes of addresses that stay: {}",
+        outcomes[0]
+    );
+    // And a relay added by a reload is probed before it is served.
+    setup.rest = four.toml(1).replace(
+        "[sites.cambridge]",
+        &format!(
+            "[sites.london]\nhosts = [{{ name = \"mail1\", addresses = [\"{}\"], port = 1 }}]\n[sites.cambridge]",
+            crate::fake_smtp::next_loopback()
+        ),
+    );
+    server.rewrite(&setup);
+    let outcome = server.control.reload().await.unwrap();
+    assert!(
+        outcome.contains("1 new") && outcome.contains("1 removed"),
+        "{outcome}"
+    );
+    let answer = server.mx("oxford.smarthost.internal").await;
+    assert!(
+        !answer.contains(&mx(20, "mail1.london")),
+        "an unprobed relay is never served: {answer:?}"
+    );
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_smarthostd"))
+        .args(args)
+        .env_remove(smarthostd::admin::TOKEN_ENV)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_sends_nothing_when_its_config_does_not_load() {
+    // A listener the broken config names: it must see no connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        format!(
+            "[server]\nadmin = \"{}\"\nadmin_token = \"t\"\n[zone]\norigin = \"x\"\nfile = \"nope.zone\"\nbogus = 1\n",
+            listener.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let broken = broken.to_str().unwrap();
+    for args in [
+        vec!["reload", "--config", broken],
+        vec!["drain", "oxford/mail1", "--config", broken],
+        vec!["undrain", "oxford/mail1", "--config", broken],
+        vec!["status", "--config", broken],
+        vec!["status", "--config", "/nonexistent/smarthost.toml"],
+        // No --config, run from a folder without zones/smarthost.toml: not 127.0.0.1:8053.
+        vec!["reload"],
+    ] {
+        let out = cli(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("config error") && stderr.contains("nothing was sent"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(
+        listener.accept().is_err(),
+        "no connection reached the admin port"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_on_the_same_state_dir_is_refused() {
+    let four = Four::start().await;
+    let setup = Setup::new(four.toml(2));
+    let first = TestServer::start(&setup).await;
+    let path = first.dir.path().join("smarthost.toml");
+    let loaded = smarthostd::loaded::load(&path).unwrap();
+    let sockets = smarthostd::dns::bind::bind(&loaded.config.server.listen, 1).unwrap();
+    let error = match smarthostd::server::start(loaded, sockets, None).await {
+        Ok(_) => panic!("a second instance started on the same state_dir"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("in use by another smarthostd"), "{error}");
+    assert!(error.contains(&std::process::id().to_string()), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_drains_file_keeps_its_valid_lines() {
+    let four = Four::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("drained-hosts"),
+        b"oxford/mail1\n\xff\xfe garbage\nnot a key at all\ncambridge/mail2 until=never\n",
+    )
+    .unwrap();
+    let server = TestServer::start_in(&Setup::new(four.toml(2)), dir).await;
+    assert!(
+        !server
+            .mx("oxford.smarthost.internal")
+            .await
+            .contains(&mx(10, "mail1.oxford")),
+        "the valid drain holds"
+    );
+    let status = server.control.status().await.unwrap();
+    let keys: Vec<&str> = status.drains.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["oxford/mail1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_drains_file_stops_the_start_with_a_clear_message() {
+    let four = Four::start().await;
+    let setup = Setup::new(four.toml(2));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("drained-hosts")).unwrap();
+    std::fs::write(dir.path().join("smarthost.toml"), setup.render()).unwrap();
+    std::fs::write(dir.path().join("smarthost.internal.zone"), ZONE).unwrap();
+    let loaded = smarthostd::loaded::load(&dir.path().join("smarthost.toml")).unwrap();
+    let sockets = smarthostd::dns::bind::bind(&loaded.config.server.listen, 1).unwrap();
+    let error = match smarthostd::server::start(loaded, sockets, None).await {
+        Ok(_) => panic!("started without its drains"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains("drained-hosts") && error.contains("put every drained relay back"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_that_cannot_be_saved_says_so() {
+    let four = Four::start().await;
+    let server = TestServer::start(&Setup::new(four.toml(2))).await;
+    // A folder where the file would be renamed to: the write fails.
+    std::fs::create_dir(server.dir.path().join("drained-hosts")).unwrap();
+    let done = server
+        .control
+        .drain("oxford", "mail1", Some(Drain { until: None }))
+        .await
+        .unwrap();
+    assert!(done.not_saved.is_some(), "{done:?}");
+    assert!(
+        !server
+            .mx("oxford.smarthost.internal")
+            .await
+            .contains(&mx(10, "mail1.oxford")),
+        "it applies all the same"
+    );
+    let out = cli(&[
+        "undrain",
+        "oxford/mail1",
+        "--admin",
+        &server.admin.to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("NOT SAVED"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drained() {
+    let four = Four::start().await;
+    let mut setup = Setup::new(four.toml(2));
+    let server = TestServer::start(&setup).await;
+    let admin = server.admin.to_string();
+    server
+        .control
+        .drain("cambridge", "mail2", Some(Drain { until: None }))
+        .await
+        .unwrap();
+    setup.rest = four.toml(1);
+    server.rewrite(&setup);
+    server.control.reload().await.unwrap();
+    let out = cli(&["drains", "--admin", &admin]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("cambridge/mail2") && stdout.contains("no longer configured"),
+        "{stdout}"
+    );
+    // It comes back drained, as it left (and the log says so).
+    setup.rest = four.toml(2);
+    server.rewrite(&setup);
+    server.control.reload().await.unwrap();
+    assert!(
+        !server
+            .mx("oxford.smarthost.internal")
+            .await
+            .contains(&mx(20, "mail2.cambridge"))
+    );
+    // Removed again, its stale drain can be cleared.
+    setup.rest = four.toml(1);
+    server.rewrite(&setup);
+    server.control.reload().await.unwrap();
+    let out = cli(&["undrain", "cambridge/mail2", "--admin", &admin]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["drains", "--admin", &admin]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "no host is drained\n");
+    // An unknown host is a 404, not a stale drain.
+    let out = cli(&["undrain", "cambridge/nosuch", "--admin", &admin]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no host cambridge/nosuch"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_drain_ends_by_itself_and_survives_a_restart() {
+    let four = Four::start().await;
+    let setup = Setup::new(four.toml(2));
+    let server = TestServer::start(&setup).await;
+    let out = cli(&[
+        "drain",
+        "oxford/mail1",
+        "--for",
+        "3s",
+        "--admin",
+        &server.admin.to_string(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("drained until"),
+        "{stdout}"
+    );
+    let file = std::fs::read_to_string(server.dir.path().join("drained-hosts")).unwrap();
+    assert!(file.contains("oxford/mail1 until="), "{file}");
+    assert!(
+        !server
+            .mx("oxford.smarthost.internal")
+            .await
+            .contains(&mx(10, "mail1.oxford"))
+    );
+    let status = server.control.status().await.unwrap();
+    assert!(status.sites[0].hosts[0].drained_until.is_some());
+
+    // A restart keeps the window and its end.
+    let dir = server.stop().await;
+    let server = TestServer::start_in(&setup, dir).await;
+    assert!(
+        !server
+            .mx("oxford.smarthost.internal")
+            .await
+            .contains(&mx(10, "mail1.oxford"))
+    );
+    let started = SystemTime::now();
+    server
+        .wait_mx("oxford.smarthost.internal", |m| {
+            m.contains(&mx(10, "mail1.oxford"))
+        })
+        .await;
+    assert!(started.elapsed().unwrap() < Duration::from_secs(5));
+    let file = std::fs::read_to_string(server.dir.path().join("drained-hosts")).unwrap();
+    assert!(!file.contains("oxford/mail1"), "{file}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_during_the_first_round_reload_and_stop_gracefully() {
+    // Relays that accept and never greet, with a 5 s timeout: the first round lasts 30 s.
+    let silent = FakeSmtp::start(Behavior::Silent).await;
+    let other = FakeSmtp::start(Behavior::Silent).await;
+    let mut setup = Setup::new(two_sites(&silent, &other));
+    setup.probe = "[probe]\ninterval = \"5s\"\ntimeout = \"5s\"\n".into();
+    let mut server = ServerProcess::spawn_in(&setup, tempfile::tempdir().unwrap(), None, false);
+    let ready = http_get(server.admin, "/readyz", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(ready.contains("503"), "{ready}");
+    server.signal(Signal::SIGHUP);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        server.wait_exit(Duration::ZERO).is_none(),
+        "SIGHUP killed the process"
+    );
+    assert!(
+        server.log_text().contains("configuration unchanged"),
+        "{}",
+        server.log_text()
+    );
+    server.signal(Signal::SIGTERM);
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("SIGTERM stops it");
+    assert_eq!(status.code(), Some(0), "a graceful stop: {status}");
+    assert!(server.log_text().contains("shutting down"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_text_reaches_logs_and_the_terminal_escaped() {
+    let nasty = FakeSmtp::start(Behavior::Greeting(
+        "421 busy \x1b[2J\x1b]0;owned\x07\rINFO forged line\r\n",
+    ))
+    .await;
+    let good = FakeSmtp::start(Behavior::Healthy).await;
+    let setup = Setup::new(two_sites(&nasty, &good));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smarthost.toml"), setup.render()).unwrap();
+    std::fs::write(dir.path().join("smarthost.internal.zone"), ZONE).unwrap();
+    let log_path = dir.path().join("text.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smarthostd"))
+        .args(["serve", "--log-format", "text", "--config"])
+        .arg(dir.path().join("smarthost.toml"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let log = loop {
+        let log = std::fs::read(&log_path).unwrap();
+        if String::from_utf8_lossy(&log).contains("address state changed") {
+            break log;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{}",
+            String::from_utf8_lossy(&log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = String::from_utf8_lossy(&log).to_string();
+    let admin = text
+        .split("admin API listening admin=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the admin address in the log")
+        .to_string();
+    let status = cli(&["status", "--admin", &admin]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    for (what, bytes) in [("log", log), ("status", status.stdout)] {
+        assert!(!bytes.contains(&0x1b), "{what}: a raw escape");
+        assert!(!bytes.contains(&0x07), "{what}: a raw bell");
+        assert!(!bytes.contains(&b'\r'), "{what}: a raw carriage return");
+        assert!(
+            String::from_utf8_lossy(&bytes).contains("\\u{1b}[2J"),
+            "{what}: the escape is shown as text:\n{}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+}
