@@ -1,5 +1,5 @@
-//! Wiring: start the health task, wait for the first probe round, then serve DNS and the
-//! admin API from already-bound sockets; stop everything on one cancellation token.
+//! Wiring: start the health task and the admin API, wait for the first probe round, then serve
+//! DNS from already-bound sockets; stop everything on one cancellation token.
 //!
 //! The health task and its probes run on a thread of their own with a single-threaded runtime:
 //! thousands of short SMTP dialogues then never hand wake-ups between worker threads, and the
@@ -153,6 +153,7 @@ pub async fn start(
     let (reports_tx, reports) = mpsc::channel(REPORT_QUEUE);
     let (commands_tx, commands) = mpsc::channel(64);
     let (ready_tx, mut ready) = watch::channel(false);
+    metrics.watch_ready(ready.clone());
     let config = loaded.config.clone();
     let state_dir = config
         .server
@@ -183,6 +184,31 @@ pub async fn start(
         shutdown: shutdown.clone(),
     };
     let mut threads = vec![spawn_health(loaded, wiring, &metrics)?];
+    // The admin API answers during the first probe round: /readyz and `smarthostd_ready` say
+    // that it is still going, and /healthz that the process is alive.
+    let control = Control {
+        commands: commands_tx,
+        metrics: metrics.clone(),
+        snapshot: snapshot.clone(),
+        ready: ready.clone(),
+        config_path: config.path.clone(),
+        server: config.server.clone(),
+    };
+    let admin_addr = match admin_listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let token = admin::token(&config);
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            tracker.spawn(admin::serve(
+                listener,
+                control.clone(),
+                token,
+                shutdown.clone(),
+            ));
+            Some(addr)
+        }
+        None => None,
+    };
     // The first answers must already reflect health: wait for the first probe round.
     let _ = ready.wait_for(|r| *r).await;
 
@@ -214,29 +240,6 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    let control = Control {
-        commands: commands_tx,
-        metrics,
-        snapshot,
-        ready,
-        config_path: config.path.clone(),
-        server: config.server.clone(),
-    };
-    let admin_addr = match admin_listener {
-        Some(listener) => {
-            let addr = listener.local_addr()?;
-            let token = admin::token(&config);
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            tracker.spawn(admin::serve(
-                listener,
-                control.clone(),
-                token,
-                shutdown.clone(),
-            ));
-            Some(addr)
-        }
-        None => None,
-    };
     info!(dns = ?dns_addrs, admin = ?admin_addr, "serving");
     Ok(Running {
         dns_addrs,
