@@ -6,6 +6,7 @@ mod answers;
 mod config;
 mod fake_smtp;
 mod limits;
+mod monitoring;
 mod probes;
 mod protocol;
 mod support;
