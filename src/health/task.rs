@@ -287,7 +287,13 @@ impl HealthTask {
                 drained,
                 reply,
             } => {
-                let _ = reply.send(self.drain(&site, &host, drained));
+                let result = self.drain(&site, &host, drained);
+                // Published before the reply, so that an operator (or a test) who sees the
+                // drain confirmed also sees it in the next answer.
+                if self.dirty && self.round.is_none() {
+                    self.publish();
+                }
+                let _ = reply.send(result);
             }
             Command::Reload { loaded, reply } => {
                 self.switch(*loaded);
