@@ -7,6 +7,7 @@ mod config;
 mod fake_smtp;
 mod limits;
 mod monitoring;
+mod package;
 mod probes;
 mod protocol;
 mod support;
