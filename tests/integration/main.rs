@@ -9,6 +9,7 @@ mod limits;
 mod monitoring;
 mod package;
 mod probes;
+mod promql;
 mod protocol;
 mod support;
 mod views;
