@@ -209,6 +209,7 @@ pub async fn start(
     let (reports_tx, reports) = mpsc::channel(REPORT_QUEUE);
     let (commands_tx, commands) = mpsc::channel(64);
     let (ready_tx, ready) = watch::channel(false);
+    metrics.watch_ready(ready.clone());
     let config = loaded.config.clone();
     let shares = budget::plan(Demand {
         in_use: 0,

@@ -1,9 +1,11 @@
 //! The command line (clap): `serve` (what a bare `smarthostd` does), `check-config`, the admin
-//! clients `status`, `drain`, `drains`, `undrain`, `reload`, and `explain`.
+//! clients `status`, `drain`, `drains`, `undrain`, `reload`, and `explain`; the hidden
+//! `generate` writes man pages and shell completions for packaging.
 
 mod check;
 mod client;
 mod explain;
+mod generate;
 mod logging;
 mod serve;
 
@@ -20,6 +22,12 @@ pub use explain::{Explanation, explain};
 pub const DEFAULT_CONFIG: &str = "zones/smarthost.toml";
 
 /// Health-checked, site-aware DNS for outbound mail smart hosts.
+///
+/// smarthostd is an authoritative DNS server for a synthetic zone such as smarthost.internal.
+/// It probes every smart host (outbound mail relay) over SMTP and answers each site's
+/// pseudo-domain, e.g. oxford.smarthost.internal MX, with that site's healthy relays first and
+/// the other sites' after; with every relay configured when none is healthy, so that senders
+/// queue and retry rather than bounce. Without a subcommand it serves, as `serve` does.
 #[derive(Debug, Parser)]
 #[command(
     name = "smarthostd",
@@ -75,6 +83,9 @@ enum Command {
         #[arg(long)]
         server: Option<SocketAddr>,
     },
+    /// Write man pages or shell completions (packaging).
+    #[command(hide = true, subcommand)]
+    Generate(generate::Generate),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -123,6 +134,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Undrain { target, client }) => client::drain(&client, &target, None),
         Some(Command::Reload(args)) => client::reload(&args),
         Some(Command::Explain { domain, server }) => explain::run(&domain, server),
+        Some(Command::Generate(what)) => generate::run(what),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
 //! Metrics read at scrape time from elsewhere: warm-standby counts from the current snapshot,
-//! and the process's descriptors, memory and runtime tasks.
+//! the runtimes' live tasks, and readiness.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -9,6 +9,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use tokio::sync::watch;
 
 use super::SiteLabels;
 use crate::answer::Snapshot;
@@ -71,40 +72,21 @@ impl Collector for WarmCollector {
     }
 }
 
-/// The process as the kernel and the runtime see it: open file descriptors, resident memory,
-/// live tasks. What a soak test watches for leaks.
+/// Live tasks of the async runtimes: what a soak test watches for leaked probes and
+/// connections, beside the process's descriptors.
 #[derive(Default)]
-pub(super) struct ProcessCollector {
+pub(super) struct RuntimeCollector {
     pub(super) runtimes: Mutex<Vec<tokio::runtime::Handle>>,
 }
 
-impl std::fmt::Debug for ProcessCollector {
+impl std::fmt::Debug for RuntimeCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProcessCollector")
+        f.write_str("RuntimeCollector")
     }
 }
 
-impl Collector for ProcessCollector {
+impl Collector for RuntimeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
-            let fds = entries.count() as i64;
-            let e = encoder.encode_descriptor(
-                "process_open_fds",
-                "Open file descriptors",
-                None,
-                MetricType::Gauge,
-            )?;
-            ConstGauge::new(fds).encode(e)?;
-        }
-        if let Some(rss) = resident_bytes() {
-            let e = encoder.encode_descriptor(
-                "process_resident_memory_bytes",
-                "Resident memory",
-                None,
-                MetricType::Gauge,
-            )?;
-            ConstGauge::new(rss as i64).encode(e)?;
-        }
         let runtimes = self.runtimes.lock().expect("runtimes lock");
         if !runtimes.is_empty() {
             let tasks: usize = runtimes.iter().map(|r| r.metrics().num_alive_tasks()).sum();
@@ -121,10 +103,28 @@ impl Collector for ProcessCollector {
     }
 }
 
-/// VmRSS from /proc/self/status, in bytes.
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// Whether the first probe round is done, read from the same channel as `/readyz` so that the
+/// two never disagree. 0 until the server hands the channel over.
+#[derive(Default)]
+pub(super) struct ReadyCollector {
+    pub(super) ready: OnceLock<watch::Receiver<bool>>,
+}
+
+impl std::fmt::Debug for ReadyCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadyCollector")
+    }
+}
+
+impl Collector for ReadyCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let ready = self.ready.get().is_some_and(|r| *r.borrow());
+        let e = encoder.encode_descriptor(
+            "ready",
+            "1 once the first probe round is done and answers reflect health, 0 before",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::from(ready)).encode(e)
+    }
 }

@@ -1,11 +1,16 @@
 //! Prometheus metrics (prometheus-client).
 //!
+//! Every family is named `smarthostd_*` except the standard process metrics, which keep the
+//! names stock dashboards and alerts look for.
+//!
 //! - Probe and health metrics: families updated by the health task (here).
 //! - [`dns`]: DNS counters on the hot path, summed at scrape time.
-//! - [`collectors`]: warm-standby counts and process figures, read at scrape time.
+//! - [`collectors`]: warm-standby counts, runtime tasks and readiness, read at scrape time.
+//! - [`process`]: `process_*` figures from `/proc/self`, read at scrape time.
 
 mod collectors;
 mod dns;
+mod process;
 
 use std::sync::Arc;
 
@@ -19,9 +24,10 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::answer::Snapshot;
-use collectors::{ProcessCollector, WarmCollector};
+use collectors::{ReadyCollector, RuntimeCollector, WarmCollector};
 use dns::DnsCollector;
 pub use dns::DnsStats;
+use process::ProcessCollector;
 
 /// Labels of one host.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,7 +115,8 @@ pub struct Metrics {
     registry: Registry,
     dns: Arc<DnsCollector>,
     warm: Arc<WarmCollector>,
-    process: Arc<ProcessCollector>,
+    runtime: Arc<RuntimeCollector>,
+    ready: Arc<ReadyCollector>,
     pub probe_results: Family<ProbeLabels, Counter>,
     pub probe_duration: Family<HostLabels, Histogram, HistogramCtor>,
     pub host_up: Family<HostLabels, Gauge>,
@@ -142,17 +149,22 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("smarthostd");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector::default()));
+        let registry = root.sub_registry_with_prefix("smarthostd");
         let dns = Arc::new(DnsCollector::default());
         registry.register_collector(Box::new(dns.clone()));
         let warm = Arc::new(WarmCollector::default());
         registry.register_collector(Box::new(warm.clone()));
-        let process = Arc::new(ProcessCollector::default());
-        registry.register_collector(Box::new(process.clone()));
+        let runtime = Arc::new(RuntimeCollector::default());
+        registry.register_collector(Box::new(runtime.clone()));
+        let ready = Arc::new(ReadyCollector::default());
+        registry.register_collector(Box::new(ready.clone()));
         let m = Self {
             dns,
             warm,
-            process,
+            runtime,
+            ready,
             probe_results: Family::default(),
             probe_duration: Family::new_with_constructor(probe_histogram as HistogramCtor),
             host_up: Family::default(),
@@ -226,7 +238,15 @@ impl Metrics {
             "Build information",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
-        Self { registry, ..m }
+        // Both results exist from the start, so that an alert on the failed count's increase
+        // sees the first failure too.
+        for result in ["ok", "failed"] {
+            let _ = m.reloads.get_or_create(&ResultLabels { result });
+        }
+        Self {
+            registry: root,
+            ..m
+        }
     }
 
     /// A new set of DNS counters; `single_writer` when one thread alone will write them.
@@ -248,9 +268,14 @@ impl Metrics {
         }
     }
 
+    /// Makes `ready` follow the first probe round, as `/readyz` does.
+    pub fn watch_ready(&self, ready: tokio::sync::watch::Receiver<bool>) {
+        let _ = self.ready.ready.set(ready);
+    }
+
     /// Adds a runtime's live tasks to `runtime_alive_tasks`.
     pub fn count_tasks_of(&self, runtime: tokio::runtime::Handle) {
-        self.process
+        self.runtime
             .runtimes
             .lock()
             .expect("runtimes lock")

@@ -1,0 +1,114 @@
+//! The Debian package's own files (`deploy/debian/`, `[package.metadata.deb]` in Cargo.toml):
+//! its unit keeps every setting of the hand-installed one, its default config stays on this
+//! machine, and every file it lists exists. `tests/package/install-test.sh` installs the real
+//! package; these checks run everywhere, without root.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use smarthostd::loaded;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A unit's sections and directives in order, without comments and blank lines.
+fn directives(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_package_unit_is_the_hand_installed_one_with_package_paths_and_user() {
+    let manual = directives(&repo().join("deploy/smarthostd.service"));
+    let packaged = directives(&repo().join("deploy/debian/smarthostd.service"));
+    // The only differences allowed: the binary's path, and a static user (which the postinst
+    // creates) for the dynamic one. Every sandboxing line must be the same.
+    let expected: Vec<String> = manual
+        .iter()
+        .flat_map(|l| match l.as_str() {
+            "DynamicUser=yes" => vec!["User=smarthostd".into(), "Group=smarthostd".into()],
+            _ => vec![l.replace("/usr/local/bin/smarthostd", "/usr/bin/smarthostd")],
+        })
+        .collect();
+    assert_eq!(packaged, expected);
+    assert!(packaged.contains(
+        &"ExecStart=/usr/bin/smarthostd serve --config /etc/smarthostd/smarthost.toml".to_string()
+    ));
+    assert!(packaged.contains(&"StateDirectory=smarthostd".to_string()));
+}
+
+#[test]
+fn the_package_config_touches_nothing_beyond_loopback() {
+    let path = repo().join("deploy/debian/smarthost.toml");
+    let loaded = loaded::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let server = &loaded.config.server;
+    assert_eq!(
+        server.listen,
+        ["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(server.admin, Some("127.0.0.1:8053".parse().unwrap()));
+    assert_eq!(
+        server.state_dir.as_deref(),
+        Some(Path::new("/var/lib/smarthostd"))
+    );
+    let hosts = &loaded.topology.hosts;
+    assert!(hosts.len() >= 3, "an example worth the name");
+    for host in hosts {
+        assert!(
+            host.target.is_none() && host.addresses.iter().all(|a| a.is_loopback()),
+            "{}: {:?} would be probed off this machine",
+            host.name,
+            host.addresses
+        );
+    }
+}
+
+#[test]
+fn every_file_the_package_lists_exists_or_is_built() {
+    let manifest: toml::Table = std::fs::read_to_string(repo().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deb = &manifest["package"]["metadata"]["deb"];
+    let assets = deb["assets"].as_array().expect("assets");
+    let mut destinations = Vec::new();
+    for asset in assets {
+        let source = asset[0].as_str().unwrap();
+        let dest = asset[1].as_str().unwrap();
+        // target/ holds what deploy/debian/build-deb.sh builds and generates.
+        if !source.starts_with("target/") {
+            assert!(repo().join(source).is_file(), "{source} is missing");
+        }
+        let name = Path::new(source).file_name().unwrap().to_str().unwrap();
+        destinations.push(if dest.ends_with('/') {
+            format!("/{dest}{name}")
+        } else {
+            format!("/{dest}")
+        });
+    }
+    for conf in deb["conf-files"].as_array().expect("conf-files") {
+        let conf = conf.as_str().unwrap();
+        assert!(
+            destinations.iter().any(|d| d == conf),
+            "{conf} is a conffile but no asset installs it: {destinations:?}"
+        );
+    }
+    let scripts = repo().join(deb["maintainer-scripts"].as_str().unwrap());
+    for script in ["postinst", "postrm", "smarthostd.service"] {
+        assert!(scripts.join(script).is_file(), "{script} missing");
+    }
+    for script in ["postinst", "postrm"] {
+        let text = std::fs::read_to_string(scripts.join(script)).unwrap();
+        assert_eq!(
+            text.matches("#DEBHELPER#").count(),
+            1,
+            "{script}: the unit's snippets go where #DEBHELPER# stands, once"
+        );
+    }
+}
