@@ -104,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let topology = Arc::new(topology);
-    let health = Arc::new(HealthView::unknown(&topology));
+    let health = Arc::new(HealthView::all_up(&topology));
     let Ok(snapshot) = smarthostd::answer::build(topology.clone(), &zone, health, 1, 1) else {
         return;
     };

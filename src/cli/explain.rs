@@ -1,5 +1,6 @@
-//! `smarthostd explain DOMAIN`: resolve a domain as an MX-first MTA does and print the order
-//! in which it would try hosts, with the equal-preference groups it rotates through.
+//! `smarthostd explain DOMAIN [--mta NAME]`: resolve a domain as an MTA does and print the
+//! order in which it would try hosts, with the equal-preference groups it rotates through, and
+//! where the MTA's own limits hide the fallback. Without `--mta`, an MX-first MTA (Postfix).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -7,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::RData;
 
-use super::check::POSTFIX_MX_ADDRESS_LIMIT;
+use super::mta::{Lookup, Mta, Profile};
 use crate::probe::resolve::resolver_for;
 
 /// What an MTA would do with a domain.
@@ -19,6 +20,8 @@ pub struct Explanation {
     /// With no MX, the addresses of the domain itself (RFC 5321 section 5.1).
     pub implicit: Vec<IpAddr>,
     pub warnings: Vec<String>,
+    /// The MTA asked about, if any.
+    pub mta: Option<Mta>,
 }
 
 /// Exchanges of one preference: an MTA tries them in random order.
@@ -28,18 +31,24 @@ pub struct Group {
     pub exchanges: Vec<(String, Vec<IpAddr>)>,
 }
 
-pub fn run(domain: &str, server: Option<SocketAddr>) -> Result<(), String> {
+pub fn run(domain: &str, server: Option<SocketAddr>, mta: Option<Mta>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let explanation = runtime.block_on(explain(domain, server))?;
+    let explanation = runtime.block_on(explain(domain, server, mta))?;
     print!("{}", render(&explanation));
     Ok(())
 }
 
-/// Resolves `domain` against `server` (or the system resolver).
-pub async fn explain(domain: &str, server: Option<SocketAddr>) -> Result<Explanation, String> {
+/// Resolves `domain` against `server` (or the system resolver) as `mta` (default: an MX-first
+/// MTA such as Postfix) would.
+pub async fn explain(
+    domain: &str,
+    server: Option<SocketAddr>,
+    mta: Option<Mta>,
+) -> Result<Explanation, String> {
+    let profile = mta.unwrap_or(Mta::Postfix).profile();
     let servers: Vec<SocketAddr> = server.into_iter().collect();
     let resolver = resolver_for(&servers)?;
     let fqdn = if domain.ends_with('.') {
@@ -47,6 +56,18 @@ pub async fn explain(domain: &str, server: Option<SocketAddr>) -> Result<Explana
     } else {
         format!("{domain}.")
     };
+    let mut explanation = Explanation {
+        domain: fqdn.clone(),
+        groups: Vec::new(),
+        implicit: Vec::new(),
+        warnings: Vec::new(),
+        mta,
+    };
+    if profile.lookup == Lookup::AddressesOnly {
+        explanation.implicit = addresses(&resolver, &fqdn).await;
+        explanation.warnings = limit_warnings(&explanation, &profile);
+        return Ok(explanation);
+    }
     let mut by_pref: BTreeMap<u16, Vec<String>> = BTreeMap::new();
     match resolver.mx_lookup(fqdn.as_str()).await {
         Ok(lookup) => {
@@ -62,12 +83,6 @@ pub async fn explain(domain: &str, server: Option<SocketAddr>) -> Result<Explana
         Err(e) if e.is_no_records_found() => {}
         Err(e) => return Err(format!("MX lookup of {fqdn} failed: {e}")),
     }
-    let mut explanation = Explanation {
-        domain: fqdn.clone(),
-        groups: Vec::new(),
-        implicit: Vec::new(),
-        warnings: Vec::new(),
-    };
     if by_pref.is_empty() {
         explanation.implicit = addresses(&resolver, &fqdn).await;
         return Ok(explanation);
@@ -88,20 +103,38 @@ pub async fn explain(domain: &str, server: Option<SocketAddr>) -> Result<Explana
             exchanges,
         });
     }
-    let first: usize = explanation.groups[0]
-        .exchanges
-        .iter()
-        .map(|(_, a)| a.len())
-        .sum();
-    if explanation.groups.len() > 1 && first >= POSTFIX_MX_ADDRESS_LIMIT {
-        explanation.warnings.push(format!(
-            "the first group has {first} addresses: Postfix tries at most smtp_mx_address_limit = \
-             {POSTFIX_MX_ADDRESS_LIMIT} per attempt, so while they are listed but unreachable it never \
-             reaches preference {} in that attempt",
-            explanation.groups[1].preference
-        ));
-    }
+    let limits = limit_warnings(&explanation, &profile);
+    explanation.warnings.extend(limits);
     Ok(explanation)
+}
+
+/// Where the MTA's limit on addresses per delivery attempt hides part of the answer.
+fn limit_warnings(e: &Explanation, profile: &Profile) -> Vec<String> {
+    let Some((limit, setting)) = profile.limit else {
+        return Vec::new();
+    };
+    if e.groups.is_empty() {
+        let n = e.implicit.len();
+        return (n > limit)
+            .then(|| {
+                format!(
+                    "{n} addresses: {} tries at most {setting} = {limit} per attempt; the rest only on a later attempt",
+                    profile.name
+                )
+            })
+            .into_iter()
+            .collect();
+    }
+    let first: usize = e.groups[0].exchanges.iter().map(|(_, a)| a.len()).sum();
+    if e.groups.len() > 1 && first >= limit {
+        vec![format!(
+            "the first group has {first} addresses: {} tries at most {setting} = {limit} per attempt, \
+             so while they are listed but unreachable it never reaches preference {} in that attempt",
+            profile.name, e.groups[1].preference
+        )]
+    } else {
+        Vec::new()
+    }
 }
 
 async fn addresses(resolver: &hickory_resolver::TokioResolver, name: &str) -> Vec<IpAddr> {
@@ -114,6 +147,47 @@ async fn addresses(resolver: &hickory_resolver::TokioResolver, name: &str) -> Ve
 /// The explanation as text for a terminal.
 pub fn render(e: &Explanation) -> String {
     let mut out = String::new();
+    if let Some(mta) = e.mta {
+        let p = mta.profile();
+        let lookup = match p.lookup {
+            Lookup::MxFirst => "MX records first, then each exchange's A/AAAA",
+            Lookup::AddressesOnly => "only the name's own A/AAAA records (no MX)",
+        };
+        let _ = writeln!(
+            out,
+            "{}: selected by `{}`",
+            p.name,
+            p.setting_for(&e.domain)
+        );
+        let _ = writeln!(out, "  looks up {lookup}; tries {}", p.order);
+        if let Some((limit, setting)) = p.limit {
+            let _ = writeln!(
+                out,
+                "  at most {setting} = {limit} addresses per delivery attempt"
+            );
+        }
+        let _ = writeln!(out, "  {}", p.note);
+        if p.lookup == Lookup::AddressesOnly {
+            let addrs: Vec<String> = e.implicit.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "{}: {}",
+                e.domain,
+                if addrs.is_empty() {
+                    "no address (mail would defer)".to_string()
+                } else {
+                    format!(
+                        "{} (smarthostd names the relays its MX answer leads with: the site's healthy relays, else the fallback's)",
+                        addrs.join(", ")
+                    )
+                }
+            );
+            for w in &e.warnings {
+                let _ = writeln!(out, "warning: {w}");
+            }
+            return out;
+        }
+    }
     if e.groups.is_empty() {
         let addrs: Vec<String> = e.implicit.iter().map(ToString::to_string).collect();
         let _ = writeln!(
@@ -137,6 +211,7 @@ pub fn render(e: &Explanation) -> String {
     );
     let mut n = 0;
     let mut address_n = 0;
+    let limit = e.mta.unwrap_or(Mta::Postfix).profile().limit;
     for (i, g) in e.groups.iter().enumerate() {
         let how = if i == 0 {
             "tried first; equal preference, so the MTA rotates among them"
@@ -150,10 +225,9 @@ pub fn render(e: &Explanation) -> String {
                 .iter()
                 .map(|a| {
                     address_n += 1;
-                    let mark = if address_n > POSTFIX_MX_ADDRESS_LIMIT {
-                        " (past Postfix's limit)"
-                    } else {
-                        ""
+                    let mark = match limit {
+                        Some((n, setting)) if address_n > n => format!(" (past {setting})"),
+                        _ => String::new(),
                     };
                     format!("{a}{mark}")
                 })

@@ -7,6 +7,7 @@ mod client;
 mod explain;
 mod generate;
 mod logging;
+mod mta;
 mod serve;
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use check::postfix_warnings;
 pub use explain::{Explanation, explain};
+pub use mta::{Lookup, Mta};
 
 /// The config a bare `smarthostd` serves: the shipped one, on loopback port 5353.
 pub const DEFAULT_CONFIG: &str = "zones/smarthost.toml";
@@ -75,13 +77,16 @@ enum Command {
     },
     /// Make the running server re-read its config and zone file.
     Reload(ClientArgs),
-    /// Resolve a domain as an MX-first MTA does and show the order hosts would be tried in.
+    /// Resolve a domain as an MTA does and show the order hosts would be tried in.
     Explain {
         /// The domain a send connector or relayhost names, e.g. oxford.smarthost.internal.
         domain: String,
         /// The DNS server to ask (default: the system resolver).
         #[arg(long)]
         server: Option<SocketAddr>,
+        /// The MTA, as it is pointed at the name (default: an MX-first one such as Postfix).
+        #[arg(long, value_enum)]
+        mta: Option<Mta>,
     },
     /// Write man pages or shell completions (packaging).
     #[command(hide = true, subcommand)]
@@ -133,7 +138,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Drains(args)) => client::drains(&args),
         Some(Command::Undrain { target, client }) => client::drain(&client, &target, None),
         Some(Command::Reload(args)) => client::reload(&args),
-        Some(Command::Explain { domain, server }) => explain::run(&domain, server),
+        Some(Command::Explain {
+            domain,
+            server,
+            mta,
+        }) => explain::run(&domain, server, mta),
         Some(Command::Generate(what)) => generate::run(what),
     };
     match result {

@@ -339,7 +339,7 @@ async fn explain_shows_the_order_an_mta_tries_hosts() {
     let pair = Pair::start().await;
     let server = TestServer::start(&Setup::new(pair.toml())).await;
     let dns = server.dns;
-    let e = smarthostd::cli::explain("oxford.smarthost.internal", Some(dns))
+    let e = smarthostd::cli::explain("oxford.smarthost.internal", Some(dns), None)
         .await
         .unwrap();
     assert_eq!(e.groups.len(), 2);
@@ -374,6 +374,61 @@ async fn explain_shows_the_order_an_mta_tries_hosts() {
     assert!(
         text.contains("3. mail1.cambridge.smarthost.internal."),
         "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_speaks_for_each_mta() {
+    use smarthostd::cli::Mta;
+    let mut pair = Pair::start().await;
+    let server = TestServer::start(&Setup::new(pair.toml())).await;
+    let dns = server.dns;
+    let site = "oxford.smarthost.internal";
+    // An A-only MTA gets the site's own addresses: Oxford's relays while they are up.
+    let e = smarthostd::cli::explain(site, Some(dns), Some(Mta::Opensmtpd))
+        .await
+        .unwrap();
+    assert!(e.groups.is_empty(), "no MX lookup");
+    let mut want = vec![pair.oxford[0].addr.ip(), pair.oxford[1].addr.ip()];
+    want.sort();
+    let mut got = e.implicit.clone();
+    got.sort();
+    assert_eq!(got, want);
+    // ... and Cambridge's once they are gone, as an MX-first MTA would.
+    pair.oxford[0].stop();
+    pair.oxford[1].stop();
+    server
+        .wait_mx(site, |m| m.iter().all(|(p, _)| *p == 20))
+        .await;
+    let e = smarthostd::cli::explain(site, Some(dns), Some(Mta::PostfixBracket))
+        .await
+        .unwrap();
+    assert_eq!(e.implicit, vec![pair.cambridge.addr.ip()]);
+    let run = move |mta: &'static str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_smarthostd"))
+            .args(["explain", site, "--server", &dns.to_string(), "--mta", mta])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{mta}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let (bracket, exim, exchange) = tokio::task::spawn_blocking(move || {
+        (run("postfix-bracket"), run("exim-mx"), run("exchange"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        bracket.contains("relayhost = [oxford.smarthost.internal]") && bracket.contains("no MX"),
+        "{bracket}"
+    );
+    assert!(
+        exim.contains("route_list = * oxford.smarthost.internal/MX")
+            && exim.contains("hosts_max_try = 5"),
+        "{exim}"
+    );
+    assert!(
+        exchange.contains("-SmartHosts oxford.smarthost.internal") && exchange.contains("MX first"),
+        "{exchange}"
     );
 }
 
