@@ -5,21 +5,26 @@
 //! site's pseudo-domain names its own healthy smart hosts first and other sites' after — the
 //! fake-zone MX trick, made live by SMTP probes.
 //!
-//! Data flows one way:
+//! Data flows one way, and each module imports only from those above it here:
 //!
+//! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms, shared by all below.
 //! - [`config`] → [`loaded`]: the TOML file and the zone file ([`zone`]), checked together into
 //!   a [`topology`].
-//! - [`probe`]: SMTP probes, one task per address, reporting to
-//! - [`health`]: the sole owner of up/down decisions, which on every change builds an
+//! - [`probe`]: SMTP probes, one task per address, and the resolution of DNS-named hosts,
+//!   reporting to
+//! - [`health`]: the sole owner of up/down decisions and drains, which on every change builds an
 //! - [`answer`] snapshot (pure) and publishes it atomically to
 //! - [`dns`]: the sockets, which read the current snapshot once per query, and
-//! - [`admin`]: metrics, status, drain and reload over HTTP.
-//! - [`state`]: what is kept across restarts (drains, last known addresses), in a locked folder.
+//! - [`admin`]: the operator's [`Control`](admin::Control), and status, drain, reload and
+//!   metrics over HTTP.
 //!
-//! [`server`] wires them together; [`connections`] bounds what TCP clients may hold; [`cli`]
-//! is the command line. Threads: the DNS UDP sockets
-//! each have an OS thread; the health task and all probes share one thread and a
-//! single-threaded runtime; TCP DNS and admin HTTP run on the main multi-threaded runtime.
+//! Beside the flow: [`metrics`] (dns and health write to it, admin serves it), [`state`] (what is
+//! kept across restarts — drains, last known addresses — in a locked folder), [`connections`]
+//! (what a TCP client may hold). [`server`] wires them together; [`cli`] is the command line.
+//!
+//! Threads: the DNS UDP sockets each have an OS thread; the health task and all probes share
+//! one thread and a single-threaded runtime; TCP DNS and admin HTTP run on the main
+//! multi-threaded runtime.
 
 #![forbid(unsafe_code)]
 
@@ -31,10 +36,12 @@ pub mod connections;
 pub mod dns;
 pub mod health;
 pub mod loaded;
+pub mod metrics;
 pub mod probe;
 pub mod server;
 pub mod state;
 pub mod topology;
+pub mod wire;
 pub mod zone;
 
 #[cfg(test)]

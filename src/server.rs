@@ -6,27 +6,25 @@
 //! DNS path never shares a thread with them.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
-use crate::admin::{self, metrics::Metrics};
+use crate::admin::{self, Control};
 use crate::answer;
-use crate::config::{ConfigError, ServerConfig};
 use crate::connections::Slots;
 use crate::connections::budget::{self, Demand};
 use crate::dns::{self, DnsShared, DnsSockets};
-use crate::health::status::{DrainStatus, StatusReport};
-use crate::health::{Command, HealthTask, HealthView, Wiring};
-use crate::loaded::{self, Loaded};
+use crate::health::{HealthTask, HealthView, Wiring};
+use crate::loaded::Loaded;
+use crate::metrics::Metrics;
 use crate::probe::ProbeContext;
 use crate::state::StateDir;
-use crate::state::drains::{Drain, Drains};
+use crate::state::drains::Drains;
 
 /// Probe reports queued for the health task before probe tasks wait.
 const REPORT_QUEUE: usize = 4096;
@@ -42,146 +40,6 @@ pub struct Running {
     tracker: TaskTracker,
     /// The UDP threads and the health thread; the UDP threads start once DNS does.
     threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
-}
-
-/// Why an operator action did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    /// No such host in the configuration.
-    #[error("{0}")]
-    UnknownHost(String),
-    /// The configuration on disk is not valid; the running one stays.
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    /// The server is stopping.
-    #[error("the server is shutting down")]
-    ShuttingDown,
-}
-
-/// What a drain did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drained {
-    /// What an operator should know: the site's answer left without local hosts, say.
-    pub warning: Option<String>,
-    /// Why the drain could not be written to the state directory: it holds until a restart.
-    pub not_saved: Option<String>,
-}
-
-/// Operator actions: reload, drain, status. Cheap to clone.
-#[derive(Clone)]
-pub struct Control {
-    commands: mpsc::Sender<Command>,
-    pub metrics: Arc<Metrics>,
-    pub snapshot: Arc<ArcSwap<answer::Snapshot>>,
-    ready: watch::Receiver<bool>,
-    config_path: PathBuf,
-    /// The `[server]` table running now: a reload cannot change sockets and limits.
-    server: ServerConfig,
-}
-
-impl Control {
-    /// Re-reads the config and zone file; on any error the running configuration stays.
-    pub async fn reload(&self) -> Result<String, ControlError> {
-        // Reading files and trial-building every answer is blocking work: off the workers.
-        let path = self.config_path.clone();
-        let loaded = tokio::task::spawn_blocking(move || loaded::load(&path))
-            .await
-            .map_err(|_| ControlError::ShuttingDown)?;
-        let loaded = match loaded {
-            Ok(l) => l,
-            Err(e) => {
-                self.metrics.reload(false);
-                error!(error = %e, "reload failed; keeping the running configuration");
-                return Err(e.into());
-            }
-        };
-        let mut notes = Vec::new();
-        let stale = self.server.restart_needed(&loaded.config.server);
-        if !stale.is_empty() {
-            let note = format!(
-                "{} changed: these take effect after a restart",
-                stale.join(", ")
-            );
-            warn!("{note}");
-            notes.push(note);
-        }
-        let (reply, done) = oneshot::channel();
-        let command = Command::Reload {
-            loaded: Box::new(loaded),
-            reply,
-        };
-        if self.commands.send(command).await.is_err() {
-            self.metrics.reload(false);
-            return Err(ControlError::ShuttingDown);
-        }
-        let Ok(outcome) = done.await else {
-            self.metrics.reload(false);
-            return Err(ControlError::ShuttingDown);
-        };
-        self.metrics.reload(true);
-        info!(config = %self.config_path.display(), "{outcome}");
-        notes.insert(0, outcome);
-        Ok(notes.join("; "))
-    }
-
-    /// Drains `site/host` (`Some`, maybe until a time) or undrains it (`None`): the answers
-    /// have changed when this returns; the result says whether the state file took it.
-    pub async fn drain(
-        &self,
-        site: &str,
-        host: &str,
-        drain: Option<Drain>,
-    ) -> Result<Drained, ControlError> {
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Drain {
-            site: site.to_string(),
-            host: host.to_string(),
-            drain,
-            reply,
-        };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| ControlError::ShuttingDown)?;
-        let outcome = answer
-            .await
-            .map_err(|_| ControlError::ShuttingDown)?
-            .map_err(ControlError::UnknownHost)?;
-        let not_saved = match outcome.saved {
-            None => None,
-            Some(write) => match write.await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some("the writer stopped".to_string()),
-            },
-        };
-        if let Some(error) = &not_saved {
-            error!(host = %format!("{site}/{host}"), %error, "the drain applies but was not saved: it will not survive a restart");
-        }
-        Ok(Drained {
-            warning: outcome.warning,
-            not_saved,
-        })
-    }
-
-    /// Every drain kept in the state directory, also of hosts no longer configured.
-    pub async fn drains(&self) -> Option<Vec<DrainStatus>> {
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Drains { reply }).await.ok()?;
-        answer.await.ok()
-    }
-
-    /// The status of every site, host and address.
-    pub async fn status(&self) -> Option<StatusReport> {
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Status { reply }).await.ok()?;
-        answer.await.ok()
-    }
-
-    /// Whether the first probe round has finished.
-    pub fn is_ready(&self) -> bool {
-        *self.ready.borrow()
-    }
 }
 
 /// Starts the server on the given sockets: the health task and its first probe round at once,
@@ -270,14 +128,14 @@ pub async fn start(
         tracker.clone(),
         shutdown.clone(),
     ));
-    let control = Control {
-        commands: commands_tx,
+    let control = Control::new(
+        commands_tx,
         metrics,
         snapshot,
         ready,
-        config_path: config.path.clone(),
-        server: config.server.clone(),
-    };
+        config.path.clone(),
+        config.server.clone(),
+    );
     let admin_addr = match admin_listener {
         Some(listener) => {
             let addr = listener.local_addr()?;
@@ -390,7 +248,7 @@ impl Running {
     /// Waits until the first probe round is done and DNS answers; `false` when the server
     /// stopped first.
     pub async fn ready(&self) -> bool {
-        let mut ready = self.control.ready.clone();
+        let mut ready = self.control.ready_watch();
         tokio::select! {
             r = ready.wait_for(|r| *r) => r.is_ok(),
             () = self.shutdown.cancelled() => false,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
-use crate::answer::encode::wire_name;
 use crate::config::{Config, DEFAULT_SMTP_PORT, VIEW_ALL};
+use crate::wire::{fqdn, wire_name};
 
 /// Index of a site in [`Topology::sites`].
 pub type SiteId = usize;
@@ -120,13 +120,6 @@ impl Host {
         rustls_pki_types::ServerName::try_from(name.to_ascii().trim_end_matches('.').to_string())
             .ok()
     }
-}
-
-/// Parses `s` as a fully qualified, lower-case name.
-pub fn fqdn(s: &str) -> Result<Name, hickory_proto::ProtoError> {
-    let mut name = Name::from_ascii(s)?.to_lowercase();
-    name.set_fqdn(true);
-    Ok(name)
 }
 
 impl Topology {

@@ -20,7 +20,8 @@ use libfuzzer_sys::fuzz_target;
 use smarthostd::config::ConfigError;
 use smarthostd::dns::answer_with;
 use smarthostd::health::HealthView;
-use smarthostd::topology::{Topology, fqdn};
+use smarthostd::topology::Topology;
+use smarthostd::wire::fqdn;
 use smarthostd::zone::StaticZone;
 use smarthostd_fuzz::hex;
 
@@ -54,7 +55,7 @@ fn query(name: &[u8], qtype: u16, payload: Option<u16>) -> Vec<u8> {
 }
 
 fn wire(name: &hickory_proto::rr::Name) -> Vec<u8> {
-    smarthostd::answer::encode::wire_name(name)
+    smarthostd::wire::wire_name(name)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -21,9 +21,9 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::debug;
 
-use super::metrics::Metrics;
 use crate::connections::Slots;
 use crate::connections::accept::Backoff;
+use crate::metrics::Metrics;
 
 /// A request's headers, and the next request on a kept-alive connection, must arrive within
 /// this time.

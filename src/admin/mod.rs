@@ -1,6 +1,6 @@
 //! The admin HTTP listener (axum): metrics, status, drain, reload.
 //!
-//! - `GET /metrics`: Prometheus text ([`metrics`]).
+//! - `GET /metrics`: Prometheus text (the [`metrics`](crate::metrics) the server keeps).
 //! - `GET /status`: JSON of every site, host and address; `GET /`: the same as a page ([`page`]).
 //! - `GET /healthz`, `GET /readyz`.
 //! - `GET /drains`: every drain kept, also of hosts no longer configured.
@@ -9,8 +9,8 @@
 //!
 //! Every connection is bounded ([`listener`]): no client can hold the admin port.
 
+pub mod control;
 mod listener;
-pub mod metrics;
 pub mod page;
 
 use std::net::SocketAddr;
@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::connections::Slots;
-use crate::server::{Control, ControlError};
+
 use crate::state::drains::Drain;
 
 /// The environment variable that may hold the admin token.
@@ -54,6 +54,8 @@ pub fn check_exposure(addr: SocketAddr, token: Option<&str>) -> Result<(), Strin
         ))
     }
 }
+
+pub use control::{Control, ControlError, Drained};
 
 #[derive(Clone)]
 struct AppState {

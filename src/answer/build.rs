@@ -8,79 +8,17 @@
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use hickory_proto::rr::{Name, RecordType};
-use rustc_hash::FxHashMap;
+use hickory_proto::rr::RecordType;
 
-use super::encode::{Encoder, wire_name};
+use super::draft::{Drafts, Names, Out, TooLarge};
+use super::encode::Encoder;
 use super::plan::{MxPlan, site_plan, view_plan};
-use super::prepared::{Builder, NXDOMAIN, Prepared};
+use super::prepared::{Builder, NXDOMAIN};
 use super::records::{Context, Kind};
 use super::snapshot::{Answers, Node, Snapshot, Variant, WarmCounters, name_hash};
 use crate::health::HealthView;
 use crate::topology::{Topology, View};
 use crate::zone::StaticZone;
-
-/// Room kept in every message for the OPT record and an ECS option.
-const OPT_RESERVE: usize = 11 + 4 + 20;
-const MAX_MESSAGE: usize = u16::MAX as usize;
-
-/// An answer that cannot be sent even over TCP.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "the answer for {name} {rtype} would be {size} bytes, over the 65,535 a DNS message holds: fewer hosts or fallback sites for it"
-)]
-pub struct TooLarge {
-    pub name: String,
-    pub rtype: RecordType,
-    pub size: usize,
-}
-
-/// Names a build writes that the topology does not already hold in wire form.
-pub(super) struct Names {
-    pub(super) origin: Vec<u8>,
-    /// The apex and the view names, when views are on.
-    pub(super) shared: Vec<(Name, Vec<u8>)>,
-    /// Owners of the zone file's records, in the zone's order.
-    pub(super) statics: Vec<Vec<u8>>,
-}
-
-impl Names {
-    fn new(topology: &Topology, zone: &StaticZone) -> Self {
-        let shared = if topology.views_enabled {
-            std::iter::once(&topology.origin)
-                .chain(&topology.view_names)
-                .map(|n| (n.clone(), wire_name(n)))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Self {
-            origin: wire_name(&topology.origin),
-            shared,
-            statics: zone.records.keys().map(wire_name).collect(),
-        }
-    }
-}
-
-/// Where a build writes: the reused encoder and the arena of finished answers.
-pub(super) struct Out<'n> {
-    pub(super) enc: Encoder<'n>,
-    pub(super) bodies: Vec<u8>,
-}
-
-/// A node while the snapshot is being built.
-pub(super) struct Draft<'n> {
-    pub(super) name: &'n [u8],
-    pub(super) nodata: Prepared,
-}
-
-/// The nodes of a build, and their answers in the order they come.
-#[derive(Default)]
-pub(super) struct Drafts<'n> {
-    pub(super) index: FxHashMap<&'n [u8], u32>,
-    pub(super) nodes: Vec<Draft<'n>>,
-    pub(super) rrsets: Vec<(u32, u16, Answers)>,
-}
 
 /// Builds generation `generation` with SOA serial `serial`.
 pub fn build(
@@ -256,33 +194,4 @@ fn assemble(drafts: Drafts<'_>) -> (Vec<u8>, HashTable<Node>, Vec<(u16, Answers)
 /// The table is sized up front, so inserting never rehashes.
 fn unreachable_rehash(_: &Node) -> u64 {
     unreachable!("the node table was allocated for every node")
-}
-
-pub(super) fn check_size(
-    name: &Name,
-    rtype: RecordType,
-    qname_len: usize,
-    answers: &Answers,
-) -> Result<(), TooLarge> {
-    let largest = match answers {
-        Answers::Fixed(p) => p.len(),
-        Answers::Site(v) => v.largest(),
-        Answers::Views(vs) => vs.iter().map(Variant::largest).max().unwrap_or(0),
-    };
-    let size = 12 + qname_len + 4 + largest + OPT_RESERVE;
-    if size > MAX_MESSAGE {
-        return Err(TooLarge {
-            name: name.to_string(),
-            rtype,
-            size,
-        });
-    }
-    Ok(())
-}
-
-impl Variant {
-    fn largest(&self) -> usize {
-        let warm = self.warm.as_ref().map_or(0, |w| w.answer.len());
-        self.normal.len().max(warm)
-    }
 }

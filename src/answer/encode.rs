@@ -12,25 +12,16 @@
 
 use std::net::IpAddr;
 
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use rustc_hash::FxHashMap;
+
+use crate::wire::wire_name;
 
 /// Offset of the question name in every message.
 pub const QUESTION_OFFSET: usize = 12;
 /// A compression pointer can only reach the first 16 KiB of a message.
 const MAX_POINTER_TARGET: usize = 0x3FFF;
-
-/// The wire form of `name`, lower case and uncompressed.
-pub fn wire_name(name: &Name) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 2);
-    for label in name.iter() {
-        out.push(label.len() as u8);
-        out.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    out.push(0);
-    out
-}
 
 /// Builds messages, compressing every name against the names written before it.
 pub struct Encoder<'n> {
@@ -204,7 +195,7 @@ impl<'n> Encoder<'n> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::fqdn;
+    use crate::wire::fqdn;
     use hickory_proto::op::Message;
     use hickory_proto::serialize::binary::BinDecodable;
 

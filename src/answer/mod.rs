@@ -1,7 +1,8 @@
 //! The answers: from topology and health to a [`Snapshot`] of prepared wire responses.
 //!
 //! - [`plan`]: which hosts an MX answer names and at which preference (the MX trick, live).
-//! - [`build`](build::build): every answer of a generation, prepared once.
+//! - [`build`](build::build): every answer of a generation, prepared once; `draft`: the pieces
+//!   of a build in progress and the size check.
 //! - [`snapshot`]: the immutable result the DNS edge looks answers up in.
 //! - `records`: the records each answer holds (static RRsets, MX sets, addresses, NODATA).
 //! - [`encode`], [`prepared`]: wire encoding with name compression.
@@ -9,13 +10,15 @@
 //! Everything here is pure and tested without sockets.
 
 pub mod build;
+mod draft;
 pub mod encode;
 pub mod plan;
 pub mod prepared;
 mod records;
 pub mod snapshot;
 
-pub use build::{TooLarge, build};
+pub use build::build;
+pub use draft::TooLarge;
 pub use plan::{Exchange, Mode, MxPlan};
 pub use prepared::Prepared;
 pub use snapshot::{Answer, Lookup, Snapshot, Warm, WarmCounters};

@@ -33,9 +33,7 @@ enum Section {
 }
 
 /// The RCODEs a prepared answer can carry.
-pub const NOERROR: u8 = 0;
-pub const SERVFAIL: u8 = 2;
-pub const NXDOMAIN: u8 = 3;
+pub use crate::wire::rcode::{NOERROR, NXDOMAIN, SERVFAIL};
 
 /// Writes one [`Prepared`] section by section, on a shared [`Encoder`].
 pub struct Builder<'e, 'n> {

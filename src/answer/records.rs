@@ -6,13 +6,14 @@ use std::net::IpAddr;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::FxHashMap;
 
-use super::build::{Draft, Drafts, Names, Out, TooLarge, check_size};
-use super::encode::{Encoder, Rdata, wire_name};
+use super::draft::{Draft, Drafts, Names, Out, TooLarge, check_size};
+use super::encode::{Encoder, Rdata};
 use super::plan::{Mode, MxPlan, warm_plan};
 use super::prepared::{Builder, NOERROR, Prepared, SERVFAIL};
 use super::snapshot::{Answers, Variant, Warm};
 use crate::health::HealthView;
 use crate::topology::{HostId, Topology, View};
+use crate::wire::wire_name;
 use crate::zone::StaticZone;
 
 /// What a live answer holds: the MX set, or the addresses of the hosts it leads with.

@@ -14,12 +14,7 @@ use super::plan::MxPlan;
 use super::prepared::Prepared;
 use crate::health::HealthView;
 use crate::topology::{SiteId, Topology};
-
-/// DNS type codes the lookup treats specially.
-pub const TYPE_ANY: u16 = 255;
-pub const TYPE_AXFR: u16 = 252;
-pub const TYPE_IXFR: u16 = 251;
-pub const TYPE_OPT: u16 = 41;
+use crate::wire::{TYPE_ANY, TYPE_AXFR, TYPE_IXFR};
 
 /// One generation of the zone: topology, health, and every answer prepared from them.
 pub struct Snapshot {

@@ -386,7 +386,7 @@ impl Validator<'_> {
                 format!("unknown site \"{default}\" (a site name, or \"{VIEW_ALL}\")"),
             )?;
         }
-        let origin = crate::topology::fqdn(&config.zone.origin).ok();
+        let origin = crate::wire::fqdn(&config.zone.origin).ok();
         for (i, name) in config.views.names.iter().enumerate() {
             let here = at("names").index(i);
             let relative = name.trim_end_matches('.').to_ascii_lowercase();
@@ -414,7 +414,7 @@ impl Validator<'_> {
                     format!("{name} is {what}, which answers for that site alone: a shared name must be another name"),
                 ));
             }
-            match (crate::topology::fqdn(name), &origin) {
+            match (crate::wire::fqdn(name), &origin) {
                 (Err(_), _) => return Err(self.error(here, "not a domain name")),
                 (Ok(n), Some(origin)) if name.ends_with('.') => self.check(
                     origin.zone_of(&n) && &n != origin,

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hickory_server::net::xfer::Protocol;
 
-use crate::admin::metrics::Metrics;
 use crate::answer::Snapshot;
+use crate::metrics::Metrics;
 use query::{Fast, parse_fast};
 use respond::{Client, Outcome, Responder};
 use slow::{Slow, parse_slow};

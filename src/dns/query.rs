@@ -7,13 +7,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::wire::{OPTION_CLIENT_SUBNET, TYPE_OPT};
+
 /// The longest wire name (RFC 1035 section 2.3.4).
 pub const MAX_NAME: usize = 255;
 /// The header is 12 bytes.
 pub const HEADER_LEN: usize = 12;
-
-const TYPE_OPT: u16 = 41;
-const OPTION_CLIENT_SUBNET: u16 = 8;
 
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,16 +4,12 @@
 use std::net::IpAddr;
 
 use super::query::{ClientSubnet, Query};
-use super::slow::{ErrorReply, FORMERR};
+use super::slow::ErrorReply;
 use crate::answer::{Answer, Lookup, Snapshot};
 use crate::topology::View;
+use crate::wire::rcode::{BADVERS, BADVERS_EXTENDED, FORMERR, REFUSED};
+use crate::wire::{CLASS_IN, OPTION_CLIENT_SUBNET, TYPE_OPT};
 
-const CLASS_IN: u16 = 1;
-const TYPE_OPT: u16 = 41;
-const REFUSED: u8 = 5;
-/// BADVERS is RCODE 16: 0 in the header, 1 in the OPT record's extended RCODE.
-const BADVERS_EXTENDED: u8 = 1;
-const OPTION_CLIENT_SUBNET: u16 = 8;
 /// The payload limit of a UDP response to a client without EDNS (RFC 1035 section 4.2.1).
 const PLAIN_UDP_LIMIT: usize = 512;
 
@@ -112,7 +108,7 @@ impl Responder<'_> {
             o.extended_rcode = BADVERS_EXTENDED;
             o.subnet = None;
             write(out, &header, question, None, limit, Some(&*o));
-            return outcome(16, false, false);
+            return outcome(BADVERS, false, false);
         }
         if q.qtype == TYPE_OPT {
             header.rcode = FORMERR;

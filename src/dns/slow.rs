@@ -9,7 +9,8 @@ use hickory_server::proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_server::server::Request;
 
 use super::query::{ClientSubnet, Edns, HEADER_LEN, MAX_NAME, Query, QuestionBuf};
-use crate::answer::encode::wire_name;
+use crate::wire::rcode::{FORMERR, NOTIMP};
+use crate::wire::{case_kept_wire, wire_name};
 
 /// An answerable query, or why not.
 #[derive(Debug)]
@@ -32,9 +33,6 @@ pub struct ErrorReply {
     pub question: Option<QuestionBuf>,
     pub edns: Option<Edns>,
 }
-
-pub const FORMERR: u8 = 1;
-pub const NOTIMP: u8 = 4;
 
 /// Parses any message with hickory-server.
 pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
@@ -114,15 +112,4 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
         qclass: u16::from(q.query_class()),
         edns,
     }))
-}
-
-/// A name's wire form with its letter case as sent.
-fn case_kept_wire(name: &hickory_server::proto::rr::Name) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 2);
-    for label in name.iter() {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label);
-    }
-    out.push(0);
-    out
 }

@@ -16,9 +16,9 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use super::{DnsShared, handle};
-use crate::admin::metrics::DnsStats;
 use crate::connections::accept::Backoff;
 use crate::connections::{Progress, Slots};
+use crate::metrics::DnsStats;
 
 /// Queries already received that are still answered once a connection reaches its limit.
 pub const CLOSING_GRACE: usize = 1024;

@@ -8,9 +8,9 @@ use tracing::{error, info, warn};
 
 use super::task::HostRuntime;
 use super::{AddressHealth, HealthView, HostHealth};
-use crate::admin::metrics::{HostLabels, Metrics, SiteLabels};
 use crate::answer::{self, Mode, Snapshot};
 use crate::loaded::Loaded;
+use crate::metrics::{HostLabels, Metrics, SiteLabels};
 
 /// Builds and swaps in snapshots.
 pub(super) struct Publisher {

@@ -71,6 +71,7 @@ impl HealthTask {
             let mut runtime = HostRuntime {
                 addresses: Vec::with_capacity(addresses.len()),
                 drain,
+                resolve_error: None,
             };
             for (addr, scope_id) in addresses {
                 let kept = old_addresses
@@ -239,6 +240,7 @@ impl HealthTask {
             Ok(mut addresses) => {
                 addresses.sort_by_key(|a| (a.is_ipv6(), *a));
                 addresses.dedup();
+                self.hosts[id].resolve_error = None;
                 if self
                     .kept
                     .resolved
@@ -249,6 +251,7 @@ impl HealthTask {
                 self.set_addresses(id, addresses);
             }
             Err(reason) => {
+                self.hosts[id].resolve_error = Some(reason.clone());
                 let known = !self.hosts[id].addresses.is_empty();
                 warn!(
                     host = %r.key, target = %r.target, %reason,

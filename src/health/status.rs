@@ -74,6 +74,9 @@ pub struct HostStatus {
     pub healthy: bool,
     /// The DNS name the addresses come from, for hosts configured by `fqdn`.
     pub target: Option<String>,
+    /// Why the last resolution of `target` failed; the last known addresses stay meanwhile.
+    #[serde(default)]
+    pub resolve_error: Option<String>,
     pub addresses: Vec<AddressStatus>,
 }
 
@@ -194,6 +197,7 @@ impl HealthTask {
                             drained_until: rt.drain.and_then(|d| d.until).map(rfc3339),
                             healthy: health.healthy(),
                             target: h.target.as_ref().map(|t| t.to_ascii()),
+                            resolve_error: rt.resolve_error.clone(),
                             addresses: rt
                                 .addresses
                                 .iter()

@@ -22,9 +22,9 @@ use super::probes::{ProbeHandle, Probes};
 use super::publish::Publisher;
 use super::resolvers::Resolvers;
 use super::status::{DrainStatus, StatusReport};
-use crate::admin::metrics::{AddressMetrics, Metrics, TransitionLabels};
 use crate::answer::Snapshot;
 use crate::loaded::Loaded;
+use crate::metrics::{AddressMetrics, Metrics, TransitionLabels};
 use crate::probe::{ProbeContext, ProbeReport};
 use crate::state::StateDir;
 use crate::state::drains::{Drain, Drains};
@@ -80,6 +80,8 @@ pub(super) struct AddressRuntime {
 pub(super) struct HostRuntime {
     pub(super) addresses: Vec<AddressRuntime>,
     pub(super) drain: Option<Drain>,
+    /// Why the last resolution of a DNS-named host failed (`None` once one succeeds).
+    pub(super) resolve_error: Option<String>,
 }
 
 /// The start-up round: what it waits for, until when.

@@ -223,7 +223,7 @@ fn encodable(record: &Record) -> Result<(), hickory_proto::ProtoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::fqdn;
+    use crate::wire::fqdn;
 
     const GOOD: &str = "$ORIGIN smarthost.internal.\n$TTL 30\n\
         @ IN SOA ns1 hostmaster ( 1 3600 600 86400 30 )\n\

@@ -1,7 +1,6 @@
 //! Abuse limits: response rate limiting, TCP limits, and no leak after many failed probes.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
@@ -139,20 +138,6 @@ async fn tcp_limits_hold() {
     );
 }
 
-/// The server as its own process, so that its descriptors and tasks are its own.
-struct ServerProcess {
-    child: Child,
-    admin: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn gauge(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()
@@ -205,47 +190,16 @@ async fn ten_thousand_failed_probes_leave_no_task_and_no_descriptor_behind() {
         ));
     }
     let good = FakeSmtp::start(Behavior::Healthy).await;
-    let dir = tempfile::tempdir().unwrap();
-    let admin = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
     let mut setup = Setup::new(format!(
         "[sites.bad]\nhosts = [{}]\n[sites.good]\nhosts = [{}]\n",
         entries.join(", "),
         good.host_entry("mail1")
     ));
     setup.probe = "[probe]\ninterval = \"100ms\"\ntimeout = \"25ms\"\nrise = 2\nfall = 2\n".into();
-    let config = setup
-        .render()
-        .replace("admin = \"127.0.0.1:0\"", &format!("admin = \"{admin}\""));
-    std::fs::write(dir.path().join("smarthost.toml"), config).unwrap();
-    std::fs::write(dir.path().join("smarthost.internal.zone"), ZONE).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_smarthostd"))
-        .arg("serve")
-        .arg("--config")
-        .arg(dir.path().join("smarthost.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = ServerProcess {
-        child,
-        admin,
-        _dir: dir,
-    };
-    let fd_dir = format!("/proc/{}/fd", server.child.id());
-
-    let start = Instant::now();
-    let first = loop {
-        if let Ok(Ok(_)) =
-            tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(server.admin)).await
-        {
-            break scrape(server.admin).await;
-        }
-        assert!(start.elapsed() < DEADLINE, "the server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // Its own process, so that its descriptors and tasks are its own.
+    let server = ServerProcess::spawn(&setup, None);
+    let fd_dir = format!("/proc/{}/fd", server.pid());
+    let first = scrape(server.admin).await;
     let tasks_before = gauge(&first, "smarthostd_runtime_alive_tasks");
     // One probe task per address (48 here) is among them, or a leak of probes would not show.
     assert!(

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
-use smarthostd::server::{self, Control, Running};
+use smarthostd::admin::Control;
+use smarthostd::server::{self, Running};
 use smarthostd::{dns, loaded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};

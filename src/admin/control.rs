@@ -1,0 +1,181 @@
+//! The operator's handle on a running server: reload, drain, status. The admin API serves it;
+//! the signal handler reloads through it; tests drive it directly.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use crate::answer;
+use crate::config::{ConfigError, ServerConfig};
+use crate::health::Command;
+use crate::health::status::{DrainStatus, StatusReport};
+use crate::loaded;
+use crate::metrics::Metrics;
+use crate::state::drains::Drain;
+
+/// Why an operator action did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No such host in the configuration.
+    #[error("{0}")]
+    UnknownHost(String),
+    /// The configuration on disk is not valid; the running one stays.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The server is stopping.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// What a drain did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drained {
+    /// What an operator should know: the site's answer left without local hosts, say.
+    pub warning: Option<String>,
+    /// Why the drain could not be written to the state directory: it holds until a restart.
+    pub not_saved: Option<String>,
+}
+
+/// Operator actions: reload, drain, status. Cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    commands: mpsc::Sender<Command>,
+    pub metrics: Arc<Metrics>,
+    pub snapshot: Arc<ArcSwap<answer::Snapshot>>,
+    ready: watch::Receiver<bool>,
+    config_path: PathBuf,
+    /// The `[server]` table running now: a reload cannot change sockets and limits.
+    server: ServerConfig,
+}
+
+impl Control {
+    /// A handle on the health task behind `commands`.
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        metrics: Arc<Metrics>,
+        snapshot: Arc<ArcSwap<answer::Snapshot>>,
+        ready: watch::Receiver<bool>,
+        config_path: PathBuf,
+        server: ServerConfig,
+    ) -> Self {
+        Self {
+            commands,
+            metrics,
+            snapshot,
+            ready,
+            config_path,
+            server,
+        }
+    }
+
+    /// A receiver of the readiness flag.
+    pub(crate) fn ready_watch(&self) -> watch::Receiver<bool> {
+        self.ready.clone()
+    }
+
+    /// Re-reads the config and zone file; on any error the running configuration stays.
+    pub async fn reload(&self) -> Result<String, ControlError> {
+        // Reading files and trial-building every answer is blocking work: off the workers.
+        let path = self.config_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || loaded::load(&path))
+            .await
+            .map_err(|_| ControlError::ShuttingDown)?;
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(e) => {
+                self.metrics.reload(false);
+                error!(error = %e, "reload failed; keeping the running configuration");
+                return Err(e.into());
+            }
+        };
+        let mut notes = Vec::new();
+        let stale = self.server.restart_needed(&loaded.config.server);
+        if !stale.is_empty() {
+            let note = format!(
+                "{} changed: these take effect after a restart",
+                stale.join(", ")
+            );
+            warn!("{note}");
+            notes.push(note);
+        }
+        let (reply, done) = oneshot::channel();
+        let command = Command::Reload {
+            loaded: Box::new(loaded),
+            reply,
+        };
+        if self.commands.send(command).await.is_err() {
+            self.metrics.reload(false);
+            return Err(ControlError::ShuttingDown);
+        }
+        let Ok(outcome) = done.await else {
+            self.metrics.reload(false);
+            return Err(ControlError::ShuttingDown);
+        };
+        self.metrics.reload(true);
+        info!(config = %self.config_path.display(), "{outcome}");
+        notes.insert(0, outcome);
+        Ok(notes.join("; "))
+    }
+
+    /// Drains `site/host` (`Some`, maybe until a time) or undrains it (`None`): the answers
+    /// have changed when this returns; the result says whether the state file took it.
+    pub async fn drain(
+        &self,
+        site: &str,
+        host: &str,
+        drain: Option<Drain>,
+    ) -> Result<Drained, ControlError> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Drain {
+            site: site.to_string(),
+            host: host.to_string(),
+            drain,
+            reply,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| ControlError::ShuttingDown)?;
+        let outcome = answer
+            .await
+            .map_err(|_| ControlError::ShuttingDown)?
+            .map_err(ControlError::UnknownHost)?;
+        let not_saved = match outcome.saved {
+            None => None,
+            Some(write) => match write.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("the writer stopped".to_string()),
+            },
+        };
+        if let Some(error) = &not_saved {
+            error!(host = %format!("{site}/{host}"), %error, "the drain applies but was not saved: it will not survive a restart");
+        }
+        Ok(Drained {
+            warning: outcome.warning,
+            not_saved,
+        })
+    }
+
+    /// Every drain kept in the state directory, also of hosts no longer configured.
+    pub async fn drains(&self) -> Option<Vec<DrainStatus>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Drains { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// The status of every site, host and address.
+    pub async fn status(&self) -> Option<StatusReport> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Status { reply }).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Whether the first probe round has finished.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+}

@@ -1,0 +1,75 @@
+//! The DNS wire format in one place: names in wire form, and the numbers of the types, the
+//! class, the EDNS option and the response codes that config, topology, answers and the DNS
+//! edge share (RFC 1035, RFC 6891, RFC 7871). Plain constants rather than hickory-proto's
+//! enums, because the answer path matches on them and builds headers from them byte by byte.
+
+use hickory_proto::rr::Name;
+
+/// Class IN.
+pub const CLASS_IN: u16 = 1;
+/// The EDNS pseudo-record (RFC 6891).
+pub const TYPE_OPT: u16 = 41;
+/// Incremental and full zone transfer.
+pub const TYPE_IXFR: u16 = 251;
+pub const TYPE_AXFR: u16 = 252;
+/// ANY, answered with one RRset (RFC 8482).
+pub const TYPE_ANY: u16 = 255;
+/// EDNS Client Subnet (RFC 7871).
+pub const OPTION_CLIENT_SUBNET: u16 = 8;
+
+/// Response codes (the low four bits in the header).
+pub mod rcode {
+    pub const NOERROR: u8 = 0;
+    pub const FORMERR: u8 = 1;
+    pub const SERVFAIL: u8 = 2;
+    pub const NXDOMAIN: u8 = 3;
+    pub const NOTIMP: u8 = 4;
+    pub const REFUSED: u8 = 5;
+    /// BADVERS is 16: 0 in the header, 1 in the OPT record's extended RCODE.
+    pub const BADVERS: u16 = 16;
+    pub const BADVERS_EXTENDED: u8 = 1;
+}
+
+/// The wire form of `name`, lower case and uncompressed: how every name is compared and
+/// looked up.
+pub fn wire_name(name: &Name) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+    out
+}
+
+/// The wire form of `name` with its letter case as sent: a question is echoed as the client
+/// wrote it.
+pub fn case_kept_wire(name: &Name) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.iter() {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
+    out
+}
+
+/// Parses `s` as a fully qualified, lower-case name.
+pub fn fqdn(s: &str) -> Result<Name, hickory_proto::ProtoError> {
+    let mut name = Name::from_ascii(s)?.to_lowercase();
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_wire_form_lower_or_as_sent() {
+        let name = Name::from_ascii("Mail1.Oxford.").unwrap();
+        assert_eq!(wire_name(&name), b"\x05mail1\x06oxford\x00");
+        assert_eq!(case_kept_wire(&name), b"\x05Mail1\x06Oxford\x00");
+        assert_eq!(fqdn("A.b").unwrap().to_ascii(), "a.b.");
+    }
+}
