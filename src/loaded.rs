@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::answer;
+use crate::answer::HealthView;
 use crate::config::{self, Config, ConfigError};
-use crate::health::HealthView;
 use crate::topology::Topology;
 use crate::zone::StaticZone;
 

@@ -139,7 +139,7 @@ pub async fn start(
     let admin_addr = match admin_listener {
         Some(listener) => {
             let addr = listener.local_addr()?;
-            let token = admin::token(&config);
+            let token = config.admin_token();
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tracker.spawn(admin::serve(
                 listener,

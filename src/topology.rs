@@ -9,7 +9,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
-use crate::config::{Config, DEFAULT_SMTP_PORT, VIEW_ALL};
+use crate::config::{Config, DEFAULT_SMTP_PORT, VIEW_ALL, interface_index};
 use crate::wire::{fqdn, wire_name};
 
 /// Index of a site in [`Topology::sites`].
@@ -315,11 +315,6 @@ fn common_prefix(a: IpAddr, b: IpAddr) -> Option<u8> {
         }
         _ => None,
     }
-}
-
-/// The index of a network interface by name; 0 (no scope) when there is none.
-pub fn interface_index(name: &str) -> u32 {
-    nix::net::if_::if_nametoindex(name).unwrap_or(0)
 }
 
 /// An IPv4-mapped IPv6 address (from a dual-stack socket) as the IPv4 address it is.

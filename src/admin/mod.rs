@@ -13,7 +13,6 @@ pub mod control;
 mod listener;
 pub mod page;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -26,35 +25,11 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::connections::Slots;
 
 use crate::state::drains::Drain;
 
-/// The environment variable that may hold the admin token.
-pub const TOKEN_ENV: &str = "SMARTHOSTD_ADMIN_TOKEN";
-
-/// The admin token: `server.admin_token`, else the environment.
-pub fn token(config: &Config) -> Option<String> {
-    config
-        .server
-        .admin_token
-        .clone()
-        .or_else(|| std::env::var(TOKEN_ENV).ok())
-        .filter(|t| !t.is_empty())
-}
-
-/// Refuses an admin listener reachable from other machines without a token.
-pub fn check_exposure(addr: SocketAddr, token: Option<&str>) -> Result<(), String> {
-    if addr.ip().is_loopback() || token.is_some() {
-        Ok(())
-    } else {
-        Err(format!(
-            "server.admin = {addr} is not on loopback: set server.admin_token or {TOKEN_ENV}, so that drain and reload need it"
-        ))
-    }
-}
-
+pub use crate::config::TOKEN_ENV;
 pub use control::{Control, ControlError, Drained};
 
 #[derive(Clone)]

@@ -12,11 +12,11 @@ use hickory_proto::rr::RecordType;
 
 use super::draft::{Drafts, Names, Out, TooLarge};
 use super::encode::Encoder;
+use super::health::HealthView;
 use super::plan::{MxPlan, site_plan, view_plan};
 use super::prepared::{Builder, NXDOMAIN};
 use super::records::{Context, Kind};
 use super::snapshot::{Answers, Node, Snapshot, Variant, WarmCounters, name_hash};
-use crate::health::HealthView;
 use crate::topology::{Topology, View};
 use crate::zone::StaticZone;
 

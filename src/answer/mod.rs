@@ -1,5 +1,6 @@
 //! The answers: from topology and health to a [`Snapshot`] of prepared wire responses.
 //!
+//! - [`health`]: the health view answers are built from (made by the health task).
 //! - [`plan`]: which hosts an MX answer names and at which preference (the MX trick, live).
 //! - [`build`](build::build): every answer of a generation, prepared once; `draft`: the pieces
 //!   of a build in progress and the size check.
@@ -12,6 +13,7 @@
 pub mod build;
 mod draft;
 pub mod encode;
+pub mod health;
 pub mod plan;
 pub mod prepared;
 mod records;
@@ -19,6 +21,7 @@ pub mod snapshot;
 
 pub use build::build;
 pub use draft::TooLarge;
+pub use health::{AddressHealth, HealthView, HostHealth, State};
 pub use plan::{Exchange, Mode, MxPlan};
 pub use prepared::Prepared;
 pub use snapshot::{Answer, Lookup, Snapshot, Warm, WarmCounters};

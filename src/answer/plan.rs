@@ -2,7 +2,7 @@
 //!
 //! Pure functions of topology and health; the snapshot turns their plans into records.
 
-use crate::health::HealthView;
+use super::health::HealthView;
 use crate::topology::{HostId, SiteId, Topology, View};
 
 /// One MX record to be: an exchange and its preference.
@@ -138,7 +138,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::State;
+    use crate::answer::health::State;
     use crate::test_support::{config_from, topology};
 
     const THREE_SITES: &str = r#"

@@ -8,10 +8,10 @@ use rustc_hash::FxHashMap;
 
 use super::draft::{Draft, Drafts, Names, Out, TooLarge, check_size};
 use super::encode::{Encoder, Rdata};
+use super::health::HealthView;
 use super::plan::{Mode, MxPlan, warm_plan};
 use super::prepared::{Builder, NOERROR, Prepared, SERVFAIL};
 use super::snapshot::{Answers, Variant, Warm};
-use crate::health::HealthView;
 use crate::topology::{HostId, Topology, View};
 use crate::wire::wire_name;
 use crate::zone::StaticZone;

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
+use super::health::HealthView;
 use super::plan::MxPlan;
 use super::prepared::Prepared;
-use crate::health::HealthView;
 use crate::topology::{SiteId, Topology};
 use crate::wire::{TYPE_ANY, TYPE_AXFR, TYPE_IXFR};
 

@@ -119,7 +119,7 @@ struct ClientArgs {
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Bearer token for drain, undrain and reload.
-    #[arg(long, env = crate::admin::TOKEN_ENV, hide_env_values = true)]
+    #[arg(long, env = crate::config::TOKEN_ENV, hide_env_values = true)]
     token: Option<String>,
 }
 

@@ -80,6 +80,25 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
 }
 
+/// The environment variable that may hold the admin token.
+pub const TOKEN_ENV: &str = "SMARTHOSTD_ADMIN_TOKEN";
+
+impl Config {
+    /// The admin token: `server.admin_token`, else the environment.
+    pub fn admin_token(&self) -> Option<String> {
+        self.server
+            .admin_token
+            .clone()
+            .or_else(|| std::env::var(TOKEN_ENV).ok())
+            .filter(|t| !t.is_empty())
+    }
+}
+
+/// The index of a network interface by name; 0 (no scope) when there is none.
+pub fn interface_index(name: &str) -> u32 {
+    nix::net::if_::if_nametoindex(name).unwrap_or(0)
+}
+
 /// The default DNS port on loopback: no root needed, nothing exposed.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
 /// The default admin listener.

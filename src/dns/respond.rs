@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::query::{ClientSubnet, Query};
 use super::slow::ErrorReply;
 use crate::answer::{Answer, Lookup, Snapshot};
+use crate::metrics::Answered;
 use crate::topology::View;
 use crate::wire::rcode::{BADVERS, BADVERS_EXTENDED, FORMERR, REFUSED};
 use crate::wire::{CLASS_IN, OPTION_CLIENT_SUBNET, TYPE_OPT};
@@ -33,6 +34,18 @@ pub struct Outcome {
     pub denied: bool,
     /// Length of the question echoed (0 when none), for truncating a response to it.
     pub question_len: usize,
+}
+
+impl Outcome {
+    /// What the metrics count of it.
+    pub fn counted(&self) -> Answered {
+        Answered {
+            qtype: self.qtype,
+            rcode: self.rcode,
+            truncated: self.truncated,
+            denied: self.denied,
+        }
+    }
 }
 
 /// Answers queries from one snapshot.

@@ -124,7 +124,7 @@ async fn connection(
         let Some(outcome) = handle(shared, &buf, src, true, &mut out) else {
             continue;
         };
-        stats.record(&outcome, true, start.elapsed());
+        stats.record(&outcome.counted(), true, start.elapsed());
         if tracing::enabled!(target: "smarthostd::query", tracing::Level::DEBUG) {
             super::log_query(&src, true, &outcome);
         }

@@ -116,7 +116,7 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
                     }
                 }
             }
-            stats.record(&outcome, false, elapsed);
+            stats.record(&outcome.counted(), false, elapsed);
             if tracing::enabled!(target: "smarthostd::query", tracing::Level::DEBUG) {
                 super::log_query(&src, false, &outcome);
             }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 
-use super::publish::view_of;
+use super::runtime::view_of;
 use super::status::DrainStatus;
 use super::task::{DrainOutcome, HealthTask};
 use crate::answer::{self, Mode};

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tracing::{error, info, warn};
 
-use super::task::HostRuntime;
-use super::{AddressHealth, HealthView, HostHealth};
+use super::runtime::{HostRuntime, view_of};
 use crate::answer::{self, Mode, Snapshot};
 use crate::loaded::Loaded;
 use crate::metrics::{HostLabels, Metrics, SiteLabels};
@@ -20,27 +19,6 @@ pub(super) struct Publisher {
     serial: u32,
     /// Something the answers depend on changed since the last publish.
     pub(super) dirty: bool,
-}
-
-/// The health view the answers are built from.
-pub(super) fn view_of(hosts: &[HostRuntime]) -> HealthView {
-    HealthView {
-        hosts: hosts
-            .iter()
-            .map(|h| HostHealth {
-                drained: h.drain.is_some(),
-                addresses: h
-                    .addresses
-                    .iter()
-                    .map(|a| AddressHealth {
-                        addr: a.addr,
-                        state: a.hysteresis.state(),
-                        pending: a.hysteresis.pending(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
 }
 
 impl Publisher {

@@ -15,7 +15,8 @@ use tracing::{info, warn};
 
 use super::hysteresis::Hysteresis;
 use super::probes::Destination;
-use super::task::{AddressRuntime, HealthTask, HostRuntime};
+use super::runtime::{AddressRuntime, HostRuntime};
+use super::task::HealthTask;
 use crate::loaded::Loaded;
 use crate::probe::ProbeSettings;
 use crate::probe::resolve::{Job, Resolution};

@@ -5,7 +5,6 @@
 //! swapped in. At start-up, publishing (and so DNS) waits for the first probe round: every
 //! address's first verdict, bounded by the longest a probe can take.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,14 +16,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::State;
-use super::hysteresis::{Hysteresis, Thresholds};
-use super::probes::{ProbeHandle, Probes};
+use super::hysteresis::Thresholds;
+use super::probes::Probes;
 use super::publish::Publisher;
 use super::resolvers::Resolvers;
+use super::runtime::HostRuntime;
 use super::status::{DrainStatus, StatusReport};
 use crate::answer::Snapshot;
 use crate::loaded::Loaded;
-use crate::metrics::{AddressMetrics, Metrics, TransitionLabels};
+use crate::metrics::{Metrics, TransitionLabels};
 use crate::probe::{ProbeContext, ProbeReport};
 use crate::state::StateDir;
 use crate::state::drains::{Drain, Drains};
@@ -63,25 +63,6 @@ pub struct DrainOutcome {
     pub warning: Option<String>,
     /// Whether the state file took the change; `None` when nothing changed.
     pub saved: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-/// One address being probed.
-pub(super) struct AddressRuntime {
-    pub(super) addr: IpAddr,
-    pub(super) probe: ProbeHandle,
-    pub(super) hysteresis: Hysteresis,
-    /// Why the last failed probe failed.
-    pub(super) reason: Option<String>,
-    pub(super) last_probe: Option<(SystemTime, Duration)>,
-    pub(super) metrics: AddressMetrics,
-}
-
-/// One host's addresses and drain.
-pub(super) struct HostRuntime {
-    pub(super) addresses: Vec<AddressRuntime>,
-    pub(super) drain: Option<Drain>,
-    /// Why the last resolution of a DNS-named host failed (`None` once one succeeds).
-    pub(super) resolve_error: Option<String>,
 }
 
 /// The start-up round: what it waits for, until when.

@@ -10,8 +10,6 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 
-use crate::dns::respond::Outcome;
-
 /// Query types counted by name; the rest count as "other".
 const QTYPES: [(u16, &str); 7] = [
     (1, "A"),
@@ -35,6 +33,18 @@ const RCODES: [(u16, &str); 8] = [
 ];
 /// Upper bounds of the answer latency buckets, in microseconds.
 const LATENCY_BUCKETS_US: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000];
+
+/// What an answered query counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    pub qtype: u16,
+    /// The full RCODE (BADVERS is 16).
+    pub rcode: u16,
+    /// Sent with TC set.
+    pub truncated: bool,
+    /// Refused by `server.allow_query`.
+    pub denied: bool,
+}
 
 /// DNS counters of one socket task: written by it alone, summed at scrape.
 #[derive(Debug, Default)]
@@ -76,7 +86,7 @@ impl DnsStats {
     }
 
     /// Counts one answered query.
-    pub fn record(&self, outcome: &Outcome, tcp: bool, elapsed: Duration) {
+    pub fn record(&self, outcome: &Answered, tcp: bool, elapsed: Duration) {
         let t = QTYPES
             .iter()
             .position(|(c, _)| *c == outcome.qtype)

@@ -26,7 +26,7 @@ use prometheus_client::registry::Registry;
 use crate::answer::Snapshot;
 use collectors::{ReadyCollector, RuntimeCollector, WarmCollector};
 use dns::DnsCollector;
-pub use dns::DnsStats;
+pub use dns::{Answered, DnsStats};
 use process::ProcessCollector;
 
 /// Labels of one host.

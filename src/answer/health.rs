@@ -1,4 +1,5 @@
-//! The health view: what the answer builder knows of each host, one entry per address.
+//! The health view: what the answer builder knows of each host, one entry per address. The
+//! health task makes it; answers are built from it.
 
 use std::net::IpAddr;
 
