@@ -221,7 +221,14 @@ async fn session(stream: TcpStream, behavior: Behavior) {
 
 /// A self-signed TLS server config for STARTTLS hosts.
 pub fn tls_server_config() -> Arc<rustls::ServerConfig> {
+    tls_server_config_and_pem().0
+}
+
+/// A TLS server config whose self-signed certificate names `relay.test`, and that certificate
+/// as PEM (for a client that trusts it).
+pub fn tls_server_config_and_pem() -> (Arc<rustls::ServerConfig>, String) {
     let cert = rcgen::generate_simple_self_signed(vec!["relay.test".to_string()]).unwrap();
+    let pem = cert.cert.pem();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -231,5 +238,5 @@ pub fn tls_server_config() -> Arc<rustls::ServerConfig> {
     .with_no_client_auth()
     .with_single_cert(vec![cert.cert.der().clone()], key)
     .unwrap();
-    Arc::new(config)
+    (Arc::new(config), pem)
 }

@@ -81,6 +81,44 @@ async fn starttls_must_be_offered_and_complete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_certificate_is_checked_against_tls_name_for_hosts_given_by_address() {
+    let (config, pem) = crate::fake_smtp::tls_server_config_and_pem();
+    let named = FakeSmtp::start(Behavior::Starttls(config.clone())).await;
+    let unnamed = FakeSmtp::start(Behavior::Starttls(config)).await;
+    let cambridge = FakeSmtp::start(Behavior::Healthy).await;
+    let entry = |h: &FakeSmtp, name: &str, extra: &str| {
+        format!(
+            "{{ name = \"{name}\", addresses = [\"{}\"], port = {}, starttls = true{extra} }}",
+            h.addr.ip(),
+            h.addr.port()
+        )
+    };
+    let mut setup = Setup::new(format!(
+        "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
+        entry(&named, "mail1", ", tls_name = \"relay.test\""),
+        entry(&unnamed, "mail2", ""),
+        cambridge.host_entry("mail1")
+    ));
+    setup
+        .probe
+        .push_str("tls_verify = true\ntls_ca_file = \"relays-ca.pem\"\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("relays-ca.pem"), pem).unwrap();
+    let server = TestServer::start_in(&setup, dir).await;
+    assert_eq!(
+        server.mx("oxford.smarthost.internal").await,
+        vec![mx(10, "mail1.oxford"), mx(20, "mail1.cambridge")],
+        "the relay whose certificate carries its tls_name passes; the other is checked against its IP"
+    );
+    let status = server.control.status().await.unwrap();
+    let reason = status.sites[0].hosts[1].addresses[0]
+        .reason
+        .clone()
+        .unwrap();
+    assert!(reason.starts_with("TLS handshake failed"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_never_greets_leaks_no_connection() {
     let host = FakeSmtp::start(Behavior::Silent).await;
     let other = FakeSmtp::start(Behavior::Healthy).await;
