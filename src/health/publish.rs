@@ -81,14 +81,23 @@ impl Publisher {
         }
         self.serial = serial;
         self.generation = generation;
-        for (site_id, plan) in next.plans.iter().enumerate() {
-            let site = &topology.sites[site_id].name;
-            let before = previous
+        // Each site's mode in the previous generation: by index while the topology stays, by
+        // name across a reload (sites may have moved or gone).
+        let renamed: Option<std::collections::HashMap<&str, Mode>> = (!same_topology).then(|| {
+            previous
                 .topology
                 .sites
                 .iter()
-                .position(|s| s.name == *site)
-                .map(|i| previous.plans[i].mode);
+                .zip(&previous.plans)
+                .map(|(s, p)| (s.name.as_str(), p.mode))
+                .collect()
+        });
+        for (site_id, plan) in next.plans.iter().enumerate() {
+            let site = &topology.sites[site_id].name;
+            let before = match &renamed {
+                None => previous.plans.get(site_id).map(|p| p.mode),
+                Some(modes) => modes.get(site.as_str()).copied(),
+            };
             if before.is_some_and(|b| b != plan.mode)
                 || (before.is_none() && plan.mode != Mode::Normal)
             {
