@@ -559,7 +559,7 @@ EOF
     "maximal_backoff_time = 2s"
   postfix -c "$PFX_ETC" check || die "postfix check failed (see $MAILLOG)"
   local master
-  master="$(postconf -h daemon_directory)/master"
+  master="$(postconf -c "$PFX_ETC" -h daemon_directory)/master"
   ip netns exec "$NS_MTA" "$master" -c "$PFX_ETC" -d >"$PFX/master.out" 2>&1 &
   PID_MASTER=$!
   local i
