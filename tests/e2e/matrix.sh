@@ -1,0 +1,747 @@
+#!/usr/bin/env bash
+# matrix.sh: the failover proof of mta-failover.sh ("killed" mode) across MTAs and resolvers,
+# and with two smarthostd instances. HEADER-PLACEHOLDER
+
+set -Eeuo pipefail
+
+SELF="$(readlink -f "${BASH_SOURCE[0]}")"
+HERE="$(dirname "$SELF")"
+REPO="$(cd "$HERE/../.." && pwd)"
+SYS_PY=/usr/bin/python3   # Debian's, with python3-aiosmtpd (not a pyenv one on PATH)
+
+ALL_CELLS=(postfix postfix-bracketed exim-mx exim-byname opensmtpd bind kresd pdns-recursor dnsmasq two-ns)
+N="${E2E_MESSAGES:-50}"
+CELL=all
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n) N="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^$/p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    all) CELL=all; shift ;;
+    *) if printf '%s\n' "${ALL_CELLS[@]}" | grep -qx -- "$1"; then CELL="$1"; shift
+       else echo "usage: $0 [-n N] [all|${ALL_CELLS[*]// /|}]" >&2; exit 2; fi ;;
+  esac
+done
+case "$N" in ''|*[!0-9]*) echo "N must be a number, got '$N'" >&2; exit 2 ;; esac
+if [ "$N" -lt 50 ] && [ "${E2E_ALLOW_SMALL:-0}" != 1 ]; then
+  echo "N must be at least 50 (set E2E_ALLOW_SMALL=1 for a quick try)" >&2; exit 2
+fi
+if [ "$N" -lt 4 ]; then echo "N must be at least 4" >&2; exit 2; fi
+
+SMARTHOSTD_BIN="${SMARTHOSTD_BIN:-$REPO/target/release/smarthostd}"
+# Exim and OpenSMTPD conflict with Postfix as packages: their .debs are unpacked here, not installed.
+MTA_ROOT="${E2E_MTA_ROOT:-/var/cache/smarthost-e2e/mta-root}"
+EXIM="$MTA_ROOT/usr/sbin/exim4"
+SMTPD="$MTA_ROOT/usr/sbin/smtpd"
+MODE="$CELL"
+
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+# ---------------------------------------------------------------------------------------------
+# Packages: installed once (the resolvers and the MTAs' libraries with apt-get, service starts
+# denied; Exim's and OpenSMTPD's binaries unpacked under MTA_ROOT), users the MTAs need.
+# ---------------------------------------------------------------------------------------------
+ensure_matrix_packages() {
+  ensure_packages
+  local missing=()
+  [ -x /usr/sbin/named ] || missing+=(bind9)
+  [ -x /usr/sbin/kresd ] || missing+=(knot-resolver)
+  [ -x /usr/sbin/pdns_recursor ] || missing+=(pdns-recursor)
+  [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+  # Exim's and OpenSMTPD's shared libraries (their Depends, less what conflicts with Postfix)
+  local lib
+  for lib in libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 \
+             libcrypt1 libevent-2.1-7 libssl3 zlib1g libpam0g; do
+    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || missing+=("$lib")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then with_policy_rc_d apt_install "${missing[@]}" || die "apt-get install failed"; fi
+  if [ ! -x "$EXIM" ] || [ ! -x "$SMTPD" ]; then
+    log "unpacking exim4-daemon-light and opensmtpd under $MTA_ROOT"
+    local dl
+    dl="$(mktemp -d)"
+    getent passwd _apt >/dev/null && chown _apt "$dl"   # apt-get download fetches as _apt
+    if [ "${APT_UPDATED:-0}" != 1 ]; then apt-get update -q >/dev/null || die "apt-get update failed"; APT_UPDATED=1; fi
+    (cd "$dl" && apt-get download -q exim4-daemon-light opensmtpd >/dev/null) || { rm -rf "$dl"; die "apt-get download failed"; }
+    mkdir -p "$MTA_ROOT"
+    local deb
+    for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$MTA_ROOT"; done
+    rm -rf "$dl"
+    [ -x "$EXIM" ] && [ -x "$SMTPD" ] || die "unpacked MTAs not found under $MTA_ROOT"
+  fi
+  # Debian's Exim looks its compiled-in user up by name at start; OpenSMTPD drops privileges to
+  # opensmtpd and opensmtpq. The packages' postinst scripts create these; so does this.
+  getent passwd Debian-exim >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin Debian-exim
+  getent passwd opensmtpd >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin opensmtpd
+  getent passwd opensmtpq >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin opensmtpq
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# The table: one row per cell, appended by each cell's run to E2E_TABLE_FILE
+# ---------------------------------------------------------------------------------------------
+TABLE_HEAD="cell|MTA (asks for)|resolver|withdrawn|resolver +|1st fallback delivery|attempts after wd+slack (SYN/log)|slack|re-listed|resolver +|1st in-site delivery|result"
+print_table() {
+  { echo "$TABLE_HEAD"; cat "$1"; } | column -t -s '|' -o ' | '
+  echo "(times in seconds: withdrawn, 1st fallback delivery and re-listed from the kill / the return of the"
+  echo " oxford relays; resolver + = how much later the cell's resolver showed it; 1st in-site delivery from"
+  echo " the return of the relays, the batch being sent once the resolver shows them)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# "all": each cell is its own run, in its own process (own namespaces, own trap).
+# ---------------------------------------------------------------------------------------------
+if [ "$CELL" = all ]; then
+  [ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 2; }
+  start=$(date +%s)
+  ensure_matrix_packages
+  log "packages ready in $(( $(date +%s) - start )) s"
+  pass=0 fail=0 failed=()
+  export E2E_SUMMARY_FILE E2E_TABLE_FILE
+  E2E_SUMMARY_FILE="$(mktemp "${TMPDIR:-/tmp}/she2e-summary.XXXXXX")"
+  E2E_TABLE_FILE="$(mktemp "${TMPDIR:-/tmp}/she2e-table.XXXXXX")"
+  for c in "${ALL_CELLS[@]}"; do
+    if bash "$SELF" -n "$N" "$c"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=("$c"); fi
+  done
+  echo
+  cat "$E2E_SUMMARY_FILE" 2>/dev/null || true
+  echo
+  print_table "$E2E_TABLE_FILE"
+  rm -f "$E2E_SUMMARY_FILE" "$E2E_TABLE_FILE"
+  log "matrix done in $(( $(date +%s) - start )) s (packages included)${failed:+; failed: ${failed[*]}}"
+  echo "matrix: $pass passed, $fail failed"
+  [ "$fail" = 0 ]
+  exit $?
+fi
+
+# ---------------------------------------------------------------------------------------------
+# One cell
+# ---------------------------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || { echo "must run as root" >&2; exit 2; }
+ensure_matrix_packages
+[ -x "$SMARTHOSTD_BIN" ] || die "smarthostd binary not found at $SMARTHOSTD_BIN (set SMARTHOSTD_BIN)"
+SMARTHOSTD_BIN="$(readlink -f "$SMARTHOSTD_BIN")"
+
+RUN_START=$(now)
+e2e_layout "she2e$$"
+FAILURE=killed
+case "$CELL" in
+  postfix)            MTA=postfix           RES=unbound ;;
+  postfix-bracketed)  MTA=postfix-bracketed RES=unbound ;;
+  exim-mx)            MTA=exim-mx           RES=unbound ;;
+  exim-byname)        MTA=exim-byname       RES=unbound ;;
+  opensmtpd)          MTA=opensmtpd         RES=unbound ;;
+  bind)               MTA=postfix           RES=bind ;;
+  kresd)              MTA=postfix           RES=kresd ;;
+  pdns-recursor)      MTA=postfix           RES=pdns-recursor ;;
+  dnsmasq)            MTA=postfix           RES=dnsmasq ;;
+  two-ns)             MTA=postfix           RES=unbound; SHD_IPS=("$IP_SHD" "$IP_SHD2") ;;
+esac
+case "$MTA" in
+  postfix-bracketed|exim-byname|opensmtpd) ANSWER_QTYPE=A ;;
+esac
+
+# The longest a resolver may hand out an answer smarthostd has already changed (its cache cap,
+# or the floor it will not go below), in whole seconds; see the header.
+case "$RES" in
+  unbound|bind|pdns-recursor|dnsmasq) RES_HOLD=1 ;;
+  kresd) RES_HOLD=1 ;;
+esac
+# What the MTA adds on top: see the header.
+case "$MTA" in
+  opensmtpd) MTA_HOLD=${OPENSMTPD_HOLD:-0} ;;
+  *) MTA_HOLD=0 ;;
+esac
+SLACK=$(( RES_HOLD + 1 + MTA_HOLD + 1 ))
+
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+e2e_workdir "$CELL"
+
+# ---------------------------------------------------------------------------------------------
+# Resolvers, all at IP_UNBOUND (10.99.0.10) in the dns namespace, forwarding or stubbing
+# smarthost.internal to smarthostd and answering nothing else from anywhere else.
+# ---------------------------------------------------------------------------------------------
+start_bind() {
+  local d="$W/bind" a fwd=""
+  mkdir -p "$d"
+  for a in "${SHD_IPS[@]}"; do fwd+="$a; "; done
+  # A local, empty root zone: every name outside smarthost.internal is answered NXDOMAIN from
+  # it, so no query ever goes to the root servers. It delegates smarthost.internal (BIND
+  # forwards a zone below one it is authoritative for only where that zone delegates it).
+  cat > "$d/root.db" <<ZONE
+\$TTL 60
+.                       IN SOA localhost. hostmaster.localhost. ( 1 3600 600 86400 60 )
+.                       IN NS  localhost.
+localhost.              IN A   127.0.0.1
+smarthost.internal.     IN NS  ns1.smarthost.internal.
+ns1.smarthost.internal. IN A   $IP_SHD
+ZONE
+  cat > "$d/named.conf" <<CONF
+options {
+  directory "$d";
+  pid-file "$d/named.pid";
+  session-keyfile "$d/session.key";
+  managed-keys-directory "$d";
+  listen-on port 53 { $IP_UNBOUND; };
+  listen-on-v6 { none; };
+  recursion yes;
+  allow-query { 10.99.0.0/16; };
+  allow-recursion { 10.99.0.0/16; };
+  // .internal has no chain of trust (see deploy/GUIDE.md: validate-except with validation on)
+  dnssec-validation no;
+  // answers follow smarthostd within a second
+  max-cache-ttl 1;
+  max-ncache-ttl 1;
+  stale-answer-enable no;
+  stale-cache-enable no;
+  prefetch 0;
+  notify no;
+};
+controls { };
+zone "." { type primary; file "root.db"; };
+zone "smarthost.internal" {
+  type forward;
+  forward only;   // forward first would fall back to iterating from the root (see the header)
+  forwarders { $fwd};
+};
+CONF
+  named-checkconf "$d/named.conf" || die "named-checkconf failed"
+  ip netns exec "$NS_DNS" named -g -4 -c "$d/named.conf" >"$W/resolver-bind.log" 2>&1 &
+  EXTRA_PID[named]=$!
+  wait_resolver_up "${EXTRA_PID[named]}" named
+}
+
+start_kresd() {
+  local d="$W/kresd" a stub=""
+  mkdir -p "$d"
+  for a in "${SHD_IPS[@]}"; do stub+="'$a', "; done
+  cat > "$d/config.lua" <<CONF
+net.ipv6 = false
+net.listen('$IP_UNBOUND', 53, { kind = 'dns' })
+cache.open(10 * MB, 'lmdb://$d/cache')
+-- answers follow smarthostd within seconds: lower the floor (default 5 s), then cap at 1 s
+cache.min_ttl(${KRESD_MIN_TTL:-0})
+cache.max_ttl(1)
+-- no DNSSEC (no chain of trust for .internal), no root priming or time-skew probes
+trust_anchors.remove('.')
+for _, m in ipairs({'priming', 'detect_time_skew', 'detect_time_jump', 'ta_signal_query', 'ta_sentinel', 'ta_update'}) do
+  pcall(modules.unload, m)
+end
+-- smarthost.internal to smarthostd; everything else refused
+policy.add(policy.suffix(policy.STUB({ $stub}), { todname('smarthost.internal.') }))
+policy.add(policy.all(policy.REFUSE))
+CONF
+  ip netns exec "$NS_DNS" kresd -n -c "$d/config.lua" "$d" >"$W/resolver-kresd.log" 2>&1 </dev/null &
+  EXTRA_PID[kresd]=$!
+  wait_resolver_up "${EXTRA_PID[kresd]}" kresd
+}
+
+start_pdns_recursor() {
+  local d="$W/pdns" a fwd=""
+  mkdir -p "$d"
+  for a in "${SHD_IPS[@]}"; do fwd+="${fwd:+;}$a"; done
+  cat > "$d/refuse.lua" <<'LUA'
+-- only smarthost.internal is resolved; everything else is refused without leaving the host
+local zone = newDN("smarthost.internal.")
+function preresolve(dq)
+  if dq.qname:isPartOf(zone) then return false end
+  dq.rcode = pdns.REFUSED
+  return true
+end
+LUA
+  cat > "$d/config.lua" <<'LUA'
+-- .internal has no chain of trust: a negative trust anchor (validation stays on elsewhere)
+addNTA("smarthost.internal", "private zone served by smarthostd")
+LUA
+  cat > "$d/recursor.conf" <<CONF
+local-address=$IP_UNBOUND
+local-port=53
+allow-from=10.99.0.0/16
+forward-zones=smarthost.internal=$fwd
+lua-dns-script=$d/refuse.lua
+lua-config-file=$d/config.lua
+max-cache-ttl=1
+max-negative-ttl=1
+packetcache-ttl=1
+packetcache-servfail-ttl=1
+refresh-on-ttl-perc=0
+daemon=no
+write-pid=no
+disable-syslog=yes
+log-common-errors=yes
+socket-dir=$d
+quiet=yes
+CONF
+  ip netns exec "$NS_DNS" pdns_recursor --config-dir="$d" >"$W/resolver-pdns-recursor.log" 2>&1 &
+  EXTRA_PID[pdns_recursor]=$!
+  wait_resolver_up "${EXTRA_PID[pdns_recursor]}" pdns_recursor
+}
+
+start_dnsmasq() {
+  local args=() a
+  for a in "${SHD_IPS[@]}"; do args+=("--server=/smarthost.internal/$a"); done
+  # --no-resolv and no other --server: names outside smarthost.internal are refused.
+  # dnsmasq caches A/AAAA (not MX); --max-cache-ttl caps them.
+  ip netns exec "$NS_DNS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+    --no-poll --user=nobody --pid-file="$W/dnsmasq.pid" --listen-address="$IP_UNBOUND" --bind-interfaces \
+    --port=53 --max-cache-ttl=1 --neg-ttl=1 --log-facility=- "${args[@]}" >"$W/resolver-dnsmasq.log" 2>&1 &
+  EXTRA_PID[dnsmasq]=$!
+  wait_resolver_up "${EXTRA_PID[dnsmasq]}" dnsmasq
+}
+
+start_resolver() {
+  case "$RES" in
+    unbound) start_unbound ;;
+    bind) start_bind ;;
+    kresd) start_kresd ;;
+    pdns-recursor) start_pdns_recursor ;;
+    dnsmasq) start_dnsmasq ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# MTAs
+# ---------------------------------------------------------------------------------------------
+EX="$W/exim" OS="$W/opensmtpd"
+MTA_LOG=""           # the MTA's log, for the attempt count after withdrawal
+ATTEMPTS_TOOL=""     # e2e_tools.py command that counts attempts in it
+
+start_exim() {
+  local route
+  case "$MTA" in
+    exim-mx) route="oxford.smarthost.internal/MX" ;;
+    exim-byname) route="oxford.smarthost.internal byname" ;;
+  esac
+  mkdir -p "$EX/spool" "$EX/log"
+  chown -R Debian-exim:Debian-exim "$EX/spool" "$EX/log"
+  write_resolv_conf
+  cat > "$EX/exim.conf" <<CONF
+primary_hostname = mta.e2e.test
+qualify_domain = mta.e2e.test
+exim_path = $EXIM
+spool_directory = $EX/spool
+log_file_path = $EX/log/%slog
+pid_file_path = $EX/exim.pid
+exim_user = Debian-exim
+exim_group = Debian-exim
+local_interfaces = <; 127.0.0.1.2525
+log_selector = +millisec +outgoing_port +retry_defer
+host_lookup =
+rfc1413_hosts =
+acl_smtp_rcpt = acl_check_rcpt
+queue_run_max = 5
+remote_max_parallel = 2
+
+begin acl
+acl_check_rcpt:
+  accept hosts = 127.0.0.1
+  deny
+
+begin routers
+smarthost:
+  driver = manualroute
+  transport = remote_smtp
+  route_list = * $route
+  no_more
+
+begin transports
+remote_smtp:
+  driver = smtp
+  connect_timeout = ${CONNECT_TIMEOUT}s
+  command_timeout = 5s
+  data_timeout = 5s
+  final_timeout = 5s
+  # TCP Fast Open (default: every host) can bypass connect_timeout: off
+  hosts_try_fastopen = :
+  hosts_max_try = 5
+
+begin retry
+# A failed host is retried after 1 s (Exim skips a host, and defers a message whose every host
+# failed, until the host's retry time): short, so no route stays on hold after the outage.
+*   *   F,1h,1s
+
+begin rewrite
+begin authenticators
+CONF
+  "$EXIM" -C "$EX/exim.conf" -bV >"$EX/bV.out" 2>&1 || { cat "$EX/bV.out"; die "exim -bV failed"; }
+  ip netns exec "$NS_MTA" "$EXIM" -C "$EX/exim.conf" -bdf -q1s >"$EX/daemon.out" 2>&1 &
+  EXTRA_PID[exim]=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "${EXTRA_PID[exim]}" 2>/dev/null || die "exim exited (see $EX/daemon.out, $EX/log)"
+    [ -s "$EX/exim.pid" ] && tcp_reachable "$NS_MTA" 127.0.0.1 2525 && { MTA_LOG="$EX/log/mainlog"; ATTEMPTS_TOOL=exim-attempts; return 0; }
+    sleep 0.1
+  done
+  die "exim did not start within 10 s"
+}
+
+start_opensmtpd() {
+  mkdir -p "$OS/spool/smtpd" "$OS/run"
+  chmod 711 "$OS/spool/smtpd"
+  write_resolv_conf
+  cat > "$OS/smtpd.conf" <<CONF
+listen on lo port 2525
+action "relay" relay host smtp://oxford.smarthost.internal
+match from local for any action "relay"
+CONF
+  # OpenSMTPD's spool (/var/spool/smtpd), control socket (/var/run/smtpd.sock) and chroot
+  # (/var/lib/opensmtpd/empty) are compiled in: it runs in a mount namespace of its own where
+  # the work directory is mounted over those places.
+  ip netns exec "$NS_MTA" unshare --mount --propagation private -- /bin/sh -c '
+    mount --bind "$1/spool" /var/spool && mount -t tmpfs -o mode=755 tmpfs /var/lib \
+      && mkdir -p /var/lib/opensmtpd/empty && mount --bind "$1/run" /run \
+      && exec "$2" -d -f "$1/smtpd.conf"' sh "$OS" "$SMTPD" \
+    > >(exec "$SYS_PY" -u -c 'import sys, time
+for line in sys.stdin:
+    sys.stdout.write("%.3f %s" % (time.time(), line))' > "$OS/smtpd.log") 2>&1 &
+  EXTRA_PID[smtpd]=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "${EXTRA_PID[smtpd]}" 2>/dev/null || { cat "$OS/smtpd.log"; die "smtpd exited"; }
+    tcp_reachable "$NS_MTA" 127.0.0.1 2525 && { MTA_LOG="$OS/smtpd.log"; ATTEMPTS_TOOL=stamped-attempts; return 0; }
+    sleep 0.1
+  done
+  die "smtpd did not start within 10 s"
+}
+
+start_mta() {
+  case "$MTA" in
+    postfix) RELAYHOST=oxford.smarthost.internal start_postfix; MTA_LOG="$MAILLOG"; ATTEMPTS_TOOL=attempts ;;
+    postfix-bracketed) RELAYHOST="[oxford.smarthost.internal]" start_postfix; MTA_LOG="$MAILLOG"; ATTEMPTS_TOOL=attempts ;;
+    exim-*) start_exim ;;
+    opensmtpd) start_opensmtpd ;;
+  esac
+}
+
+case "$MTA" in
+  exim-*)
+    send_batch() {
+      ip netns exec "$NS_MTA" bash -c '
+        set -e
+        for i in $(seq "$3" "$4"); do
+          tag=$(printf "%s-%05d" "$2" "$i")
+          printf "From: sender@mta.e2e.test\nTo: rcpt@dest.e2e.test\nSubject: e2e %s\nX-E2E-Tag: %s\n\nmessage %s\n" \
+            "$tag" "$tag" "$tag" | "$5" -C "$1" -odb -f sender@mta.e2e.test -- rcpt@dest.e2e.test
+        done' send "$EX/exim.conf" "$1" "$2" "$3" "$EXIM"
+    }
+    queue_empty() { [ "$("$EXIM" -C "$EX/exim.conf" -bpc 2>/dev/null)" = 0 ]; }
+    show_queue() { "$EXIM" -C "$EX/exim.conf" -bp 2>&1 | tail -n 10; }
+    mta_failure_context() {
+      [ -f "$EX/log/mainlog" ] && { echo "exim mainlog (tail):"; tail -n 30 "$EX/log/mainlog"; }
+      [ -s "$EX/log/paniclog" ] && { echo "exim paniclog:"; tail -n 10 "$EX/log/paniclog"; }
+      show_queue
+    }
+    mta_stop() { stop_pid "${EXTRA_PID[exim]:-}" exim; unset 'EXTRA_PID[exim]'; }
+    ;;
+  opensmtpd)
+    send_batch() { ip netns exec "$NS_MTA" "$SYS_PY" "$HERE/e2e_tools.py" inject 127.0.0.1 2525 "$1" "$2" "$3"; }
+    queue_files() { find "$OS/spool/smtpd/queue" "$OS/spool/smtpd/incoming" -type f 2>/dev/null | wc -l; }
+    queue_empty() { [ "$(queue_files)" = 0 ]; }
+    show_queue() { echo "files in the OpenSMTPD queue: $(queue_files)"; }
+    mta_failure_context() { [ -f "$OS/smtpd.log" ] && { echo "smtpd log (tail):"; tail -n 40 "$OS/smtpd.log"; }; show_queue; }
+    mta_stop() { stop_pid "${EXTRA_PID[smtpd]:-}" smtpd; unset 'EXTRA_PID[smtpd]'; }
+    ;;
+esac
+
+# mta_outcome: sets SENT BOUNCED PANIC (the MTA's own account of the run) from its log
+mta_outcome() {
+  case "$MTA" in
+    postfix*)
+      SENT=$(postfix_log_count 'status=sent')
+      BOUNCED=$(( $(postfix_log_count 'status=bounced') + $(postfix_log_count 'status=expired') ))
+      PANIC=$(grep -cE 'postfix/[a-z-]+\[[0-9]+\]: (fatal|panic):' "$MAILLOG" || true) ;;
+    exim-*)
+      SENT=$(grep -c ' => ' "$EX/log/mainlog" || true)
+      BOUNCED=$(( $(grep -c ' \*\* ' "$EX/log/mainlog" || true) + $(grep -c ' <= <> ' "$EX/log/mainlog" || true) ))
+      PANIC=$( [ -s "$EX/log/paniclog" ] && wc -l < "$EX/log/paniclog" || echo 0) ;;
+    opensmtpd)
+      SENT=$(grep -c 'mta delivery .*result="Ok"' "$OS/smtpd.log" || true)
+      BOUNCED=$(grep -c 'result="PermFail"' "$OS/smtpd.log" || true)
+      PANIC=$(grep -ciE 'fatal|exiting' "$OS/smtpd.log" || true) ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# The failover cells (killed mode, N per phase)
+# ---------------------------------------------------------------------------------------------
+tools() { "$SYS_PY" "$HERE/e2e_tools.py" "$@"; }
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# table_row FIELDS...: appends one row to the table of the "all" run (and prints it)
+table_row() {
+  local row
+  row="$(IFS='|'; echo "$*")"
+  log "ROW $row"
+  [ -n "${E2E_TABLE_FILE:-}" ] && echo "$row" >> "$E2E_TABLE_FILE"
+  return 0
+}
+
+mta_desc() {
+  case "$MTA" in
+    postfix) echo "Postfix relayhost=name (MX)" ;;
+    postfix-bracketed) echo "Postfix relayhost=[name] (A)" ;;
+    exim-mx) echo "Exim manualroute name/MX (MX)" ;;
+    exim-byname) echo "Exim manualroute byname (A)" ;;
+    opensmtpd) echo "OpenSMTPD relay host (A)" ;;
+  esac
+}
+
+run_failover() {
+  log "cell=$CELL mta=$MTA resolver=$RES N=$N slack=${SLACK}s smarthostd=$SMARTHOSTD_BIN work=$W"
+  setup_network
+  start_sinks
+  start_smarthostd 1
+  start_resolver
+  wait_answer is_full "$IP_UNBOUND" "$CHANGE_TIMEOUT" >/dev/null \
+    || die "the resolver never showed the full oxford answer"
+  start_mta
+  log "everything up in $(calc "$(now) - $RUN_START") s; oxford $ANSWER_QTYPE via $RES: $(mx_answer "$IP_UNBOUND" | tr '\n' ' ')"
+
+  # --- phase 1: baseline ----------------------------------------------------------------------
+  log "phase 1 (baseline): sending $N messages"
+  local t0; t0=$(now)
+  send_batch p1 1 "$N"
+  wait_delivered p1 "$N" || die "phase 1: not all mail delivered"
+  phase_counts p1; P1C=$PC
+  log "phase 1 took $(calc "$(now) - $t0") s"
+  check $(( C[oxford-mail1] + C[oxford-mail2] == N ? 0 : 1 )) "phase 1: all $N at oxford"
+  check $(( C[oxford-mail1] > 0 && C[oxford-mail2] > 0 ? 0 : 1 )) "phase 1: both oxford hosts got mail"
+  check $(( C[cambridge-mail1] + C[cambridge-mail2] == 0 ? 0 : 1 )) "phase 1: none at cambridge"
+
+  # --- phase 2: failover ----------------------------------------------------------------------
+  local half=$(( N / 2 ))
+  SYN_BEFORE=$(syn_count)
+  log "phase 2 (failover): killing both oxford relays, sending $half messages at once"
+  LOG_OFF_OUT=$(log_size "$MTA_LOG")
+  T_OUT=$(now)
+  take_down
+  send_batch p2 1 "$half" >"$W/send-p2a.log" 2>&1 &
+  local send_pid=$!
+  T_WD=$(wait_answer is_withdrawn "$IP_SHD" "$CHANGE_TIMEOUT") || die "smarthostd never withdrew the oxford hosts"
+  T_WD_RES=$(wait_answer is_withdrawn "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed the withdrawal"
+  log "smarthostd withdrew oxford $(calc "$T_WD - $T_OUT") s after the kill; $RES followed $(calc "$T_WD_RES - $T_WD") s later;" \
+      "answer: $(mx_answer "$IP_SHD" | tr '\n' ' ')"
+  wait "$send_pid" || die "sending the first half of phase 2 failed: $(cat "$W/send-p2a.log")"
+  B=$(calc "$T_WD + $SLACK")
+  sleep_until "$B"
+  SYN_AT_B=$(syn_count)
+  log "withdrawal + ${SLACK}s slack reached; sending the other $(( N - half )) messages"
+  send_batch p2 $(( half + 1 )) "$N"
+  wait_delivered p2 "$N" || die "phase 2: not all mail delivered"
+  SYN_END=$(syn_count)
+  phase_counts p2; P2C=$PC
+  T_FIRST_REMOTE=$(tools first "$SINKS" cambridge p2- "$T_OUT")
+  read -r ATT_AFTER ATT_BEFORE < <(tools "$ATTEMPTS_TOOL" "$MTA_LOG" "$LOG_OFF_OUT" "$(log_size "$MTA_LOG")" "$B" "${OX_IPS[@]}" 2>"$W/attempts-after.txt")
+  SYN_AFTER=$(( SYN_END - SYN_AT_B ))
+  log "phase 2: first delivery at cambridge $(calc "$T_FIRST_REMOTE - $T_OUT") s after the kill"
+  log "phase 2: MTA attempts to oxford (log lines): $ATT_BEFORE kill..withdrawal+slack, $ATT_AFTER after"
+  log "phase 2: SYNs from the MTA to oxford: $(( SYN_AT_B - SYN_BEFORE )) kill..withdrawal+slack, $SYN_AFTER after"
+  [ "$ATT_AFTER" = 0 ] || { echo "first of them:"; head -n 5 "$W/attempts-after.txt"; }
+  check $(( C[cambridge-mail1] + C[cambridge-mail2] == N ? 0 : 1 )) "phase 2: all $N at cambridge"
+  check $(( C[cambridge-mail1] > 0 && C[cambridge-mail2] > 0 ? 0 : 1 )) "phase 2: both cambridge hosts got mail"
+  check $(( C[oxford-mail1] + C[oxford-mail2] == 0 ? 0 : 1 )) "phase 2: none at oxford"
+  check $(( ATT_AFTER == 0 ? 0 : 1 )) "phase 2: no MTA connection attempt to oxford logged after withdrawal + ${SLACK}s"
+  check $(( SYN_AFTER == 0 ? 0 : 1 )) "phase 2: no SYN from the MTA to oxford after withdrawal + ${SLACK}s"
+
+  # --- phase 3: failback ----------------------------------------------------------------------
+  log "phase 3 (failback): restarting the oxford relays"
+  T_BACK=$(now)
+  bring_back
+  T_RS=$(wait_answer is_restored "$IP_SHD" "$CHANGE_TIMEOUT") || die "smarthostd never listed the oxford hosts again"
+  T_RS_RES=$(wait_answer is_restored "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed oxford again"
+  log "smarthostd listed oxford again $(calc "$T_RS - $T_BACK") s after the return; $RES followed $(calc "$T_RS_RES - $T_RS") s later"
+  log "phase 3: sending $N messages"
+  T_P3=$(now)
+  send_batch p3 1 "$N"
+  wait_delivered p3 "$N" || die "phase 3: not all mail delivered"
+  phase_counts p3; P3C=$PC
+  T_FIRST_LOCAL=$(tools first "$SINKS" oxford p3- "$T_P3")
+  check $(( C[oxford-mail1] + C[oxford-mail2] == N ? 0 : 1 )) "phase 3: all $N back at oxford"
+  check $(( C[oxford-mail1] > 0 && C[oxford-mail2] > 0 ? 0 : 1 )) "phase 3: both oxford hosts got mail"
+  check $(( C[cambridge-mail1] + C[cambridge-mail2] == 0 ? 0 : 1 )) "phase 3: none at cambridge"
+
+  # --- whole run ------------------------------------------------------------------------------
+  finish_run $(( 3 * N ))
+  local result=PASS; [ "$FAILED" = 0 ] || result=FAIL
+  table_row "$CELL" "$(mta_desc)" "$RES" "$(calc "$T_WD - $T_OUT")" "$(calc "$T_WD_RES - $T_WD")" \
+    "$(calc "$T_FIRST_REMOTE - $T_OUT")" "$SYN_AFTER/$ATT_AFTER" "$SLACK" "$(calc "$T_RS - $T_BACK")" \
+    "$(calc "$T_RS_RES - $T_RS")" "$(calc "$T_FIRST_LOCAL - $T_BACK")" "$result"
+  summary "baseline $P1C; failover $P2C; failback $P3C; withdrawn $(calc "$T_WD - $T_OUT")s after the kill (resolver +$(calc "$T_WD_RES - $T_WD")s), first cambridge delivery $(calc "$T_FIRST_REMOTE - $T_OUT")s after the kill, attempts to oxford after withdrawal+${SLACK}s: syn=$SYN_AFTER log=$ATT_AFTER (before: syn=$(( SYN_AT_B - SYN_BEFORE )) log=$ATT_BEFORE), re-listed $(calc "$T_RS - $T_BACK")s after the return (resolver +$(calc "$T_RS_RES - $T_RS")s), first in-site delivery $(calc "$T_FIRST_LOCAL - $T_BACK")s after the return"
+}
+
+# finish_run TOTAL: the checks over the whole run
+finish_run() {
+  local total="$1" a alive
+  AUDIT=$(tools audit "$SINKS" "$total") && a=0 || a=$?
+  log "sinks: $AUDIT"
+  check "$a" "every message stored exactly once, no bounce message at a sink"
+  assert "MTA queue empty" -- queue_empty
+  mta_outcome
+  log "$MTA log: delivered=$SENT bounced=$BOUNCED fatal/panic=$PANIC"
+  check $(( BOUNCED == 0 ? 0 : 1 )) "the MTA bounced nothing"
+  check $(( SENT == total ? 0 : 1 )) "the MTA logged $total deliveries"
+  check $(( PANIC == 0 ? 0 : 1 )) "the MTA logged no fatal/panic"
+  local inst
+  for inst in "${!SHD_PID[@]}"; do
+    kill -0 "${SHD_PID[$inst]}" 2>/dev/null && alive=0 || alive=1
+    check "$alive" "smarthostd $inst still running"
+  done
+}
+
+summary() {
+  local result=PASS; [ "$FAILED" = 0 ] || result=FAIL
+  local s="SUMMARY $CELL $result: N=$N; $*; run $(calc "$(now) - $RUN_START")s"
+  echo "$s"
+  [ -n "${E2E_SUMMARY_FILE:-}" ] && echo "$s" >> "$E2E_SUMMARY_FILE"
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# two-ns: two smarthostd instances behind unbound
+# ---------------------------------------------------------------------------------------------
+INFRA_HOST_TTL=${E2E_INFRA_HOST_TTL:-10}
+SPREAD_TRIALS=${E2E_SPREAD_TRIALS:-5}
+
+# queries from the resolver to each instance, counted in the dns namespace
+count_resolver_queries_setup() {
+  ip netns exec "$NS_DNS" nft -f - <<NFT
+table inet she2e {
+  counter q1 { }
+  counter q2 { }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ip saddr $IP_UNBOUND ip daddr $IP_SHD udp dport 53 counter name "q1"
+    ip saddr $IP_UNBOUND ip daddr $IP_SHD2 udp dport 53 counter name "q2"
+  }
+}
+NFT
+}
+resolver_queries() { # resolver_queries 1|2
+  ip netns exec "$NS_DNS" nft list counter inet she2e "q$1" | awk '/packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }'
+}
+answers_at() { # answers_at SERVER: 0 if SERVER answers the oxford MX at all
+  [ -n "$(ip netns exec "$NS_MTA" dig +short +time=1 +tries=1 @"$1" oxford.smarthost.internal MX 2>/dev/null)" ]
+}
+
+
+run_two_ns() {
+  UNBOUND_EXTRA="  infra-host-ttl: $INFRA_HOST_TTL"
+  log "cell=two-ns N=$N instances ${SHD_IPS[*]} infra-host-ttl=${INFRA_HOST_TTL}s work=$W"
+  setup_network
+  count_resolver_queries_setup
+  start_sinks
+  start_smarthostd 1
+  start_smarthostd 2
+  start_unbound
+  wait_answer is_full "$IP_UNBOUND" "$CHANGE_TIMEOUT" >/dev/null || die "the resolver never showed the full oxford answer"
+  start_postfix
+  log "everything up in $(calc "$(now) - $RUN_START") s"
+
+  # --- phase 1: both instances, all relays up ------------------------------------------------
+  send_batch p1 1 "$N"
+  wait_delivered p1 "$N" || die "phase 1: not all mail delivered"
+  phase_counts p1; P1C=$PC
+  check $(( C[oxford-mail1] + C[oxford-mail2] == N ? 0 : 1 )) "phase 1: all $N at oxford"
+  local q1a q2a
+  q1a=$(resolver_queries 1) q2a=$(resolver_queries 2)
+  log "phase 1: queries from unbound: instance 1 $q1a, instance 2 $q2a"
+  check $(( q1a > 0 && q2a > 0 ? 0 : 1 )) "phase 1: unbound asked both instances"
+
+  # --- phase 2: instance 2 SIGKILLed in the middle of a batch -----------------------------------
+  local half=$(( N / 2 ))
+  log "phase 2: sending $N messages, instance 2 SIGKILLed after $half"
+  send_batch p2 1 "$half"
+  T_K2=$(now)
+  kill -KILL "${SHD_PID[2]}"; wait "${SHD_PID[2]}" 2>/dev/null || true; unset 'SHD_PID[2]'
+  send_batch p2 $(( half + 1 )) "$N"
+  wait_delivered p2 "$N" || die "phase 2: not all mail delivered"
+  phase_counts p2; P2C=$PC
+  P2_TIME=$(calc "$(now) - $T_K2")
+  check $(( C[oxford-mail1] + C[oxford-mail2] == N ? 0 : 1 )) "phase 2: all $N at oxford, through the kill of instance 2"
+  assert "phase 2: instance 1 answers" -- answers_at "$IP_SHD"
+  if answers_at "$IP_SHD2"; then check 1 "phase 2: instance 2 is gone"; else check 0 "phase 2: instance 2 is gone"; fi
+  is_full "$(mx_answer "$IP_UNBOUND")" && a=0 || a=1
+  check "$a" "phase 2: the survivor answers alone: unbound still gives the full answer"
+
+  # --- phase 3: oxford's relays die while instance 2 is down; instance 2 restarts -------------
+  log "phase 3: killing the oxford relays with instance 2 down"
+  local syn0; syn0=$(syn_count)
+  T_OUT=$(now)
+  take_down
+  T_WD=$(wait_answer is_withdrawn "$IP_SHD" "$CHANGE_TIMEOUT") || die "instance 1 never withdrew oxford"
+  log "instance 1 withdrew oxford $(calc "$T_WD - $T_OUT") s after the kill; restarting instance 2"
+  local q2b; q2b=$(resolver_queries 2)
+  T_R2=$(now)
+  launch_smarthostd 2
+  FIRST2=$(ip netns exec "$NS_MTA" "$SYS_PY" "$HERE/e2e_tools.py" first-answer "$IP_SHD2" 20) || die "instance 2 did not answer within 20 s of its restart"
+  read -r T_FIRST2 STATE2 ADDRS2 <<<"$FIRST2"
+  log "instance 2 answered $(calc "$T_FIRST2 - $T_R2") s after its restart; first answer: $STATE2 ($ADDRS2)"
+  check $([ "$STATE2" = remote ] && echo 0 || echo 1) "phase 3: the restarted instance's first answer already leaves the dead oxford relays out"
+  wait_smarthostd_ready 2
+  log "phase 3: sending $N messages"
+  send_batch p3 1 "$N"
+  wait_delivered p3 "$N" || die "phase 3: not all mail delivered"
+  phase_counts p3; P3C=$PC
+  check $(( C[cambridge-mail1] + C[cambridge-mail2] == N ? 0 : 1 )) "phase 3: all $N at cambridge"
+
+  # --- phase 4: the relays return; unbound uses instance 2 again --------------------------------
+  T_BACK=$(now)
+  bring_back
+  T_RS=$(wait_answer is_restored "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed oxford again"
+  log "phase 4: unbound shows oxford $(calc "$T_RS - $T_BACK") s after the return; sending $N messages until instance 2 is asked again (at most ${INFRA_HOST_TTL}s + 10 s)"
+  local i=0 t_rejoin="" deadline
+  deadline=$(calc "$(now) + $INFRA_HOST_TTL + 10")
+  while :; do
+    i=$(( i + 1 ))
+    send_batch p4 "$i" "$i"
+    if [ "$(resolver_queries 2)" -gt "$q2b" ] && [ -z "$t_rejoin" ]; then t_rejoin=$(now); fi
+    { [ -n "$t_rejoin" ] && [ "$i" -ge "$N" ]; } && break
+    [ "$i" -ge $(( 20 * N )) ] && break
+    awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }' && [ "$i" -ge "$N" ] && break
+    sleep 0.05
+  done
+  P4=$i
+  wait_delivered p4 "$P4" || die "phase 4: not all mail delivered"
+  phase_counts p4; P4C=$PC
+  check $(( C[oxford-mail1] + C[oxford-mail2] == P4 ? 0 : 1 )) "phase 4: all $P4 back at oxford"
+  REJOIN=none
+  [ -n "$t_rejoin" ] && REJOIN=$(calc "$t_rejoin - $T_R2")
+  log "phase 4: unbound asked the restarted instance again $REJOIN s after its restart (queries to it: $(( $(resolver_queries 2) - q2b )))"
+  check $([ -n "$t_rejoin" ] && echo 0 || echo 1) "phase 4: unbound asks the restarted instance again"
+
+  # --- spread: both running, the oxford relays die and return, SPREAD_TRIALS times -------------
+  local k out t1 t2 wd_spreads=() rs_spreads=() bound
+  bound=$(calc "1 + 1 + 0.1")   # probe interval + timeout, plus two 50 ms polls
+  for ((k = 1; k <= SPREAD_TRIALS; k++)); do
+    sleep "0.$(( RANDOM % 9 + 1 ))"   # a random phase against the probe schedules
+    take_down
+    out=$(ip netns exec "$NS_MTA" "$SYS_PY" "$HERE/e2e_tools.py" watch "$(calc "$(now) + 15")" 0.05 "$IP_SHD" "$IP_SHD2" \
+      | awk -v a="$IP_SHD" -v b="$IP_SHD2" '$3 == "remote" && $2 == a && !x { x = $1 } $3 == "remote" && $2 == b && !y { y = $1 } x && y { print x, y; exit }')
+    read -r t1 t2 <<<"$out"
+    [ -n "$t2" ] || die "spread trial $k: the instances did not both withdraw within 15 s"
+    wd_spreads+=("$(calc "($t1 > $t2) ? $t1 - $t2 : $t2 - $t1")")
+    bring_back
+    out=$(ip netns exec "$NS_MTA" "$SYS_PY" "$HERE/e2e_tools.py" watch "$(calc "$(now) + 15")" 0.05 "$IP_SHD" "$IP_SHD2" \
+      | awk -v a="$IP_SHD" -v b="$IP_SHD2" '$3 == "oxford" && $2 == a && !x { x = $1 } $3 == "oxford" && $2 == b && !y { y = $1 } x && y { print x, y; exit }')
+    read -r t1 t2 <<<"$out"
+    [ -n "$t2" ] || die "spread trial $k: the instances did not both list oxford again within 15 s"
+    rs_spreads+=("$(calc "($t1 > $t2) ? $t1 - $t2 : $t2 - $t1")")
+    log "spread trial $k: withdrawals ${wd_spreads[-1]} s apart, re-listings ${rs_spreads[-1]} s apart"
+  done
+  WD_MAX=$(printf '%s\n' "${wd_spreads[@]}" | sort -g | tail -n 1)
+  WD_MED=$(printf '%s\n' "${wd_spreads[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+  RS_MAX=$(printf '%s\n' "${rs_spreads[@]}" | sort -g | tail -n 1)
+  check $(awk -v m="$WD_MAX" -v b="$bound" 'BEGIN { exit !(m <= b) }' && echo 0 || echo 1) \
+    "withdrawal spread between the instances at most ${bound}s (probe interval + timeout + polling): max ${WD_MAX}s"
+
+  finish_run $(( 3 * N + P4 ))
+  local result=PASS; [ "$FAILED" = 0 ] || result=FAIL
+  summary "baseline $P1C; instance 2 killed mid-batch: $P2C; relays killed, instance 2 restarted: $P3C, its first answer $STATE2 $(calc "$T_FIRST2 - $T_R2")s after restart; back: $P4C, unbound asked instance 2 again ${REJOIN}s after its restart (infra-host-ttl ${INFRA_HOST_TTL}s); withdrawal spread over $SPREAD_TRIALS trials: median ${WD_MED}s max ${WD_MAX}s (re-listing max ${RS_MAX}s)"
+  table_row "$CELL" "Postfix relayhost=name (MX)" "unbound, 2 instances" "$(calc "$T_WD - $T_OUT")" "-" "-" "-" "-" "$(calc "$T_RS - $T_BACK")" "-" "-" "$result; spread median ${WD_MED} max ${WD_MAX}"
+}
+
+if [ "$CELL" = two-ns ]; then run_two_ns; else run_failover; fi
+[ "$FAILED" = 0 ] || exit 1
+exit 0
