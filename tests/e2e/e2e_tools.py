@@ -14,7 +14,8 @@
                                               log_selector +millisec ("2026-01-02 03:04:05.678 ...")
     e2e_tools.py stamped-attempts LOG OFF0 OFF1 T ADDR...
                                               the same, for a log whose lines start "<unix time> "
-                                              (OpenSMTPD's, stamped as it is written), naming ADDR
+                                              (OpenSMTPD's, stamped as it is written): lines
+                                              "mta connecting address=smtp://ADDR:port"
     e2e_tools.py inject HOST PORT PHASE FROM TO
                                               submits messages tagged PHASE-FROM .. PHASE-TO over SMTP
                                               (one session) to the MTA listening at HOST:PORT
@@ -171,7 +172,7 @@ def cmd_stamped_attempts(logfile, off0, off1, after, addrs):
             t = float(stamp)
         except ValueError:
             continue
-        if not pat.search(rest):
+        if "connecting" not in rest or not pat.search(rest):
             continue
         if t >= after:
             after_count += 1
