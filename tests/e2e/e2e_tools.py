@@ -19,11 +19,12 @@
     e2e_tools.py inject HOST PORT PHASE FROM TO
                                               submits messages tagged PHASE-FROM .. PHASE-TO over SMTP
                                               (one session) to the MTA listening at HOST:PORT
-    e2e_tools.py watch T_END INTERVAL SERVER...
+    e2e_tools.py watch T_END INTERVAL STATE SERVER...
                                               asks each SERVER (port 53) for oxford.smarthost.internal A
-                                              every INTERVAL seconds until unix time T_END; prints one
-                                              line per server and change: "<unix time> <server> <state>"
-                                              with state oxford, remote, none (no answer) or other
+                                              every INTERVAL seconds until each has shown STATE (oxford:
+                                              oxford's addresses only; remote: cambridge's only) or unix
+                                              time T_END; prints "<unix time> <server>" for each when it
+                                              first did
     e2e_tools.py first-answer SERVER TIMEOUT  polls SERVER for oxford.smarthost.internal A every 20 ms
                                               until it answers; prints "<unix time> <state> <addresses>"
 
@@ -257,18 +258,20 @@ def a_state(addrs):
     return "other"
 
 
-def cmd_watch(t_end, interval, servers):
+def cmd_watch(t_end, interval, state, servers):
+    """Polls every server each INTERVAL until all have shown STATE (or T_END); prints, per server,
+    "<unix time> <server>" when it first did."""
     t_end, interval = float(t_end), float(interval)
-    last = {}
+    seen = {}
     for _ in range(int((t_end - time.time()) / interval) + 2):
-        if time.time() >= t_end:
+        if time.time() >= t_end or len(seen) == len(servers):
             break
         for srv in servers:
-            st = a_state(dns_a(srv))
-            if last.get(srv) != st:
-                last[srv] = st
-                print("%.6f %s %s" % (time.time(), srv, st), flush=True)
+            if srv not in seen and a_state(dns_a(srv, 0.1)) == state:
+                seen[srv] = time.time()
+                print("%.6f %s" % (seen[srv], srv), flush=True)
         time.sleep(interval)
+    sys.exit(0 if len(seen) == len(servers) else 1)
 
 
 def cmd_first_answer(server, timeout):
@@ -302,7 +305,7 @@ def main(argv):
     elif cmd == "inject":
         cmd_inject(*args)
     elif cmd == "watch":
-        cmd_watch(args[0], args[1], args[2:])
+        cmd_watch(args[0], args[1], args[2], args[3:])
     elif cmd == "first-answer":
         cmd_first_answer(*args)
     else:

@@ -554,6 +554,7 @@ run_failover() {
   start_resolver
   wait_answer is_full "$IP_UNBOUND" "$CHANGE_TIMEOUT" >/dev/null \
     || die "the resolver never showed the full oxford answer"
+  check_outside_refused
   start_mta
   log "everything up in $(calc "$(now) - $RUN_START") s; oxford $ANSWER_QTYPE via $RES: $(mx_answer "$IP_UNBOUND" | tr '\n' ' ')"
 
@@ -641,6 +642,15 @@ run_failover() {
   summary "baseline $P1C; failover $P2C; failback $P3C; withdrawn $(calc "$T_WD - $T_OUT")s after the kill (resolver +$(calc "$T_WD_RES - $T_WD")s), first cambridge delivery $(calc "$T_FIRST_REMOTE - $T_OUT")s after the kill, attempts to oxford after withdrawal+${SLACK_USED}s: syn=$SYN_AFTER log=$ATT_AFTER (before: syn=$(( SYN_AT_B - SYN_BEFORE )) log=$ATT_BEFORE), re-listed $(calc "$T_RS - $T_BACK")s after the return (resolver +$(calc "$T_RS_RES - $T_RS")s), first in-site delivery $(calc "$T_FIRST_LOCAL - $T_BACK")s after the return"
 }
 
+# The resolver resolves nothing outside smarthost.internal (it must neither recurse to the root
+# nor forward elsewhere): a name outside gets REFUSED or NXDOMAIN, at once.
+check_outside_refused() {
+  local st
+  st=$(ip netns exec "$NS_MTA" dig +time=2 +tries=1 @"$IP_UNBOUND" www.example.org A 2>&1 | sed -n 's/.*status: \([A-Z]*\).*/\1/p')
+  log "$RES answers www.example.org A with ${st:-no answer}"
+  check $([ "$st" = REFUSED ] || [ "$st" = NXDOMAIN ] && echo 0 || echo 1) "$RES resolves nothing outside smarthost.internal ($st)"
+}
+
 # finish_run TOTAL: the checks over the whole run
 finish_run() {
   local total="$1" a alive
@@ -684,6 +694,8 @@ table inet she2e {
     type filter hook input priority 0; policy accept;
     ip saddr $IP_UNBOUND ip daddr $IP_SHD udp dport 53 counter name "q1"
     ip saddr $IP_UNBOUND ip daddr $IP_SHD2 udp dport 53 counter name "q2"
+    ip saddr $IP_UNBOUND ip daddr $IP_SHD tcp dport 53 tcp flags & (syn | ack) == syn counter name "q1"
+    ip saddr $IP_UNBOUND ip daddr $IP_SHD2 tcp dport 53 tcp flags & (syn | ack) == syn counter name "q2"
   }
 }
 NFT
@@ -692,12 +704,24 @@ resolver_queries() { # resolver_queries 1|2
   ip netns exec "$NS_DNS" nft list counter inet she2e "q$1" | awk '/packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }'
 }
 answers_at() { # answers_at SERVER: 0 if SERVER answers the oxford MX at all
-  [ -n "$(ip netns exec "$NS_MTA" dig +short +time=1 +tries=1 @"$1" oxford.smarthost.internal MX 2>/dev/null)" ]
+  ip netns exec "$NS_MTA" dig +short +time=1 +tries=1 @"$1" oxford.smarthost.internal MX 2>/dev/null | grep -q '^[0-9]'
+}
+# both_show STATE: polls both instances every 50 ms (15 s at most) until each answers STATE;
+# sets SPREAD to how far apart they first did
+both_show() {
+  local out t1 t2
+  out=$(ip netns exec "$NS_MTA" "$SYS_PY" "$HERE/e2e_tools.py" watch "$(calc "$(now) + 15")" 0.05 "$1" "$IP_SHD" "$IP_SHD2") || return 1
+  t1=$(awk -v a="$IP_SHD" '$2 == a { print $1 }' <<<"$out")
+  t2=$(awk -v a="$IP_SHD2" '$2 == a { print $1 }' <<<"$out")
+  SPREAD=$(calc "($t1 > $t2) ? $t1 - $t2 : $t2 - $t1")
 }
 
 
 run_two_ns() {
-  UNBOUND_EXTRA="  infra-host-ttl: $INFRA_HOST_TTL"
+  # outgoing-interface: queries to the instances come from the resolver's address (they share
+  # the namespace, where the kernel would pick each instance's own address as the source)
+  UNBOUND_EXTRA="  infra-host-ttl: $INFRA_HOST_TTL
+  outgoing-interface: $IP_UNBOUND"
   log "cell=two-ns N=$N instances ${SHD_IPS[*]} infra-host-ttl=${INFRA_HOST_TTL}s work=$W"
   setup_network
   count_resolver_queries_setup
@@ -706,6 +730,7 @@ run_two_ns() {
   start_smarthostd 2
   start_unbound
   wait_answer is_full "$IP_UNBOUND" "$CHANGE_TIMEOUT" >/dev/null || die "the resolver never showed the full oxford answer"
+  check_outside_refused
   start_postfix
   log "everything up in $(calc "$(now) - $RUN_START") s"
 
@@ -725,12 +750,13 @@ run_two_ns() {
   send_batch p2 1 "$half"
   T_K2=$(now)
   kill -KILL "${SHD_PID[2]}"; wait "${SHD_PID[2]}" 2>/dev/null || true; unset 'SHD_PID[2]'
-  send_batch p2 $(( half + 1 )) "$N"
-  HELD=0
-  if [ "$MTA" = opensmtpd ]; then release_opensmtpd_held p2 $(( N - half )); fi
+  local q2k i; q2k=$(resolver_queries 2)
+  # the rest over about 2.5 s, so that unbound meets the dead instance while mail flows
+  for ((i = half + 1; i <= N; i++)); do send_batch p2 "$i" "$i"; sleep 0.1; done
   wait_delivered p2 "$N" || die "phase 2: not all mail delivered"
   phase_counts p2; P2C=$PC
-  P2_TIME=$(calc "$(now) - $T_K2")
+  Q2_DEAD=$(( $(resolver_queries 2) - q2k ))
+  log "phase 2: queries unbound sent to the dead instance 2: $Q2_DEAD"
   check $(( C[oxford-mail1] + C[oxford-mail2] == N ? 0 : 1 )) "phase 2: all $N at oxford, through the kill of instance 2"
   assert "phase 2: instance 1 answers" -- answers_at "$IP_SHD"
   if answers_at "$IP_SHD2"; then check 1 "phase 2: instance 2 is gone"; else check 0 "phase 2: instance 2 is gone"; fi
@@ -762,15 +788,17 @@ run_two_ns() {
   T_BACK=$(now)
   bring_back
   T_RS=$(wait_answer is_restored "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed oxford again"
-  log "phase 4: unbound shows oxford $(calc "$T_RS - $T_BACK") s after the return; sending $N messages until instance 2 is asked again (at most ${INFRA_HOST_TTL}s + 10 s)"
-  local i=0 t_rejoin="" deadline
-  deadline=$(calc "$(now) + $INFRA_HOST_TTL + 10")
+  log "phase 4: unbound shows oxford $(calc "$T_RS - $T_BACK") s after the return; sending at least $N messages, until instance 2 is asked again (at most ${INFRA_HOST_TTL}s + 10 s, 120 s)"
+  local t_rejoin="" deadline limit
+  limit=$(( INFRA_HOST_TTL + 10 < 120 ? INFRA_HOST_TTL + 10 : 120 ))
+  deadline=$(calc "$(now) + $limit")
+  i=0
   while :; do
     i=$(( i + 1 ))
     send_batch p4 "$i" "$i"
     if [ "$(resolver_queries 2)" -gt "$q2b" ] && [ -z "$t_rejoin" ]; then t_rejoin=$(now); fi
     { [ -n "$t_rejoin" ] && [ "$i" -ge "$N" ]; } && break
-    [ "$i" -ge $(( 20 * N )) ] && break
+    [ "$i" -ge $(( 50 * N )) ] && break
     awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }' && [ "$i" -ge "$N" ] && break
     sleep 0.05
   done
@@ -789,17 +817,11 @@ run_two_ns() {
   for ((k = 1; k <= SPREAD_TRIALS; k++)); do
     sleep "0.$(( RANDOM % 9 + 1 ))"   # a random phase against the probe schedules
     take_down
-    out=$(ip netns exec "$NS_MTA" "$SYS_PY" "$HERE/e2e_tools.py" watch "$(calc "$(now) + 15")" 0.05 "$IP_SHD" "$IP_SHD2" \
-      | awk -v a="$IP_SHD" -v b="$IP_SHD2" '$3 == "remote" && $2 == a && !x { x = $1 } $3 == "remote" && $2 == b && !y { y = $1 } x && y { print x, y; exit }')
-    read -r t1 t2 <<<"$out"
-    [ -n "$t2" ] || die "spread trial $k: the instances did not both withdraw within 15 s"
-    wd_spreads+=("$(calc "($t1 > $t2) ? $t1 - $t2 : $t2 - $t1")")
+    both_show remote || die "spread trial $k: the instances did not both withdraw oxford within 15 s"
+    wd_spreads+=("$SPREAD")
     bring_back
-    out=$(ip netns exec "$NS_MTA" "$SYS_PY" "$HERE/e2e_tools.py" watch "$(calc "$(now) + 15")" 0.05 "$IP_SHD" "$IP_SHD2" \
-      | awk -v a="$IP_SHD" -v b="$IP_SHD2" '$3 == "oxford" && $2 == a && !x { x = $1 } $3 == "oxford" && $2 == b && !y { y = $1 } x && y { print x, y; exit }')
-    read -r t1 t2 <<<"$out"
-    [ -n "$t2" ] || die "spread trial $k: the instances did not both list oxford again within 15 s"
-    rs_spreads+=("$(calc "($t1 > $t2) ? $t1 - $t2 : $t2 - $t1")")
+    both_show oxford || die "spread trial $k: the instances did not both list oxford again within 15 s"
+    rs_spreads+=("$SPREAD")
     log "spread trial $k: withdrawals ${wd_spreads[-1]} s apart, re-listings ${rs_spreads[-1]} s apart"
   done
   WD_MAX=$(printf '%s\n' "${wd_spreads[@]}" | sort -g | tail -n 1)
