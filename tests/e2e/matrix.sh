@@ -1,6 +1,131 @@
 #!/usr/bin/env bash
-# matrix.sh: the failover proof of mta-failover.sh ("killed" mode) across MTAs and resolvers,
-# and with two smarthostd instances. HEADER-PLACEHOLDER
+# matrix.sh: the failover proof of mta-failover.sh, in its "killed" mode, across MTAs and
+# resolvers, and with two smarthostd instances.
+#
+# WHAT IT PROVES
+#   Each cell is one run of the proof with one MTA behind one resolver (layout and sinks as in
+#   mta-failover.sh, see lib.sh): N messages per phase (default 50);
+#     1 baseline  all N reach oxford, none cambridge.
+#     2 failover  both oxford relays are SIGKILLed; N/2 messages are sent at once, the rest once
+#                 smarthostd has withdrawn them plus the cell's slack. All N reach cambridge, and
+#                 after withdrawal + slack the MTA makes NO connection attempt to an oxford relay
+#                 (SYN packets counted by nftables in the oxford namespace, and the MTA's own log).
+#     3 failback  the relays are restarted; once the resolver lists them again N messages are
+#                 sent and all reach oxford.
+#   Over the run: every message stored exactly once, no bounce (MTA log, sinks), the MTA's queue
+#   empty, the resolver refuses (or answers NXDOMAIN for) a name outside smarthost.internal.
+#   Cells (MTA behind resolver):
+#     postfix            Postfix relayhost = oxford.smarthost.internal (MX) / unbound (as today's test)
+#     postfix-bracketed  Postfix relayhost = [oxford.smarthost.internal] (A only)  / unbound
+#     exim-mx            Exim manualroute route_list = * oxford.smarthost.internal/MX / unbound
+#     exim-byname        Exim manualroute route_list = * oxford.smarthost.internal byname (A) / unbound
+#     opensmtpd          OpenSMTPD action relay host smtp://oxford.smarthost.internal (A) / unbound
+#     bind               Postfix (MX) / BIND 9: zone type forward, forward only
+#     kresd              Postfix (MX) / Knot Resolver: policy.STUB for the zone, REFUSE for the rest
+#     pdns-recursor      Postfix (MX) / PowerDNS Recursor: forward-zones, a negative trust anchor
+#     dnsmasq            Postfix (MX) / dnsmasq: --server=/smarthost.internal/..., --no-resolv
+#     two-ns             Postfix (MX) / unbound stub-zone with two smarthostd instances (10.99.0.53
+#                        and 10.99.0.54, same config, each its own state_dir, both in the NS set):
+#                        instance 2 is SIGKILLed in the middle of a batch (all mail still delivered,
+#                        the survivor answering alone); the oxford relays are killed while it is
+#                        down; it is restarted and its first answer must already leave them out
+#                        (smarthostd answers only after its first probe round); the relays come
+#                        back and mail flows until unbound asks instance 2 again; then, both
+#                        running, the relays are killed and restored 5 times while both instances
+#                        are polled every 50 ms: their withdrawals must be at most one probe
+#                        interval plus one timeout (2 s, + 0.1 s of polling) apart.
+#   Each cell prints one row of the table (withdrawal, resolver lag, first fallback delivery,
+#   attempts after withdrawal + slack as SYN/log, the slack, re-listing, resolver lag, first
+#   in-site delivery after the return, result); "all" prints the whole table at the end.
+#
+# HOW TO RUN (as root; CI runs "all" after mta-failover.sh)
+#   bash tests/e2e/matrix.sh [-n N] [all|CELL]        (N >= 50 unless E2E_ALLOW_SMALL=1)
+#   Environment: SMARTHOSTD_BIN, E2E_KEEP=1, E2E_DELIVERY_TIMEOUT, TMPDIR as for mta-failover.sh;
+#     E2E_MTA_ROOT  where Exim's and OpenSMTPD's .debs are unpacked (default
+#                   /var/cache/smarthost-e2e/mta-root; kept, so the download happens once)
+#     E2E_INFRA_HOST_TTL  unbound's infra-host-ttl in two-ns (default 10; unbound's own is 900)
+#     E2E_SPREAD_TRIALS   withdrawal-spread trials in two-ns (default 5)
+#     OPENSMTPD_VERBOSE=1 smtpd -v (debug log)
+#   It ends with "matrix: P passed, F failed" and exits non-zero on any failure.
+#
+# WHAT IT NEEDS
+#   As mta-failover.sh, plus Debian's bind9, knot-resolver, pdns-recursor and dnsmasq-base
+#   (apt-get, with service starts denied through policy-rc.d), and exim4-daemon-light and
+#   opensmtpd, which conflict with postfix as packages: they are fetched with `apt-get download`
+#   and unpacked with dpkg-deb -x under E2E_MTA_ROOT, their libraries installed with apt-get.
+#   Exim needs the Debian-exim user (compiled in), OpenSMTPD opensmtpd and opensmtpq (and
+#   smtpctl setgid opensmtpq): created if missing, as the packages' postinst scripts would.
+#   Exim runs with -C (its own config, spool_directory, log_file_path, pid_file_path under the
+#   work directory) as a foreground daemon (-bdf -q1s, listening on 127.0.0.1:2525 in the MTA
+#   namespace only); mail is submitted with exim -odb. Running with -C a config that is not in
+#   /etc/exim4/trusted_configs makes Exim log "exim user lost privilege for using -C option" to
+#   its panic log when it re-executes itself as Debian-exim; that line is expected and ignored.
+#   OpenSMTPD's spool (/var/spool/smtpd), socket (/var/run/smtpd.sock) and chroot
+#   (/var/lib/opensmtpd/empty) are compiled in: smtpd -d runs in a mount namespace of its own
+#   (unshare) in which the work directory is mounted over /var/spool, /run and a tmpfs over
+#   /var/lib; mail is submitted over SMTP to 127.0.0.1:2525; its log is stamped as it is written.
+#   Every MTA resolves through /etc/netns/<mta ns>/resolv.conf, i.e. the cell's resolver.
+#
+# ISOLATION
+#   As mta-failover.sh: namespaces and addresses in 10.99.0.0/16 only, every resolver at
+#   10.99.0.10 answering smarthost.internal from smarthostd and nothing else (BIND from a local
+#   empty root zone, so no root-server traffic is even attempted; Knot Resolver with priming and
+#   the trust-anchor probes unloaded; PowerDNS Recursor refusing other names in a Lua preresolve
+#   hook; dnsmasq and unbound refusing them). An EXIT trap stops every process by its id (smtpd's
+#   children by parent id), deletes namespaces, /etc/netns/<mta ns> and the work directory.
+#
+# TIMING KNOBS AND WHY
+#   smarthostd as in mta-failover.sh (ttl 2s, probe interval 1s, timeout 1s, rise/fall 2).
+#   Resolvers, all capped at 1 s of caching:
+#     unbound   cache-max-ttl 1, cache-max-negative-ttl 1, no prefetch, no serve-expired.
+#     BIND      max-cache-ttl 1, max-ncache-ttl 1, prefetch 0, stale-answer-enable no,
+#               dnssec-validation no. `forward only`: with `forward first` (BIND's default for a
+#               forward zone) a failing smarthostd makes BIND iterate from the root instead,
+#               i.e. send the private name to the Internet's root servers (here: to the local
+#               empty root, which would answer NXDOMAIN).
+#     kresd     cache.min_ttl(0) (default 5 s: a floor that would hold every 2 s answer 5 s),
+#               cache.max_ttl(1); min_ttl must be lowered first (max_ttl must exceed it).
+#               policy.STUB does not validate; trust_anchors.remove('.') all the same.
+#     pdns      max-cache-ttl 1, max-negative-ttl 1, packetcache-ttl 1,
+#               packetcache-servfail-ttl 1; addNTA("smarthost.internal") (it validates by
+#               default, dnssec=process).
+#     dnsmasq   --max-cache-ttl 1, --neg-ttl 1; it does not cache MX at all (A/AAAA only), so
+#               an MX-first MTA sees each change at once.
+#   Postfix: as mta-failover.sh (smtp_connect_timeout 2s, backoff 1-2 s, no connection cache).
+#   Exim: connect_timeout 2s, command timeouts 5s; hosts_try_fastopen = : (TCP Fast Open is on
+#     for every host by default; with it the connect returns before the handshake and a dead host
+#     costs the banner wait, command_timeout, instead of connect_timeout); retry rule
+#     `* * F,1h,1s`: a host that failed is skipped until its retry time and a message whose every
+#     host failed is deferred until then, so the default rules (15 min and up) would hold mail
+#     long after the outage; the daemon runs a queue every second (-q1s); hosts_max_try 5
+#     (default; for an MX route Exim still tries one address of each higher MX value when the
+#     limit is reached, for byname it does not).
+#   OpenSMTPD (6.8, no setting for these unless said):
+#     - the "relay" keeps the addresses it resolved for as long as it has mail or a session;
+#       an idle session is kept `mta limit session-keepalive` seconds (default 10; 1 here) and
+#       the relay itself for its next source check, 10 s;
+#     - a refused connection disables that route (source -> address) for 15 s, and connections
+#       on one relay are 2 s apart (conn-delay-relay); when no route is left, every message of the
+#       relay fails temporarily ("Network error on destination MXs") and the scheduler retries it
+#       400 s after its arrival (then 1600 s, ...: 400 s x retry^2).
+#     So mail queued when the oxford relays die is not re-resolved: it waits for the relay to give
+#     up (about 9 s after the kill here, up to 18 s on a loaded machine) and then 400 s. The cell waits for that give-up (the TempFail line, at most
+#     60 s) before sending the second half (B = max(withdrawal + slack, give-up + 1 s)), checks
+#     that the second half is delivered at cambridge at once, counts the held messages and
+#     releases them with `smtpctl schedule all` (the operator's command), so the run takes
+#     seconds, not minutes; the row says how many were held. Before the failback batch it waits
+#     for the relay to cambridge to be let go (last delivery + keepalive + 10 s + 1 s).
+#   Slack after withdrawal (the resolver's cache cap + 1 s of whole-second expiry + the MTA's
+#   per-try time, 0 for refused connections + 1 s of scheduling): 3 s for every cell; OpenSMTPD:
+#   until its give-up + 1 s, as above (9-18 s).
+#   two-ns: unbound infra-host-ttl 10 s (default 900 s: after unbound has met a dead instance it
+#   keeps avoiding it; measured here with the default: not asked again within 120 s of its
+#   restart, while mail flowed), outgoing-interface 10.99.0.10.
+#
+# BUDGET
+#   N = 50 per phase; the whole matrix (ten cells, packages already present) takes about 3 to 4
+#   minutes on 2 cores; installing the packages and unpacking the MTAs on a fresh machine adds
+#   under a minute.
 
 set -Eeuo pipefail
 
