@@ -94,7 +94,8 @@
 #   Postfix: as mta-failover.sh (smtp_connect_timeout 2s, backoff 1-2 s, no connection cache).
 #   Exim: connect_timeout 2s, command timeouts 5s; hosts_try_fastopen = : (TCP Fast Open is on
 #     for every host by default; with it the connect returns before the handshake and a dead host
-#     costs the banner wait, command_timeout, instead of connect_timeout); retry rule
+#     can cost the banner wait, command_timeout, instead of connect_timeout, as reported for some
+#     versions; the test relays offer no Fast Open, so this is for safety); retry rule
 #     `* * F,1h,1s`: a host that failed is skipped until its retry time and a message whose every
 #     host failed is deferred until then, so the default rules (15 min and up) would hold mail
 #     long after the outage; the daemon runs a queue every second (-q1s); hosts_max_try 5
