@@ -124,9 +124,10 @@
 #   restart, while mail flowed), outgoing-interface 10.99.0.10.
 #
 # BUDGET
-#   N = 50 per phase; the whole matrix (ten cells, packages already present) takes about 3 to 4
-#   minutes on 2 cores; installing the packages and unpacking the MTAs on a fresh machine adds
-#   under a minute.
+#   N = 50 per phase. The whole matrix took 171 s on 2 cores from a machine without the four
+#   resolver packages and the unpacked MTAs (11 s of it installing and unpacking, the libraries
+#   being present; add the download of about 15 MB on a fresh machine), and up to 261 s while
+#   other builds shared the cores. resolver-checks.sh, run after it in CI, takes about 35 s.
 
 set -Eeuo pipefail
 
