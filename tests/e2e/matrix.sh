@@ -211,9 +211,10 @@ ensure_matrix_packages() {
 TABLE_HEAD="cell|MTA (asks for)|resolver|withdrawn|resolver +|1st fallback delivery|attempts after wd+slack (SYN/log)|slack|re-listed|resolver +|1st in-site delivery|result"
 print_table() {
   { echo "$TABLE_HEAD"; cat "$1"; } | column -t -s '|' -o ' | '
-  echo "(times in seconds: withdrawn, 1st fallback delivery and re-listed from the kill / the return of the"
-  echo " oxford relays; resolver + = how much later the cell's resolver showed it; 1st in-site delivery from"
-  echo " the return of the relays, the batch being sent once the resolver shows them)"
+  echo "(times in seconds: withdrawn and 1st fallback delivery from the kill of the oxford relays;"
+  echo " re-listed and 1st in-site delivery from their return, i.e. once the restarted relays listen, the"
+  echo " batch being sent as soon as the resolver lists them; resolver + = how much later the cell's"
+  echo " resolver showed the change than smarthostd)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -738,8 +739,8 @@ run_failover() {
 
   # --- phase 3: failback ----------------------------------------------------------------------
   log "phase 3 (failback): restarting the oxford relays"
-  T_BACK=$(now)
   bring_back
+  T_BACK=$(now)   # the return: both restarted relays listen (a loaded machine takes seconds to start them)
   T_RS=$(wait_answer is_restored "$IP_SHD" "$CHANGE_TIMEOUT") || die "smarthostd never listed the oxford hosts again"
   T_RS_RES=$(wait_answer is_restored "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed oxford again"
   log "smarthostd listed oxford again $(calc "$T_RS - $T_BACK") s after the return; $RES followed $(calc "$T_RS_RES - $T_RS") s later"
@@ -912,8 +913,8 @@ run_two_ns() {
   check $(( C[cambridge-mail1] + C[cambridge-mail2] == N ? 0 : 1 )) "phase 3: all $N at cambridge"
 
   # --- phase 4: the relays return; unbound uses instance 2 again --------------------------------
-  T_BACK=$(now)
   bring_back
+  T_BACK=$(now)
   T_RS=$(wait_answer is_restored "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed oxford again"
   log "phase 4: unbound shows oxford $(calc "$T_RS - $T_BACK") s after the return; sending at least $N messages, until instance 2 is asked again (at most ${INFRA_HOST_TTL}s + 10 s, 120 s)"
   local t_rejoin="" deadline limit
