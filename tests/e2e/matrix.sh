@@ -110,7 +110,7 @@
 #       relay fails temporarily ("Network error on destination MXs") and the scheduler retries it
 #       400 s after its arrival (then 1600 s, ...: 400 s x retry^2).
 #     So mail queued when the oxford relays die is not re-resolved: it waits for the relay to give
-#     up (about 9 s after the kill here, up to 18 s on a loaded machine) and then 400 s. The cell waits for that give-up (the TempFail line, at most
+#     up (about 9 s after the kill here, up to 20 s on a loaded machine) and then 400 s. The cell waits for that give-up (the TempFail line, at most
 #     60 s) before sending the second half (B = max(withdrawal + slack, give-up + 1 s)), checks
 #     that the second half is delivered at cambridge at once, counts the held messages and
 #     releases them with `smtpctl schedule all` (the operator's command), so the run takes
@@ -118,7 +118,7 @@
 #     for the relay to cambridge to be let go (last delivery + keepalive + 10 s + 1 s).
 #   Slack after withdrawal (the resolver's cache cap + 1 s of whole-second expiry + the MTA's
 #   per-try time, 0 for refused connections + 1 s of scheduling): 3 s for every cell; OpenSMTPD:
-#   until its give-up + 1 s, as above (9-18 s).
+#   until its give-up + 1 s, as above (9-20 s).
 #   two-ns: unbound infra-host-ttl 10 s (default 900 s: after unbound has met a dead instance it
 #   keeps avoiding it; measured here with the default: not asked again within 120 s of its
 #   restart, while mail flowed), outgoing-interface 10.99.0.10.
