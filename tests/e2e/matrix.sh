@@ -110,8 +110,9 @@
 #       relay fails temporarily ("Network error on destination MXs") and the scheduler retries it
 #       400 s after its arrival (then 1600 s, ...: 400 s x retry^2).
 #     So mail queued when the oxford relays die is not re-resolved: it waits for the relay to give
-#     up (about 9 s after the kill here, up to 20 s on a loaded machine) and then 400 s. The cell waits for that give-up (the TempFail line, at most
-#     60 s) before sending the second half (B = max(withdrawal + slack, give-up + 1 s)), checks
+#     up (about 9 s after the kill here, up to 20 s on a loaded machine) and then 400 s. The cell
+#     waits for that give-up (the TempFail line, at most 60 s) before sending the second half
+#     (B = max(withdrawal + slack, give-up + 1 s)), checks
 #     that the second half is delivered at cambridge at once, counts the held messages and
 #     releases them with `smtpctl schedule all` (the operator's command), so the run takes
 #     seconds, not minutes; the row says how many were held. Before the failback batch it waits
