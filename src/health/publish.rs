@@ -19,6 +19,8 @@ pub(super) struct Publisher {
     serial: u32,
     /// Something the answers depend on changed since the last publish.
     pub(super) dirty: bool,
+    /// Nothing published yet: every site not in normal mode is announced.
+    first: bool,
 }
 
 impl Publisher {
@@ -39,6 +41,7 @@ impl Publisher {
             metrics,
             serial,
             dirty: true,
+            first: true,
         }
     }
 
@@ -83,6 +86,7 @@ impl Publisher {
         self.generation = generation;
         // Each site's mode in the previous generation: by index while the topology stays, by
         // name across a reload (sites may have moved or gone).
+        let first = std::mem::take(&mut self.first);
         let renamed: Option<std::collections::HashMap<&str, Mode>> = (!same_topology).then(|| {
             previous
                 .topology
@@ -95,6 +99,7 @@ impl Publisher {
         for (site_id, plan) in next.plans.iter().enumerate() {
             let site = &topology.sites[site_id].name;
             let before = match &renamed {
+                _ if first => None,
                 None => previous.plans.get(site_id).map(|p| p.mode),
                 Some(modes) => modes.get(site.as_str()).copied(),
             };
