@@ -17,8 +17,20 @@ pub const RECENT: usize = 40;
 
 /// Width of a bar in SVG units: one unit is under 90 s of the day.
 const BAR_UNITS: f64 = 1000.0;
-/// The shortest stretch the bars show, however recent the history.
-const SHORTEST_VIEW: Duration = Duration::from_secs(5 * 60);
+/// The stretches the bars may show, shortest first: the shortest that holds everything known
+/// is taken, so that the axis reads in round numbers.
+const VIEWS: [Duration; 10] = [
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(10 * 60),
+    Duration::from_secs(20 * 60),
+    Duration::from_secs(40 * 60),
+    Duration::from_secs(3600),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(4 * 3600),
+    Duration::from_secs(8 * 3600),
+    Duration::from_secs(12 * 3600),
+    Duration::from_secs(24 * 3600),
+];
 
 const STYLE: &str = r#"
 .past { background: #fff; border-radius: 8px; padding: .8em 1em; margin-top: 1em;
@@ -26,7 +38,7 @@ const STYLE: &str = r#"
 .past h2 { font-size: 1.1em; margin: 0 0 .4em; }
 .tl { display: grid; grid-template-columns: 12em 1fr 22em; gap: .25em .8em; align-items: center; }
 .tl .who { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.tl .who.site { font-weight: 600; margin-top: .35em; } .tl .who.relay { padding-left: 1em; }
+.tl .who.tl-site { font-weight: 600; margin-top: .35em; } .tl .who.tl-relay { padding-left: 1em; }
 .tl svg { width: 100%; height: 16px; display: block; background: #e3e7ea; border-radius: 3px; }
 .tl .figs { font-size: .85em; color: #3c4650; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .tl .axis { display: flex; justify-content: space-between; font-size: .75em; color: #5b6670; }
@@ -47,8 +59,8 @@ pub fn section(report: &StatusReport, events: &[Arc<Event>]) -> String {
     let view = View::of(report);
     let begins = match view {
         Some(v) if v.trimmed => format!(
-            " <span class=\"note\">· nothing is known before {} UTC, where the bars begin</span>",
-            humantime::format_rfc3339_seconds(v.start)
+            " <span class=\"note\">· the bars show the last {}: smarthostd's history is younger</span>",
+            ago(v.seconds)
         ),
         _ => String::new(),
     };
@@ -68,9 +80,9 @@ pub fn section(report: &StatusReport, events: &[Arc<Event>]) -> String {
     }
     html.push_str("<span>now</span></div><div></div>");
     for site in &report.sites {
-        row(html, "site", &site.name, site.last_24h.as_ref(), view);
+        row(html, "tl-site", &site.name, site.last_24h.as_ref(), view);
         for host in &site.hosts {
-            row(html, "relay", &host.name, host.last_24h.as_ref(), view);
+            row(html, "tl-relay", &host.name, host.last_24h.as_ref(), view);
         }
     }
     html.push_str("</div></section>");
@@ -99,8 +111,8 @@ fn legend() -> String {
     .collect()
 }
 
-/// The stretch the bars show: the window, less its start where nothing is known of anyone,
-/// but at least [`SHORTEST_VIEW`].
+/// The stretch the bars show: the window, less its start where nothing is known of anyone (in
+/// one of the round [`VIEWS`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct View {
     pub start: SystemTime,
@@ -134,12 +146,17 @@ impl View {
             .map(|s| s.start)
             .min()
             .unwrap_or(first.since);
-        let latest = end.checked_sub(SHORTEST_VIEW).unwrap_or(first.since);
-        let start = known.min(latest).max(first.since);
+        let needed = end.duration_since(known).unwrap_or_default();
+        let window = Duration::from_secs_f64(first.seconds);
+        let span = VIEWS
+            .into_iter()
+            .find(|&v| v >= needed)
+            .unwrap_or(window)
+            .min(window);
         Some(Self {
-            start,
-            seconds: end.duration_since(start).unwrap_or_default().as_secs_f64(),
-            trimmed: start > first.since,
+            start: end.checked_sub(span).unwrap_or(first.since),
+            seconds: span.as_secs_f64(),
+            trimmed: span < window,
         })
     }
 }
@@ -326,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn the_bars_begin_where_something_is_known_and_show_at_least_five_minutes() {
+    fn the_bars_begin_where_something_is_known_in_round_numbers() {
         let end = SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000);
         let w = Window::last_day(end);
         let relay = |started: Duration| {
@@ -345,7 +362,7 @@ mod tests {
         };
         let (hour, two) = (
             relay(Duration::from_secs(3600)),
-            relay(Duration::from_secs(7200)),
+            relay(Duration::from_secs(6000)),
         );
         let view = View::over(&[&hour, &two]).unwrap();
         assert_eq!(
@@ -354,7 +371,7 @@ mod tests {
         );
         let fresh = relay(Duration::from_secs(30));
         let view = View::over(&[&fresh]).unwrap();
-        assert_eq!(view.seconds, SHORTEST_VIEW.as_secs_f64());
+        assert_eq!(view.seconds, 300.0, "the shortest view");
         let mut html = String::new();
         bar(&mut html, &fresh, view);
         assert!(

@@ -255,7 +255,8 @@ fn figures(h: &History) -> String {
     let share = h
         .up_share
         .map_or("no data".to_string(), |s| format!("{:.2} % up", s * 100.0));
-    let mut text = format!("{share:<12}  {:>3} transitions", h.transitions);
+    let plural = if h.transitions == 1 { "" } else { "s" };
+    let mut text = format!("{share:<12}  {:>3} transition{plural}", h.transitions);
     if let Some(start) = h.longest_outage_start {
         text.push_str(&format!(
             "  longest outage {} from {}",
