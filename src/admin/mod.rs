@@ -4,7 +4,7 @@
 //! - `GET /status`: JSON of every site, host and address; `GET /`: the same as a page ([`page`]).
 //! - `GET /healthz`, `GET /readyz`.
 //! - `GET /drains`: every drain kept, also of hosts no longer configured.
-//! - `GET /events[?since=1h&site=S&host=H]`: what happened, oldest first ([`events`]); the
+//! - `GET /events[?since=1h&site=S&host=H]`: what happened, oldest first (`events`); the
 //!   status report's last 24 hours are made from it ([`history`]).
 //! - `POST /hosts/{site}/{host}/drain[?for=2h]`, `.../undrain`, `POST /reload`: need the
 //!   bearer token when one is set, and one must be set when the listener is not on loopback.

@@ -112,7 +112,7 @@ fn legend() -> String {
 }
 
 /// The stretch the bars show: the window, less its start where nothing is known of anyone (in
-/// one of the round [`VIEWS`]).
+/// one of the round `VIEWS`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct View {
     pub start: SystemTime,

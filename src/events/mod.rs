@@ -6,8 +6,8 @@
 //!
 //! - [`Event`] ([`event`]): one change, as JSON.
 //! - [`EventLog`]: the last [`RING`] events in memory, each also appended to
-//!   `state_dir/events.jsonl` by a thread of its own ([`file`]): bounded, rotated, read back
-//!   at start, and never able to hold up probing or answering.
+//!   `state_dir/events.jsonl` by a thread of its own ([`file`](mod@file)): bounded, rotated,
+//!   read back at start, and never able to hold up probing or answering.
 //! - [`filter`]: choosing events by site, host and time.
 //! - [`history`]: each relay's and each site's last 24 hours rebuilt from the events and the
 //!   state now (pure): share of time up, transitions, longest outage, and the timeline.
