@@ -1,10 +1,11 @@
 //! What happened: every kind of event after the action that causes it, oldest first; filters;
-//! the history across a restart; the file's bound and rotation; a full disk that costs file
-//! lines and nothing else; `GET /events`, the last 24 hours in `/status` and on the page, and
-//! `smarthostd events`.
+//! the history across a restart; `GET /events`, the last 24 hours in `/status` and on the page.
+//! The events file's bound, rotation and a full disk in [`file`]; `smarthostd events` in [`cli`].
+
+mod cli;
+mod file;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use smarthostd::events::{Event, Kind};
@@ -16,17 +17,14 @@ use tokio::net::TcpStream;
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
 
-/// The size the events file is rotated at.
-const FILE_LIMIT: u64 = 1024 * 1024;
-
 /// Oxford with `mail1` and `mail2`, Cambridge with `mail1`.
-struct Relays {
-    oxford: Vec<FakeSmtp>,
-    cambridge: FakeSmtp,
+pub(super) struct Relays {
+    pub(super) oxford: Vec<FakeSmtp>,
+    pub(super) cambridge: FakeSmtp,
 }
 
 impl Relays {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         Self {
             oxford: vec![
                 FakeSmtp::start(Behavior::Healthy).await,
@@ -36,7 +34,7 @@ impl Relays {
         }
     }
 
-    fn toml(&self) -> String {
+    pub(super) fn toml(&self) -> String {
         format!(
             "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
             self.oxford[0].host_entry("mail1"),
@@ -47,7 +45,7 @@ impl Relays {
 }
 
 /// A GET over HTTP/1.0: status and body.
-async fn get(admin: SocketAddr, path: &str) -> (u16, String) {
+pub(super) async fn get(admin: SocketAddr, path: &str) -> (u16, String) {
     let exchange = async {
         let mut s = TcpStream::connect(admin).await.unwrap();
         s.write_all(format!("GET {path} HTTP/1.0\r\nHost: smarthostd\r\n\r\n").as_bytes())
@@ -72,14 +70,14 @@ async fn get(admin: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// `GET /events` with `query`, parsed.
-async fn events(admin: SocketAddr, query: &str) -> Vec<Event> {
+pub(super) async fn events(admin: SocketAddr, query: &str) -> Vec<Event> {
     let (code, body) = get(admin, &format!("/events{query}")).await;
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 /// Polls the server's events until `want` holds, or fails after [`DEADLINE`].
-async fn wait_events(
+pub(super) async fn wait_events(
     server: &TestServer,
     what: &str,
     want: impl Fn(&[Event]) -> bool,
@@ -99,7 +97,12 @@ async fn wait_events(
 }
 
 /// The position of the first event after `from` that `want` picks.
-fn find(list: &[Event], from: usize, what: &str, want: impl Fn(&Event) -> bool) -> usize {
+pub(super) fn find(
+    list: &[Event],
+    from: usize,
+    what: &str,
+    want: impl Fn(&Event) -> bool,
+) -> usize {
     list.iter()
         .skip(from)
         .position(want)
@@ -107,22 +110,19 @@ fn find(list: &[Event], from: usize, what: &str, want: impl Fn(&Event) -> bool) 
         .unwrap_or_else(|| panic!("no {what} after position {from}: {list:#?}"))
 }
 
-fn change(e: &Event, kind: Kind, site: &str, host: Option<&str>, from: &str, to: &str) -> bool {
+pub(super) fn change(
+    e: &Event,
+    kind: Kind,
+    site: &str,
+    host: Option<&str>,
+    from: &str,
+    to: &str,
+) -> bool {
     e.kind == kind
         && e.site.as_deref() == Some(site)
         && e.host.as_deref() == host
         && e.from.as_deref() == Some(from)
         && e.to.as_deref() == Some(to)
-}
-
-/// The value of an unlabelled sample in a scrape.
-async fn metric(admin: SocketAddr, name: &str) -> f64 {
-    let (_, scrape) = get(admin, "/metrics").await;
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from:\n{scrape}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,7 +254,7 @@ async fn every_kind_of_event_follows_its_cause_oldest_first() {
 }
 
 /// Waits until the file at `path` holds `needle`, or fails after [`DEADLINE`].
-async fn wait_file(path: &std::path::Path, needle: &str) {
+pub(super) async fn wait_file(path: &std::path::Path, needle: &str) {
     let begun = Instant::now();
     while std::fs::read_to_string(path).map_or(true, |t| !t.contains(needle)) {
         assert!(
@@ -364,122 +364,6 @@ async fn the_history_survives_a_restart_with_the_stop_and_start_in_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_file_is_rotated_at_its_bound_and_both_files_are_read_back() {
-    let relays = Relays::start().await;
-    let setup = Setup::new(relays.toml());
-    let dir = tempfile::tempdir().unwrap();
-    let long_ago = SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
-    let line =
-        |reason: &str| serde_json::to_string(&Event::reload(reason).at(long_ago)).unwrap() + "\n";
-    // An older file, and a current one a few bytes short of the bound: the next line rotates.
-    std::fs::write(dir.path().join("events.jsonl.1"), line("very old")).unwrap();
-    let mut seeded = String::new();
-    let mut n = 0;
-    while seeded.len() as u64 + 1200 < FILE_LIMIT {
-        seeded.push_str(&line(&format!("seeded {n} {}", "x".repeat(900))));
-        n += 1;
-    }
-    let pad = (FILE_LIMIT - 10) as usize - seeded.len() - line("seeded last ").len();
-    seeded.push_str(&line(&format!("seeded last {}", "y".repeat(pad))));
-    assert_eq!(seeded.len() as u64, FILE_LIMIT - 10);
-    std::fs::write(dir.path().join("events.jsonl"), &seeded).unwrap();
-
-    let server = TestServer::start_in(&setup, dir).await;
-    // Read back at start: both files, oldest first, before this run's start.
-    let list = events(server.admin, "").await;
-    assert_eq!(list[0].reason.as_deref(), Some("very old"));
-    assert_eq!(list[1].reason.as_deref().map(|r| &r[..8]), Some("seeded 0"));
-    let start = find(&list, 0, "the start", |e| e.kind == Kind::Start);
-    assert_eq!(start, n + 2);
-
-    // The start's line did not fit: the seeded file became the old one, the very old one went.
-    let path = server.dir.path().join("events.jsonl");
-    let old = server.dir.path().join("events.jsonl.1");
-    wait_file(&path, "\"kind\":\"start\"").await;
-    assert_eq!(std::fs::read_to_string(&old).unwrap(), seeded);
-    let current = std::fs::metadata(&path).unwrap().len();
-    assert!(current < 64 * 1024, "a fresh file: {current} bytes");
-
-    // Another run reads the seeded file and the new one, and no longer the very old one.
-    let dir = server.stop().await;
-    let server = TestServer::start_in(&setup, dir).await;
-    let list = events(server.admin, "").await;
-    assert_eq!(list[0].reason.as_deref().map(|r| &r[..8]), Some("seeded 0"));
-    assert!(!list.iter().any(|e| e.reason.as_deref() == Some("very old")));
-    let starts = list.iter().filter(|e| e.kind == Kind::Start).count();
-    assert_eq!(starts, 2, "{:#?}", &list[n..]);
-    for file in [&path, &old] {
-        let size = std::fs::metadata(file).unwrap().len();
-        assert!(size <= FILE_LIMIT, "{}: {size}", file.display());
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_costs_file_lines_and_nothing_else() {
-    let mut relays = Relays::start().await;
-    let server = TestServer::start(&Setup::new(relays.toml())).await;
-    let failures = "smarthostd_events_write_failures_total";
-    assert_eq!(metric(server.admin, failures).await, 0.0);
-    let path = server.dir.path().join("events.jsonl");
-    let oxford = "oxford.smarthost.internal";
-
-    // Every write now fails with "no space left on device".
-    std::fs::remove_file(&path).unwrap();
-    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-    relays.oxford[0].stop();
-    server
-        .wait_mx(oxford, |m| !m.contains(&mx(10, "mail1.oxford")))
-        .await;
-    let full = wait_metric(server.admin, failures, 1.0).await;
-    relays.oxford[0].restart().await;
-    server
-        .wait_mx(oxford, |m| m.contains(&mx(10, "mail1.oxford")))
-        .await;
-    let fuller = wait_metric(server.admin, failures, full + 1.0).await;
-    // Kept in memory all the same.
-    let list = events(server.admin, "?site=oxford&host=mail1").await;
-    assert!(list.iter().any(|e| e.to.as_deref() == Some("down")));
-    assert!(list.iter().any(|e| e.from.as_deref() == Some("down")));
-
-    // A folder in the file's place: the same.
-    std::fs::remove_file(&path).unwrap();
-    std::fs::create_dir(&path).unwrap();
-    relays.oxford[1].stop();
-    server
-        .wait_mx(oxford, |m| !m.contains(&mx(10, "mail2.oxford")))
-        .await;
-    let folder = wait_metric(server.admin, failures, fuller + 1.0).await;
-    // Gone again: the next event is written.
-    std::fs::remove_dir(&path).unwrap();
-    relays.oxford[1].restart().await;
-    server
-        .wait_mx(oxford, |m| m.contains(&mx(10, "mail2.oxford")))
-        .await;
-    wait_file(&path, "\"from\":\"down\"").await;
-    assert_eq!(
-        metric(server.admin, failures).await,
-        folder,
-        "no failure since"
-    );
-}
-
-/// Polls a counter until it reaches `at_least`; its value then.
-async fn wait_metric(admin: SocketAddr, name: &str, at_least: f64) -> f64 {
-    let start = Instant::now();
-    loop {
-        let value = metric(admin, name).await;
-        if value >= at_least {
-            return value;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "{name} stays at {value}, below {at_least}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_page_show_the_last_day() {
     let mut relays = Relays::start().await;
     let server = TestServer::start(&Setup::new(relays.toml())).await;
@@ -523,73 +407,4 @@ async fn status_and_page_show_the_last_day() {
             "{needed} missing from the page:\n{page}"
         );
     }
-}
-
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_smarthostd"))
-        .args(args)
-        .env_remove(smarthostd::admin::TOKEN_ENV)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_lists_events_as_a_table_or_json_with_relay_text_escaped() {
-    let nasty = FakeSmtp::start(Behavior::Greeting("421 busy \x1b[2J\x1b]0;owned\x07\r\n")).await;
-    let good = FakeSmtp::start(Behavior::Healthy).await;
-    let server = TestServer::start(&Setup::new(two_sites(&nasty, &good))).await;
-    let admin = server.admin.to_string();
-
-    let out = cli(&[
-        "events", "--admin", &admin, "--site", "oxford", "--since", "1h",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert!(
-        lines[0].starts_with("TIME") && lines[0].contains("REASON"),
-        "{stdout}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("oxford/mail1") && l.contains("unknown → down")),
-        "{stdout}"
-    );
-    assert!(!lines.iter().any(|l| l.contains("cambridge")), "{stdout}");
-    assert!(
-        !out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07),
-        "{stdout}"
-    );
-    assert!(stdout.contains("\\u{1b}[2J"), "shown as text: {stdout}");
-
-    let out = cli(&["events", "--admin", &admin, "--json", "--host", "mail1"]);
-    assert!(out.status.success());
-    let listed: Vec<Event> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed, events(server.admin, "?host=mail1").await);
-    assert!(listed.iter().any(|e| e.is_of_site("cambridge")));
-    assert!(!out.stdout.contains(&0x1b));
-
-    let out = cli(&["events", "--admin", &admin, "--since", "last tuesday"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("--since") && stderr.contains("RFC 3339"),
-        "{stderr}"
-    );
-
-    let out = cli(&["status", "--admin", &admin]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("last 24 h"), "{stdout}");
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.contains("mail1") && l.contains(" 0.00 % up")),
-        "{stdout}"
-    );
 }
