@@ -28,7 +28,11 @@ pub const OLD_FILE_NAME: &str = "events.jsonl.1";
 /// The size past which the file is rotated.
 pub const FILE_LIMIT: u64 = 1024 * 1024;
 /// Lines waiting for the writer; beyond this they are counted as failures, never waited for.
-pub const QUEUE: usize = 1024;
+/// As many as the memory keeps: a burst (the first verdicts of thousands of relays) is written
+/// whole, a hung disk holds at most a few MiB.
+pub const QUEUE: usize = super::RING;
+/// Lines written with one opening of the file.
+const BATCH: usize = 1024;
 /// At most one warning about failed writes in this time.
 pub const WARN_EVERY: Duration = Duration::from_secs(60);
 /// The most read back from the end of each file at start.
@@ -140,7 +144,7 @@ fn run(path: &Path, limit: u64, rx: &Receiver<String>, failures: &Failures) {
     let mut torn = false;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < QUEUE
+        while batch.len() < BATCH
             && let Ok(line) = rx.try_recv()
         {
             batch.push(line);
