@@ -18,13 +18,15 @@
 //! - [`admin`]: the operator's [`Control`](admin::Control), and status, drain, reload and
 //!   metrics over HTTP.
 //!
-//! Beside the flow: [`metrics`] (dns and health write to it, admin serves it), [`state`] (what is
-//! kept across restarts — drains, last known addresses — in a locked folder), [`connections`]
-//! (what a TCP client may hold). [`server`] wires them together; [`cli`] is the command line.
+//! Beside the flow: [`metrics`] (dns and health write to it, admin serves it), [`events`] (what
+//! happened: health and admin write to it, admin serves it, `state_dir/events.jsonl` keeps it),
+//! [`state`] (what is kept across restarts — drains, last known addresses — in a locked folder),
+//! [`connections`] (what a TCP client may hold). [`server`] wires them together; [`cli`] is the
+//! command line.
 //!
 //! Threads: the DNS UDP sockets each have an OS thread; the health task and all probes share
-//! one thread and a single-threaded runtime; TCP DNS and admin HTTP run on the main
-//! multi-threaded runtime.
+//! one thread and a single-threaded runtime; the events file has a writer thread; TCP DNS and
+//! admin HTTP run on the main multi-threaded runtime.
 
 #![forbid(unsafe_code)]
 
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod dns;
+pub mod events;
 pub mod health;
 pub mod loaded;
 pub mod metrics;

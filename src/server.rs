@@ -19,6 +19,7 @@ use crate::answer;
 use crate::connections::Slots;
 use crate::connections::budget::{self, Demand};
 use crate::dns::{self, DnsShared, DnsSockets};
+use crate::events::{Event, EventLog};
 use crate::health::{HealthTask, HealthView, Wiring};
 use crate::loaded::Loaded;
 use crate::metrics::Metrics;
@@ -40,6 +41,8 @@ pub struct Running {
     tracker: TaskTracker,
     /// The UDP threads and the health thread; the UDP threads start once DNS does.
     threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    /// The events file's writer, stopped last so that it takes the stop too.
+    events_thread: std::thread::JoinHandle<()>,
 }
 
 /// Starts the server on the given sockets: the health task and its first probe round at once,
@@ -87,6 +90,9 @@ pub async fn start(
     for problem in dropped {
         error!(file = %drains_path.display(), %problem, "a damaged line of the drained hosts was dropped; the other drains are kept");
     }
+    let (events, events_thread) =
+        EventLog::open(state.path(), metrics.events_write_failures.clone())?;
+    events.record(Event::start());
     let wiring = Wiring {
         snapshot: snapshot.clone(),
         metrics: metrics.clone(),
@@ -100,6 +106,7 @@ pub async fn start(
         ready: ready_tx,
         state: Some(state),
         drains,
+        events: events.clone(),
         shutdown: shutdown.clone(),
     };
     let threads = Arc::new(Mutex::new(vec![spawn_health(loaded, wiring, &metrics)?]));
@@ -135,6 +142,7 @@ pub async fn start(
         ready,
         config.path.clone(),
         config.server.clone(),
+        events,
     );
     let admin_addr = match admin_listener {
         Some(listener) => {
@@ -160,6 +168,7 @@ pub async fn start(
         shutdown,
         tracker,
         threads,
+        events_thread,
     })
 }
 
@@ -266,10 +275,16 @@ impl Running {
         self.tracker.close();
         self.tracker.wait().await;
         let threads = std::mem::take(&mut *self.threads.lock().expect("threads lock"));
+        let events = self.control.events().clone();
+        let events_thread = self.events_thread;
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();
             }
+            // Nothing records any more: the stop is the last event, and the file has it.
+            events.record(Event::stop());
+            events.close();
+            let _ = events_thread.join();
         })
         .await;
     }

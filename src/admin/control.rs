@@ -1,8 +1,9 @@
-//! The operator's handle on a running server: reload, drain, status. The admin API serves it;
-//! the signal handler reloads through it; tests drive it directly.
+//! The operator's handle on a running server: reload, drain, status, events. The admin API
+//! serves it; the signal handler reloads through it; tests drive it directly.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -10,6 +11,7 @@ use tracing::{error, info, warn};
 
 use crate::answer;
 use crate::config::{ConfigError, ServerConfig};
+use crate::events::{Event, EventLog};
 use crate::health::Command;
 use crate::health::status::{DrainStatus, StatusReport};
 use crate::loaded;
@@ -49,6 +51,7 @@ pub struct Control {
     config_path: PathBuf,
     /// The `[server]` table running now: a reload cannot change sockets and limits.
     server: ServerConfig,
+    events: EventLog,
 }
 
 impl Control {
@@ -60,6 +63,7 @@ impl Control {
         ready: watch::Receiver<bool>,
         config_path: PathBuf,
         server: ServerConfig,
+        events: EventLog,
     ) -> Self {
         Self {
             commands,
@@ -68,7 +72,13 @@ impl Control {
             ready,
             config_path,
             server,
+            events,
         }
+    }
+
+    /// What happened: state changes, drains, reloads, answer modes.
+    pub fn events(&self) -> &EventLog {
+        &self.events
     }
 
     /// A receiver of the readiness flag.
@@ -88,6 +98,7 @@ impl Control {
             Err(e) => {
                 self.metrics.reload(false);
                 error!(error = %e, "reload failed; keeping the running configuration");
+                self.events.record(Event::reload_failed(&e.to_string()));
                 return Err(e.into());
             }
         };
@@ -117,7 +128,9 @@ impl Control {
         self.metrics.reload(true);
         info!(config = %self.config_path.display(), "{outcome}");
         notes.insert(0, outcome);
-        Ok(notes.join("; "))
+        let reply = notes.join("; ");
+        self.events.record(Event::reload(&reply));
+        Ok(reply)
     }
 
     /// Drains `site/host` (`Some`, maybe until a time) or undrains it (`None`): the answers
@@ -167,11 +180,13 @@ impl Control {
         answer.await.ok()
     }
 
-    /// The status of every site, host and address.
+    /// The status of every site, host and address, with each one's last 24 hours.
     pub async fn status(&self) -> Option<StatusReport> {
         let (reply, answer) = oneshot::channel();
         self.commands.send(Command::Status { reply }).await.ok()?;
-        answer.await.ok()
+        let mut report = answer.await.ok()?;
+        super::history::annotate(&mut report, &self.events.shared(), SystemTime::now());
+        Some(report)
     }
 
     /// Whether the first probe round has finished.

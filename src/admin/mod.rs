@@ -4,14 +4,19 @@
 //! - `GET /status`: JSON of every site, host and address; `GET /`: the same as a page ([`page`]).
 //! - `GET /healthz`, `GET /readyz`.
 //! - `GET /drains`: every drain kept, also of hosts no longer configured.
+//! - `GET /events[?since=1h&site=S&host=H]`: what happened, oldest first (`events`); the
+//!   status report's last 24 hours are made from it ([`history`]).
 //! - `POST /hosts/{site}/{host}/drain[?for=2h]`, `.../undrain`, `POST /reload`: need the
 //!   bearer token when one is set, and one must be set when the listener is not on loopback.
 //!
 //! Every connection is bounded ([`listener`]): no client can hold the admin port.
 
 pub mod control;
+mod events;
+pub mod history;
 mod listener;
 pub mod page;
+pub mod timeline;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -56,6 +61,7 @@ pub async fn serve(
         .route("/hosts/{site}/{host}/drain", post(drain))
         .route("/hosts/{site}/{host}/undrain", post(undrain))
         .route("/drains", get(drains))
+        .route("/events", get(events::list))
         .route("/reload", post(reload))
         .with_state(AppState { control, token });
     listener::serve(listener, app, slots, metrics, shutdown).await;
@@ -63,7 +69,10 @@ pub async fn serve(
 
 async fn page_handler(State(s): State<AppState>) -> Response {
     match s.control.status().await {
-        Some(report) => Html(page::render(&report)).into_response(),
+        Some(report) => {
+            let past = timeline::section(&report, &s.control.events().shared());
+            Html(page::render(&report, &past)).into_response()
+        }
         None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }

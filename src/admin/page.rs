@@ -1,5 +1,6 @@
 //! The status page: sites side by side, hosts coloured by state with the reason, and each
-//! site's MX answer as senders see it. Plain HTML that refreshes itself.
+//! site's MX answer as senders see it; beneath, what the caller adds (the last 24 hours,
+//! [`timeline`](super::timeline)). Plain HTML that refreshes itself.
 
 use std::fmt::Write;
 
@@ -31,8 +32,8 @@ th { color: #5b6670; font-weight: 500; }
 .pref { font-variant-numeric: tabular-nums; width: 3em; }
 "#;
 
-/// Renders the page for `report`.
-pub fn render(report: &StatusReport) -> String {
+/// Renders the page for `report`, with the HTML of `below` after the sites.
+pub fn render(report: &StatusReport, below: &str) -> String {
     let mut html = String::with_capacity(8192);
     let _ = write!(
         html,
@@ -54,7 +55,9 @@ pub fn render(report: &StatusReport) -> String {
     for site in &report.sites {
         site_card(&mut html, site);
     }
-    html.push_str("</div></body></html>\n");
+    html.push_str("</div>");
+    html.push_str(below);
+    html.push_str("</body></html>\n");
     html
 }
 
@@ -123,7 +126,7 @@ fn host_row(html: &mut String, host: &HostStatus) {
 }
 
 /// Escapes text for HTML element content and attribute values.
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -1,4 +1,5 @@
-//! `status`, `drain`, `undrain`, `reload`: clients of the running server's admin API.
+//! `status`, `drain`, `undrain`, `reload`: clients of the running server's admin API (and the
+//! connection `events` uses too).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,12 +8,13 @@ use std::time::Duration;
 use super::ClientArgs;
 use crate::admin::ActionResult;
 use crate::config;
+use crate::events::history::History;
 use crate::health::status::{DrainStatus, StatusReport};
 
 /// Bound on one admin request; a reload waits for the new config to be checked.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-struct Admin {
+pub(super) struct Admin {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
@@ -22,7 +24,7 @@ impl Admin {
     /// The admin API of the server `args` name: `--admin` and `--token` as given, the rest
     /// from the config. A config that was named (or, without `--admin`, the default one) must
     /// load: a command never goes to another server than the one meant.
-    fn new(args: &ClientArgs) -> Result<Self, String> {
+    pub(super) fn new(args: &ClientArgs) -> Result<Self, String> {
         let path = match (&args.config, args.admin) {
             (Some(path), _) => Some(path.clone()),
             (None, Some(_)) => None,
@@ -61,10 +63,16 @@ impl Admin {
     }
 
     fn get(&self, path: &str) -> Result<String, String> {
+        self.get_query(path, &[])
+    }
+
+    /// A GET with a query string, its values encoded.
+    pub(super) fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Result<String, String> {
         let url = format!("{}{path}", self.base);
         let mut response = self
             .agent
             .get(&url)
+            .query_pairs(query.iter().copied())
             .call()
             .map_err(|e| format!("{url}: {e}"))?;
         let body = response
@@ -72,7 +80,11 @@ impl Admin {
             .read_to_string()
             .map_err(|e| format!("{url}: {e}"))?;
         if !response.status().is_success() {
-            return Err(format!("{url}: {} {}", response.status(), body.trim()));
+            return Err(format!(
+                "{url}: {} {}",
+                response.status(),
+                printable(body.trim())
+            ));
         }
         Ok(body)
     }
@@ -209,7 +221,52 @@ pub fn status_table(report: &StatusReport) -> String {
             answer.join(", ")
         ));
     }
+    out.push_str(&last_day(report));
     out
+}
+
+/// Each site's and relay's last 24 hours, for `smarthostd status`.
+pub fn last_day(report: &StatusReport) -> String {
+    let mut rows = Vec::new();
+    for site in &report.sites {
+        rows.push((site.name.clone(), site.last_24h.as_ref()));
+        for host in &site.hosts {
+            rows.push((format!("  {}", host.name), host.last_24h.as_ref()));
+        }
+    }
+    if rows.iter().all(|(_, h)| h.is_none()) {
+        return String::new();
+    }
+    let width = rows
+        .iter()
+        .map(|(n, _)| printable(n).chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("last 24 h (a site is up while its own relays lead its answer):\n");
+    for (name, history) in rows {
+        let figures = history.map_or("no history".into(), figures);
+        out.push_str(&format!("  {:<width$}  {figures}\n", printable(&name)));
+    }
+    out
+}
+
+/// Share up, transitions, longest outage.
+fn figures(h: &History) -> String {
+    let share = h
+        .up_share
+        .map_or("no data".to_string(), |s| format!("{:.2} % up", s * 100.0));
+    let plural = if h.transitions == 1 { "" } else { "s" };
+    let mut text = format!("{share:<12}  {:>3} transition{plural}", h.transitions);
+    if let Some(start) = h.longest_outage_start {
+        text.push_str(&format!(
+            "  longest outage {} from {}",
+            humantime::format_duration(
+                Duration::from_secs(h.longest_outage_seconds.round() as u64)
+            ),
+            humantime::format_rfc3339_seconds(start)
+        ));
+    }
+    text
 }
 
 /// Drains (`Some(period)`, where an empty period lasts until undrained) or undrains a host.

@@ -44,6 +44,10 @@ const FILES: &[(&str, &str)] = &[
         "/var/lib/smarthostd/drained-hosts",
         "Drained relays, kept across restarts (server.state_dir).",
     ),
+    (
+        "/var/lib/smarthostd/events.jsonl",
+        "What happened (state changes, drains, reloads, answer modes), one JSON object a line; rotated to events.jsonl.1 at 1 MiB.",
+    ),
 ];
 
 pub(super) fn run(what: Generate) -> Result<(), String> {
@@ -132,6 +136,7 @@ mod tests {
                 "smarthostd-check-config.1",
                 "smarthostd-drain.1",
                 "smarthostd-drains.1",
+                "smarthostd-events.1",
                 "smarthostd-explain.1",
                 "smarthostd-reload.1",
                 "smarthostd-serve.1",
@@ -147,6 +152,7 @@ mod tests {
             "\\-\\-log\\-format",
             ".SH FILES",
             "drained\\-hosts",
+            "events.jsonl",
         ] {
             assert!(main.contains(needed), "{needed} missing from:\n{main}");
         }

@@ -1,9 +1,10 @@
 //! The command line (clap): `serve` (what a bare `smarthostd` does), `check-config`, the admin
-//! clients `status`, `drain`, `drains`, `undrain`, `reload`, and `explain`; the hidden
-//! `generate` writes man pages and shell completions for packaging.
+//! clients `status`, `events`, `drain`, `drains`, `undrain`, `reload`, and `explain`; the
+//! hidden `generate` writes man pages and shell completions for packaging.
 
 mod check;
 mod client;
+mod events;
 mod explain;
 mod generate;
 mod logging;
@@ -56,6 +57,8 @@ enum Command {
     },
     /// Show every site, host and address as the running server sees it.
     Status(ClientArgs),
+    /// List what happened, oldest first: state changes, drains, reloads, answer modes.
+    Events(events::EventsArgs),
     /// Take a host out of the answers (it keeps being probed).
     Drain {
         /// The host, as SITE/HOST.
@@ -130,6 +133,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::CheckConfig { path }) => check::run(&path),
         Some(Command::Status(args)) => client::status(&args),
+        Some(Command::Events(args)) => events::run(&args),
         Some(Command::Drain {
             target,
             period,

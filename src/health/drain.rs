@@ -1,5 +1,6 @@
 //! Operator drains: a host taken out of the answers (still probed), until an undrain or until
-//! the end of its maintenance window; every drain kept in the state directory.
+//! the end of its maintenance window; every drain kept in the state directory, and every start
+//! and end of one recorded as an event.
 
 use std::time::SystemTime;
 
@@ -9,6 +10,7 @@ use super::runtime::view_of;
 use super::status::DrainStatus;
 use super::task::{DrainOutcome, HealthTask};
 use crate::answer::{self, Mode};
+use crate::events::Event;
 use crate::state::drains::Drain;
 
 impl HealthTask {
@@ -45,6 +47,12 @@ impl HealthTask {
                 .and_then(|d| d.until)
                 .map(|u| humantime::format_rfc3339_seconds(u).to_string());
             info!(host = %key, drained = drain.is_some(), until = until.as_deref().unwrap_or("-"), "drain changed by operator");
+            let h = &topology.hosts[id];
+            let (site_name, host_name) = (&topology.sites[h.site].name, &h.name);
+            self.events.record(match drain {
+                Some(d) => Event::drain(site_name, host_name, was_drained, d.until, "by operator"),
+                None => Event::undrain(site_name, host_name, "by operator"),
+            });
             let site_id = topology.hosts[id].site;
             let plan = answer::plan::site_plan(&topology, &view_of(&self.hosts), site_id);
             if drain.is_some() && plan.mode != Mode::Normal {
@@ -62,6 +70,11 @@ impl HealthTask {
             }
         } else if id.is_none() {
             info!(host = %key, "stale drain cleared by operator");
+            self.events.record(Event::undrain(
+                site,
+                host,
+                "by operator (a host no longer configured)",
+            ));
         }
         let saved = if changed {
             self.kept.save_drains()
@@ -80,8 +93,17 @@ impl HealthTask {
         let topology = self.loaded.topology.clone();
         for key in &ended {
             info!(host = %key, "maintenance window over: the host is served again once healthy");
-            if let Some((site, host)) = key.split_once('/')
-                && let Some(id) = topology.find_host(site, host)
+            let Some((site, host)) = key.split_once('/') else {
+                continue;
+            };
+            let id = topology.find_host(site, host);
+            let (site, host) = id.map_or((site, host), |id| {
+                let h = &topology.hosts[id];
+                (topology.sites[h.site].name.as_str(), h.name.as_str())
+            });
+            self.events
+                .record(Event::undrain(site, host, "maintenance window over"));
+            if let Some(id) = id
                 && let Some(runtime) = self.hosts.get_mut(id)
             {
                 runtime.drain = None;

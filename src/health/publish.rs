@@ -1,5 +1,5 @@
 //! Publishing: the health view the answers are built from, and each new snapshot swapped in
-//! with the metrics and logs that go with it.
+//! with the metrics, logs and events that go with it.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use tracing::{error, info, warn};
 
 use super::runtime::{HostRuntime, view_of};
 use crate::answer::{self, Mode, Snapshot};
+use crate::events::{Event, EventLog};
 use crate::loaded::Loaded;
 use crate::metrics::{HostLabels, Metrics, SiteLabels};
 
@@ -15,6 +16,7 @@ use crate::metrics::{HostLabels, Metrics, SiteLabels};
 pub(super) struct Publisher {
     snapshot: Arc<ArcSwap<Snapshot>>,
     metrics: Arc<Metrics>,
+    events: EventLog,
     generation: u64,
     serial: u32,
     /// Something the answers depend on changed since the last publish.
@@ -27,6 +29,7 @@ impl Publisher {
     pub(super) fn new(
         snapshot: Arc<ArcSwap<Snapshot>>,
         metrics: Arc<Metrics>,
+        events: EventLog,
         loaded: &Loaded,
     ) -> Self {
         // The serial only grows, also across restarts: start from the clock.
@@ -39,6 +42,7 @@ impl Publisher {
             generation: snapshot.load().generation,
             snapshot,
             metrics,
+            events,
             serial,
             dirty: true,
             first: true,
@@ -108,6 +112,19 @@ impl Publisher {
             {
                 log_mode(site, plan.mode, plan.exchanges.is_empty());
             }
+            let from = if first { None } else { before };
+            if from != Some(plan.mode) {
+                let reason = match (from, plan.mode) {
+                    (None, Mode::Normal) => "local hosts lead the answer",
+                    (_, mode) => mode_text(mode, plan.exchanges.is_empty()),
+                };
+                self.events.record(Event::mode(
+                    site,
+                    from.map_or("unknown", mode_name),
+                    mode_name(plan.mode),
+                    reason,
+                ));
+            }
             self.metrics
                 .site_mode
                 .get_or_create(&SiteLabels { site: site.clone() })
@@ -142,19 +159,37 @@ fn mode_number(mode: Mode) -> i64 {
     }
 }
 
-fn log_mode(site: &str, mode: Mode, empty: bool) {
+/// The name events give a mode.
+fn mode_name(mode: Mode) -> &'static str {
     match mode {
-        Mode::Normal => info!(site = %site, "local hosts are back: they lead the answer again"),
+        Mode::Normal => "local",
+        Mode::RemoteOnly => "remote-only",
+        Mode::Failsafe => "failsafe",
+    }
+}
+
+/// What a mode means for senders (`empty`: no host in the answer has a known address).
+fn mode_text(mode: Mode, empty: bool) -> &'static str {
+    match mode {
+        Mode::Normal => "local hosts are back: they lead the answer again",
         Mode::RemoteOnly => {
-            warn!(site = %site, "no local host is healthy: answering with the fallback sites' hosts only")
+            "no local host is healthy: answering with the fallback sites' hosts only"
         }
-        Mode::Failsafe if empty => error!(
-            site = %site,
+        Mode::Failsafe if empty => {
             "no host in this site's answer has a known address (DNS-named hosts that never resolved, none remembered in state_dir): its name answers SERVFAIL so that resolvers retry and senders defer"
-        ),
-        Mode::Failsafe => warn!(
-            site = %site,
+        }
+        Mode::Failsafe => {
             "no host in this site's answer is healthy: answering with every configured host (failsafe), so that senders queue and retry instead of bouncing"
-        ),
+        }
+    }
+}
+
+fn log_mode(site: &str, mode: Mode, empty: bool) {
+    let text = mode_text(mode, empty);
+    match mode {
+        Mode::Normal => info!(site = %site, "{text}"),
+        Mode::RemoteOnly => warn!(site = %site, "{text}"),
+        Mode::Failsafe if empty => error!(site = %site, "{text}"),
+        Mode::Failsafe => warn!(site = %site, "{text}"),
     }
 }

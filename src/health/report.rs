@@ -77,6 +77,7 @@ impl HealthTask {
                                     since_seconds: a.hysteresis.age(now).as_secs_f64(),
                                 })
                                 .collect(),
+                            last_24h: None,
                         }
                     })
                     .collect();
@@ -87,6 +88,7 @@ impl HealthTask {
                     degraded,
                     answer,
                     hosts,
+                    last_24h: None,
                 }
             })
             .collect();

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::answer::{Mode, Snapshot};
+use crate::events::history::History;
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,6 +45,9 @@ pub struct SiteStatus {
     /// The MX answer served now, in order.
     pub answer: Vec<MxEntry>,
     pub hosts: Vec<HostStatus>,
+    /// The last 24 hours: local hosts leading (up) or not (an outage), from the events.
+    #[serde(default)]
+    pub last_24h: Option<History>,
 }
 
 /// One MX record of a site's answer.
@@ -75,6 +79,9 @@ pub struct HostStatus {
     #[serde(default)]
     pub resolve_error: Option<String>,
     pub addresses: Vec<AddressStatus>,
+    /// The last 24 hours: up, down, drained, from the events.
+    #[serde(default)]
+    pub last_24h: Option<History>,
 }
 
 /// One probed address.

@@ -23,6 +23,7 @@ use super::resolvers::Resolvers;
 use super::runtime::HostRuntime;
 use super::status::{DrainStatus, StatusReport};
 use crate::answer::Snapshot;
+use crate::events::{Event, EventLog};
 use crate::loaded::Loaded;
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::probe::{ProbeContext, ProbeReport};
@@ -121,6 +122,7 @@ pub struct HealthTask {
     pub(super) kept: Kept,
     pub(super) round: Option<Round>,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) events: EventLog,
     ready: watch::Sender<bool>,
     shutdown: CancellationToken,
 }
@@ -137,6 +139,8 @@ pub struct Wiring {
     pub state: Option<StateDir>,
     /// The drains read from it at start.
     pub drains: Drains,
+    /// Where state changes, drains and answer-mode changes are recorded.
+    pub events: EventLog,
     pub shutdown: CancellationToken,
 }
 
@@ -155,6 +159,7 @@ impl HealthTask {
             ready,
             state,
             drains,
+            events,
             shutdown,
         } = wiring;
         let (resolutions_tx, mut resolutions) = mpsc::channel(RESOLUTION_QUEUE);
@@ -188,10 +193,11 @@ impl HealthTask {
             hosts: Vec::new(),
             probes: Probes::new(probes, shutdown.child_token()),
             resolvers: Resolvers::new(resolutions_tx, shutdown.child_token()),
-            publisher: Publisher::new(snapshot, metrics.clone(), &loaded),
+            publisher: Publisher::new(snapshot, metrics.clone(), events.clone(), &loaded),
             kept,
             round: Some(first_round),
             metrics,
+            events,
             ready,
             shutdown: shutdown.clone(),
             loaded: loaded.clone(),
@@ -287,6 +293,14 @@ impl HealthTask {
                 %reason, results = t.count, needed,
                 "address state changed"
             );
+            self.events.record(Event::state(
+                site,
+                &h.name,
+                r.addr,
+                t.from.name(),
+                t.to.name(),
+                &reason,
+            ));
             self.metrics
                 .transitions
                 .get_or_create(&TransitionLabels {

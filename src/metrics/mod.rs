@@ -126,6 +126,8 @@ pub struct Metrics {
     /// 0 normal, 1 remote hosts only, 2 failsafe.
     pub site_mode: Family<SiteLabels, Gauge>,
     pub generation: Gauge,
+    /// Events not appended to `state_dir/events.jsonl`; they stay in memory.
+    pub events_write_failures: Counter,
     reloads: Family<ResultLabels, Counter>,
     evictions: Family<ListenerLabels, Counter>,
     accept_errors: Family<ListenerLabels, Counter>,
@@ -173,6 +175,7 @@ impl Metrics {
             transitions: Family::default(),
             site_mode: Family::default(),
             generation: Gauge::default(),
+            events_write_failures: Counter::default(),
             reloads: Family::default(),
             evictions: Family::default(),
             accept_errors: Family::default(),
@@ -217,6 +220,11 @@ impl Metrics {
             "snapshot_generation",
             "Generation of the published answers",
             m.generation.clone(),
+        );
+        registry.register(
+            "events_write_failures",
+            "Events that could not be appended to state_dir/events.jsonl (full disk, a folder in its place, a writer behind); they stay in memory",
+            m.events_write_failures.clone(),
         );
         registry.register(
             "config_reloads",

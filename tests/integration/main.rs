@@ -6,6 +6,7 @@ mod addresses;
 mod admin;
 mod answers;
 mod config;
+mod events;
 mod fake_smtp;
 mod honest;
 mod limits;

@@ -133,6 +133,7 @@ fn the_cli_sends_nothing_when_its_config_does_not_load() {
         vec!["drain", "oxford/mail1", "--config", broken],
         vec!["undrain", "oxford/mail1", "--config", broken],
         vec!["status", "--config", broken],
+        vec!["events", "--config", broken],
         vec!["status", "--config", "/nonexistent/smarthost.toml"],
         // No --config, run from a folder without zones/smarthost.toml: not 127.0.0.1:8053.
         vec!["reload"],

@@ -1,0 +1,287 @@
+//! One event: what changed, when, where, and why. The same shape is kept in memory, written to
+//! `events.jsonl` (one JSON object a line) and served by `GET /events`.
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of change an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An address's verdict changed (`from`/`to`: `unknown`, `up`, `down`), with the probe
+    /// result that decided it as `reason`.
+    State,
+    /// An operator drained a host (`until` for a maintenance window).
+    Drain,
+    /// A drain ended: by an operator, or by itself at the end of its window (`reason` says).
+    Undrain,
+    /// A reload took effect; `reason` is what it changed, as its reply said.
+    Reload,
+    /// A reload was refused; `reason` is the error. The running configuration stayed.
+    ReloadFailed,
+    /// A site's answer changed mode (`from`/`to`: `unknown`, `local`, `remote-only`,
+    /// `failsafe`): what senders were given.
+    Mode,
+    /// smarthostd started: nothing is known of any relay until its first probe.
+    Start,
+    /// smarthostd stopped: nothing was probed or answered until the next start.
+    Stop,
+}
+
+impl Kind {
+    /// The name used in JSON, in filters and on the page.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::State => "state",
+            Kind::Drain => "drain",
+            Kind::Undrain => "undrain",
+            Kind::Reload => "reload",
+            Kind::ReloadFailed => "reload_failed",
+            Kind::Mode => "mode",
+            Kind::Start => "start",
+            Kind::Stop => "stop",
+        }
+    }
+}
+
+/// `from`/`to` of a drain or an undrain.
+pub const DRAINED: &str = "drained";
+/// `from`/`to` of a drain or an undrain.
+pub const UNDRAINED: &str = "undrained";
+
+/// One change. Fields that do not apply to its kind are absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened (RFC 3339, UTC, milliseconds).
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The end of a timed drain.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_option"
+    )]
+    pub until: Option<SystemTime>,
+}
+
+impl Event {
+    fn new(kind: Kind) -> Self {
+        Self {
+            time: SystemTime::now(),
+            kind,
+            site: None,
+            host: None,
+            address: None,
+            from: None,
+            to: None,
+            reason: None,
+            until: None,
+        }
+    }
+
+    /// An address's verdict changed.
+    pub fn state(
+        site: &str,
+        host: &str,
+        address: IpAddr,
+        from: &str,
+        to: &str,
+        reason: &str,
+    ) -> Self {
+        Self {
+            address: Some(address.to_string()),
+            from: Some(from.into()),
+            to: Some(to.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::State).on(site, host)
+        }
+    }
+
+    /// An operator drained `site/host` (again, when `was_drained`: a new end time).
+    pub fn drain(
+        site: &str,
+        host: &str,
+        was_drained: bool,
+        until: Option<SystemTime>,
+        reason: &str,
+    ) -> Self {
+        Self {
+            from: Some(if was_drained { DRAINED } else { UNDRAINED }.into()),
+            to: Some(DRAINED.into()),
+            reason: Some(reason.into()),
+            until,
+            ..Self::new(Kind::Drain).on(site, host)
+        }
+    }
+
+    /// The drain of `site/host` ended; `reason` says how.
+    pub fn undrain(site: &str, host: &str, reason: &str) -> Self {
+        Self {
+            from: Some(DRAINED.into()),
+            to: Some(UNDRAINED.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::Undrain).on(site, host)
+        }
+    }
+
+    /// A reload took effect; `outcome` is its reply.
+    pub fn reload(outcome: &str) -> Self {
+        Self {
+            reason: Some(outcome.into()),
+            ..Self::new(Kind::Reload)
+        }
+    }
+
+    /// A reload was refused.
+    pub fn reload_failed(error: &str) -> Self {
+        Self {
+            reason: Some(error.into()),
+            ..Self::new(Kind::ReloadFailed)
+        }
+    }
+
+    /// A site's answer changed mode.
+    pub fn mode(site: &str, from: &str, to: &str, reason: &str) -> Self {
+        Self {
+            site: Some(site.into()),
+            from: Some(from.into()),
+            to: Some(to.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::Mode)
+        }
+    }
+
+    /// smarthostd started.
+    pub fn start() -> Self {
+        Self {
+            reason: Some(format!("smarthostd {} started", env!("CARGO_PKG_VERSION"))),
+            ..Self::new(Kind::Start)
+        }
+    }
+
+    /// smarthostd stopped.
+    pub fn stop() -> Self {
+        Self {
+            reason: Some("smarthostd stopped".into()),
+            ..Self::new(Kind::Stop)
+        }
+    }
+
+    /// The same event at another time (history read back, tests with explicit times).
+    pub fn at(self, time: SystemTime) -> Self {
+        Self { time, ..self }
+    }
+
+    fn on(self, site: &str, host: &str) -> Self {
+        Self {
+            site: Some(site.into()),
+            host: Some(host.into()),
+            ..self
+        }
+    }
+
+    /// Whether this event is about `site/host` (any letter case).
+    pub fn is_about(&self, site: &str, host: &str) -> bool {
+        same(self.site.as_deref(), site) && same(self.host.as_deref(), host)
+    }
+
+    /// Whether this event is about `site` (any letter case).
+    pub fn is_of_site(&self, site: &str) -> bool {
+        same(self.site.as_deref(), site)
+    }
+}
+
+fn same(field: Option<&str>, wanted: &str) -> bool {
+    field.is_some_and(|f| f.eq_ignore_ascii_case(wanted))
+}
+
+/// RFC 3339 text of a time, to the millisecond: what events carry.
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Times as RFC 3339 text, to the millisecond.
+pub mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(d)?;
+        super::super::filter::parse_time(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Optional times as RFC 3339 text, to the millisecond.
+pub mod rfc3339_option {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::rfc3339::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| super::super::filter::parse_time(&t).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_event_is_one_json_object_with_only_the_fields_that_apply() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_750_000_000_123);
+        let e = Event::state(
+            "oxford",
+            "mail1",
+            "192.0.2.1".parse().unwrap(),
+            "up",
+            "down",
+            "connection refused",
+        )
+        .at(t);
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"time":"2025-06-15T15:06:40.123Z","kind":"state","site":"oxford","host":"mail1","address":"192.0.2.1","from":"up","to":"down","reason":"connection refused"}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
+        let r = serde_json::to_string(&Event::reload_failed("bad").at(t)).unwrap();
+        assert_eq!(
+            r,
+            r#"{"time":"2025-06-15T15:06:40.123Z","kind":"reload_failed","reason":"bad"}"#
+        );
+        let d = Event::drain("oxford", "mail1", false, Some(t), "by operator").at(t);
+        let back: Event = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
+        assert!(back.is_about("OXFORD", "Mail1") && !back.is_about("oxford", "mail2"));
+    }
+}
