@@ -2,6 +2,8 @@
 //!
 //! - [`health`]: the health view answers are built from (made by the health task).
 //! - [`plan`]: which hosts an MX answer names and at which preference (the MX trick, live).
+//! - [`demotion`]: the same answers with blocklisted sites' relays moved behind clean ones
+//!   ([`Demotions`], the build's other input, made by the health task).
 //! - [`build`](build::build): every answer of a generation, prepared once; `draft`: the pieces
 //!   of a build in progress and the size check.
 //! - [`snapshot`]: the immutable result the DNS edge looks answers up in.
@@ -11,6 +13,7 @@
 //! Everything here is pure and tested without sockets.
 
 pub mod build;
+pub mod demotion;
 mod draft;
 pub mod encode;
 pub mod health;
@@ -20,6 +23,7 @@ mod records;
 pub mod snapshot;
 
 pub use build::build;
+pub use demotion::Demotions;
 pub use draft::TooLarge;
 pub use health::{AddressHealth, HealthView, HostHealth, State};
 pub use plan::{Exchange, Mode, MxPlan};

@@ -66,6 +66,7 @@ impl Publisher {
             topology.clone(),
             &loaded.zone,
             health.clone(),
+            &answer::Demotions::none(),
             serial,
             generation,
         ) {
