@@ -87,6 +87,8 @@ impl HealthTask {
                     degraded,
                     answer,
                     hosts,
+                    reputation: self
+                        .site_reputation(site_id, same.then(|| &snapshot.plans[site_id])),
                 }
             })
             .collect();

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::answer::{Mode, Snapshot};
 
+pub use super::listing_status::{EgressStatus, ListStatus, SiteReputation};
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -44,6 +46,10 @@ pub struct SiteStatus {
     /// The MX answer served now, in order.
     pub answer: Vec<MxEntry>,
     pub hosts: Vec<HostStatus>,
+    /// Blocklist verdicts on the site's egress addresses, and the listings that shaped its
+    /// answer; absent when nothing is checked for it and nothing shaped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<SiteReputation>,
 }
 
 /// One MX record of a site's answer.

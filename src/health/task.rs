@@ -17,6 +17,7 @@ use tracing::info;
 
 use super::State;
 use super::hysteresis::Thresholds;
+use super::listings::Listings;
 use super::probes::Probes;
 use super::publish::Publisher;
 use super::resolvers::Resolvers;
@@ -117,6 +118,7 @@ pub struct HealthTask {
     pub(super) hosts: Vec<HostRuntime>,
     pub(super) probes: Probes,
     pub(super) resolvers: Resolvers,
+    pub(super) listings: Listings,
     pub(super) publisher: Publisher,
     pub(super) kept: Kept,
     pub(super) round: Option<Round>,
@@ -188,6 +190,7 @@ impl HealthTask {
             hosts: Vec::new(),
             probes: Probes::new(probes, shutdown.child_token()),
             resolvers: Resolvers::new(resolutions_tx, shutdown.child_token()),
+            listings: Listings::new(shutdown.child_token()),
             publisher: Publisher::new(snapshot, metrics.clone(), &loaded),
             kept,
             round: Some(first_round),
@@ -206,6 +209,7 @@ impl HealthTask {
                 Some(report) = reports.recv() => task.report(report),
                 Some(resolution) = resolutions.recv() => task.resolved(resolution),
                 Some(command) = commands.recv() => task.command(command),
+                event = task.listings.next() => task.listing_event(event),
                 () = sleep_until(round_end) => task.end_round(),
                 () = sleep_until_wall(drain_end) => task.expire_drains(),
                 () = shutdown.cancelled() => break,
@@ -218,12 +222,14 @@ impl HealthTask {
         }
         task.probes.stop_all();
         task.resolvers.stop_all();
+        task.listings.stop_all();
     }
 
     /// Publishes pending changes, unless the start-up round is still out.
     pub(super) fn publish_if_due(&mut self) {
         if self.round.is_none() {
-            self.publisher.publish_if_dirty(&self.loaded, &self.hosts);
+            self.publisher
+                .publish_if_dirty(&self.loaded, &self.hosts, &self.listings.demotions);
         }
     }
 

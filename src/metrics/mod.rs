@@ -7,10 +7,12 @@
 //! - [`dns`]: DNS counters on the hot path, summed at scrape time.
 //! - [`collectors`]: warm-standby counts, runtime tasks and readiness, read at scrape time.
 //! - [`process`]: `process_*` figures from `/proc/self`, read at scrape time.
+//! - [`reputation`]: blocklist listings, demotions and lookups, updated by the health task.
 
 mod collectors;
 mod dns;
 mod process;
+mod reputation;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use collectors::{ReadyCollector, RuntimeCollector, WarmCollector};
 use dns::DnsCollector;
 pub use dns::{Answered, DnsStats};
 use process::ProcessCollector;
+pub use reputation::{EgressLabels, LookupLabels, ReputationMetrics};
 
 /// Labels of one host.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -126,6 +129,7 @@ pub struct Metrics {
     /// 0 normal, 1 remote hosts only, 2 failsafe.
     pub site_mode: Family<SiteLabels, Gauge>,
     pub generation: Gauge,
+    pub reputation: ReputationMetrics,
     reloads: Family<ResultLabels, Counter>,
     evictions: Family<ListenerLabels, Counter>,
     accept_errors: Family<ListenerLabels, Counter>,
@@ -173,6 +177,7 @@ impl Metrics {
             transitions: Family::default(),
             site_mode: Family::default(),
             generation: Gauge::default(),
+            reputation: ReputationMetrics::default(),
             reloads: Family::default(),
             evictions: Family::default(),
             accept_errors: Family::default(),
@@ -233,6 +238,7 @@ impl Metrics {
             "Failed accepts on a TCP listener (out of descriptors), each followed by a pause",
             m.accept_errors.clone(),
         );
+        m.reputation.register(registry);
         registry.register(
             "build",
             "Build information",
