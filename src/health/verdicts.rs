@@ -225,7 +225,7 @@ fn log_standing(site: &str, before: Standing, after: Standing, demote: bool) {
     match (before, after) {
         (_, Standing::Listed) if demote => warn!(
             site = %site, from = before.name(),
-            "site demoted: its relays now follow every clean site's in the answers, and its own name leads with its first healthy clean fallback"
+            "site demoted: its relays now follow every clean site's in the other sites' answers, and its own name leads with its first healthy clean fallback site, if it has one"
         ),
         (_, Standing::Listed) => warn!(
             site = %site, from = before.name(),

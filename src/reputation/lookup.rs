@@ -26,6 +26,8 @@ pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolv
     options.timeout = timeout;
     options.attempts = 1;
     options.cache_size = 0;
+    options.positive_max_ttl = Some(Duration::ZERO);
+    options.negative_max_ttl = Some(Duration::ZERO);
     options.use_hosts_file = ResolveHosts::Never;
     builder.build().map_err(|e| e.to_string())
 }
@@ -84,7 +86,14 @@ fn failure(e: &NetError) -> String {
     match e {
         NetError::Dns(DnsError::NoRecordsFound(NoRecords { response_code, .. }))
         | NetError::Dns(DnsError::ResponseCode(response_code)) => {
-            format!("the resolver answered {}", response_code.to_str())
+            let mnemonic = match response_code {
+                ResponseCode::ServFail => "SERVFAIL",
+                ResponseCode::Refused => "REFUSED",
+                ResponseCode::FormErr => "FORMERR",
+                ResponseCode::NotImp => "NOTIMP",
+                other => other.to_str(),
+            };
+            format!("the resolver answered {mnemonic}")
         }
         e => e.to_string(),
     }
