@@ -305,8 +305,12 @@ pub fn warnings(config: &Config) -> Vec<String> {
 fn is_public(addr: IpAddr) -> bool {
     match addr {
         IpAddr::V4(v4) => {
-            !(v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_documentation())
-                && !Ipv4Net::new_assert(Ipv4Addr::new(100, 64, 0, 0), 10).contains(&v4)
+            let shared = Ipv4Net::new_assert(Ipv4Addr::new(100, 64, 0, 0), 10);
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_documentation()
+                || shared.contains(&v4))
         }
         IpAddr::V6(v6) => {
             let first = v6.segments()[0];
