@@ -11,7 +11,8 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use hickory_proto::rr::RecordType;
 
-use super::demotion::{self, Demotions};
+use super::demotion;
+use super::demotions::Demotions;
 use super::draft::{Drafts, Names, Out, TooLarge};
 use super::encode::Encoder;
 use super::health::HealthView;

@@ -9,52 +9,12 @@
 //!
 //! Only preferences move. No relay leaves an answer (the health-only plan decides who is named),
 //! the failsafe stays exactly as it is, and with no clean site to prefer nothing changes. The
-//! set of demoted sites is an input of the build, like the health view; the health task makes
-//! it from the blocklist verdicts.
+//! set of demoted sites ([`Demotions`]) is an input of the build, like the health view.
 
+use super::demotions::Demotions;
 use super::health::HealthView;
 use super::plan::{Mode, MxPlan, raise_warm, view_plan};
 use crate::topology::{SiteId, Topology, View};
-
-/// The sites whose relays answers move behind clean sites, each with why (for the TXT note at
-/// the names whose answers it shaped, and for `explain`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Demotions {
-    why: Vec<Option<Box<str>>>,
-}
-
-/// How the note in a shaped answer's TXT record begins, so that `explain` can tell it from
-/// other text.
-pub const NOTE_PREFIX: &str = "smarthostd: ";
-
-impl Demotions {
-    /// No site demoted: the answers health alone gives.
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    /// Demotes `site`, saying why (e.g. "198.51.100.7 listed on zen").
-    pub fn demote(&mut self, site: SiteId, why: impl Into<Box<str>>) {
-        if self.why.len() <= site {
-            self.why.resize(site + 1, None);
-        }
-        self.why[site] = Some(why.into());
-    }
-
-    pub fn is_demoted(&self, site: SiteId) -> bool {
-        self.why.get(site).is_some_and(Option::is_some)
-    }
-
-    /// Why `site` is demoted, if it is.
-    pub fn why(&self, site: SiteId) -> Option<&str> {
-        self.why.get(site)?.as_deref()
-    }
-
-    /// Whether no site is demoted.
-    pub fn is_empty(&self) -> bool {
-        self.why.iter().all(Option::is_none)
-    }
-}
 
 /// The MX answer of `view`: the health-only plan, with demoted sites' relays moved.
 pub fn plan(topology: &Topology, health: &HealthView, demotions: &Demotions, view: View) -> MxPlan {
@@ -108,28 +68,6 @@ pub fn warm_plan(
         plan(topology, health, demotions, View::Site(site)),
         site,
     )
-}
-
-/// The TXT strings that say why an answer is shaped: one per demoted site, at most 255 bytes.
-pub fn notes(topology: &Topology, demotions: &Demotions, plan: &MxPlan) -> Vec<String> {
-    plan.shaped_by
-        .iter()
-        .map(|&s| {
-            let mut note = format!(
-                "{NOTE_PREFIX}{} demoted: {}",
-                topology.sites[s].name,
-                demotions.why(s).unwrap_or("listed")
-            );
-            if note.len() > 255 {
-                let mut end = 255;
-                while !note.is_char_boundary(end) {
-                    end -= 1;
-                }
-                note.truncate(end);
-            }
-            note
-        })
-        .collect()
 }
 
 /// The sites of `view`'s configured answer in groups of equal preference, first group first:
@@ -460,23 +398,5 @@ mod tests {
                 p(30, "cambridge/mail1"),
             ]
         );
-    }
-
-    #[test]
-    fn notes_name_each_site_that_shaped_the_answer() {
-        let topo = topology(&config_from(THREE_SITES));
-        let health = HealthView::all_up(&topo);
-        let mut d = demoted(&[CAMBRIDGE]);
-        let shaped = plan(&topo, &health, &d, View::Site(OXFORD));
-        assert_eq!(
-            notes(&topo, &d, &shaped),
-            vec!["smarthostd: cambridge demoted: 198.51.100.7 listed on zen".to_string()]
-        );
-        d.demote(CAMBRIDGE, "é".repeat(200));
-        let shaped = plan(&topo, &health, &d, View::Site(OXFORD));
-        let long = &notes(&topo, &d, &shaped)[0];
-        assert!(long.len() <= 255 && long.ends_with('é'));
-        let plain = plan(&topo, &health, &Demotions::none(), View::Site(OXFORD));
-        assert!(notes(&topo, &d, &plain).is_empty());
     }
 }

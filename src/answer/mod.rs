@@ -2,8 +2,9 @@
 //!
 //! - [`health`]: the health view answers are built from (made by the health task).
 //! - [`plan`]: which hosts an MX answer names and at which preference (the MX trick, live).
-//! - [`demotion`]: the same answers with blocklisted sites' relays moved behind clean ones
-//!   ([`Demotions`], the build's other input, made by the health task).
+//! - [`demotions`]: the sites a blocklist listing demotes (the build's other input, made by the
+//!   health task), and the note on the answers they shaped.
+//! - [`demotion`]: the same answers with demoted sites' relays moved behind clean ones.
 //! - [`build`](build::build): every answer of a generation, prepared once; `draft`: the pieces
 //!   of a build in progress and the size check.
 //! - [`snapshot`]: the immutable result the DNS edge looks answers up in.
@@ -14,6 +15,7 @@
 
 pub mod build;
 pub mod demotion;
+pub mod demotions;
 mod draft;
 pub mod encode;
 pub mod health;
@@ -23,7 +25,7 @@ mod records;
 pub mod snapshot;
 
 pub use build::build;
-pub use demotion::Demotions;
+pub use demotions::Demotions;
 pub use draft::TooLarge;
 pub use health::{AddressHealth, HealthView, HostHealth, State};
 pub use plan::{Exchange, Mode, MxPlan};

@@ -8,7 +8,8 @@ use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::FxHashMap;
 
-use super::demotion::{Demotions, notes, warm_plan};
+use super::demotion::warm_plan;
+use super::demotions::{Demotions, notes};
 use super::draft::{Draft, Drafts, Names, Out, TooLarge, check_size};
 use super::encode::{Encoder, Rdata};
 use super::health::HealthView;

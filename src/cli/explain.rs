@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use hickory_proto::rr::RData;
 
 use super::mta::{Lookup, Mta, Profile};
-use crate::answer::demotion::NOTE_PREFIX;
+use crate::answer::demotions::NOTE_PREFIX;
 use crate::probe::resolve::resolver_for;
 
 /// What an MTA would do with a domain.
