@@ -13,7 +13,7 @@
 
 use super::demotions::Demotions;
 use super::health::HealthView;
-use super::plan::{Mode, MxPlan, raise_warm, view_plan};
+use super::plan::{Exchange, Mode, MxPlan, raise_warm, view_plan};
 use crate::topology::{SiteId, Topology, View};
 
 /// The MX answer of `view`: the health-only plan, with demoted sites' relays moved.
@@ -156,7 +156,7 @@ fn preferences(topology: &Topology, tiers: &[Vec<SiteId>]) -> Vec<Option<u16>> {
 
 /// Whether two answers name the same hosts in the same order and groups: then only the
 /// numbers differ, and a sender tries them just the same.
-fn same_shape(a: &[super::Exchange], b: &[super::Exchange]) -> bool {
+fn same_shape(a: &[Exchange], b: &[Exchange]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| x.host == y.host)
         && a.windows(2).zip(b.windows(2)).all(|(x, y)| {

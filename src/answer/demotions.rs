@@ -71,10 +71,8 @@ pub fn notes(topology: &Topology, demotions: &Demotions, plan: &MxPlan) -> Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::demotion::plan;
-    use crate::answer::health::HealthView;
+    use crate::answer::plan::Mode;
     use crate::test_support::{config_from, topology};
-    use crate::topology::View;
 
     const TWO_SITES: &str = r#"
         [zone]
@@ -88,30 +86,28 @@ mod tests {
     const OXFORD: SiteId = 0;
     const CAMBRIDGE: SiteId = 1;
 
-    fn demoted(sites: &[SiteId]) -> Demotions {
-        let mut d = Demotions::none();
-        for &s in sites {
-            d.demote(s, "198.51.100.7 listed on zen");
+    fn shaped_by(sites: Vec<SiteId>) -> MxPlan {
+        MxPlan {
+            exchanges: Vec::new(),
+            mode: Mode::Normal,
+            degraded: false,
+            shaped_by: sites,
         }
-        d
     }
 
     #[test]
     fn notes_name_each_site_that_shaped_the_answer() {
         let topo = topology(&config_from(TWO_SITES));
-        let health = HealthView::all_up(&topo);
-        let mut d = demoted(&[OXFORD]);
-        let shaped = plan(&topo, &health, &d, View::Site(OXFORD));
+        let mut d = Demotions::none();
+        d.demote(OXFORD, "198.51.100.7 listed on zen");
+        assert!(d.is_demoted(OXFORD) && !d.is_demoted(CAMBRIDGE) && !d.is_demoted(7));
         assert_eq!(
-            notes(&topo, &d, &shaped),
+            notes(&topo, &d, &shaped_by(vec![OXFORD])),
             vec!["smarthostd: oxford demoted: 198.51.100.7 listed on zen".to_string()]
         );
-        assert!(d.is_demoted(OXFORD) && !d.is_demoted(CAMBRIDGE) && !d.is_demoted(7));
         d.demote(OXFORD, "é".repeat(200));
-        let shaped = plan(&topo, &health, &d, View::Site(OXFORD));
-        let long = &notes(&topo, &d, &shaped)[0];
+        let long = &notes(&topo, &d, &shaped_by(vec![OXFORD]))[0];
         assert!(long.len() <= 255 && long.ends_with('é'));
-        let plain = plan(&topo, &health, &Demotions::none(), View::Site(OXFORD));
-        assert!(notes(&topo, &d, &plain).is_empty());
+        assert!(notes(&topo, &d, &shaped_by(Vec::new())).is_empty());
     }
 }

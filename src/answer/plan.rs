@@ -33,7 +33,7 @@ pub struct MxPlan {
     /// A host in this answer's configured set is down or in transition: serve the degraded TTL.
     pub degraded: bool,
     /// Demoted sites (blocklisted egress) whose place in this answer moved; empty when health
-    /// alone shaped it (see [`demotion`](super::demotion)).
+    /// alone shaped it, as every plan made here is.
     pub shaped_by: Vec<SiteId>,
 }
 

@@ -14,7 +14,7 @@ use super::status::{rfc3339, wall_clock};
 use super::task::HealthTask;
 use crate::answer::{Demotions, MxPlan};
 use crate::config::{Action, reputation::warnings};
-use crate::metrics::{EgressLabels, LookupLabels, SiteLabels};
+use crate::metrics::{DemotedLabels, EgressLabels, LookupLabels};
 use crate::reputation::book::{Book, Change, Standing, Verdict};
 use crate::reputation::{LookupReport, Outcome, Watch, canonical};
 use crate::topology::SiteId;
@@ -82,7 +82,7 @@ impl HealthTask {
             }
         }
         for site in old_sites {
-            m.demoted.remove(&SiteLabels { site });
+            m.demoted.remove(&DemotedLabels { site });
         }
         self.refresh_standings(Instant::now(), true);
     }
@@ -187,7 +187,7 @@ impl HealthTask {
             self.metrics
                 .reputation
                 .demoted
-                .get_or_create(&SiteLabels {
+                .get_or_create(&DemotedLabels {
                     site: site.name.clone(),
                 })
                 .set(i64::from(demoted));

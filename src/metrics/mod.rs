@@ -30,7 +30,7 @@ use collectors::{ReadyCollector, RuntimeCollector, WarmCollector};
 use dns::DnsCollector;
 pub use dns::{Answered, DnsStats};
 use process::ProcessCollector;
-pub use reputation::{EgressLabels, LookupLabels, ReputationMetrics};
+pub use reputation::{DemotedLabels, EgressLabels, LookupLabels, ReputationMetrics};
 
 /// Labels of one host.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -8,14 +8,18 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::SiteLabels;
-
 /// Labels of one egress address on one list.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EgressLabels {
     pub site: String,
     pub address: String,
     pub list: String,
+}
+
+/// Labels of one site.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DemotedLabels {
+    pub site: String,
 }
 
 /// Labels of a lookup's result on one list.
@@ -32,7 +36,7 @@ pub struct ReputationMetrics {
     pub listed: Family<EgressLabels, Gauge>,
     /// 1 while the site's relays are moved behind clean sites (listed, or held after a
     /// delisting).
-    pub demoted: Family<SiteLabels, Gauge>,
+    pub demoted: Family<DemotedLabels, Gauge>,
     /// Lookups by result: listed, clean, error (an error code, SERVFAIL), timeout.
     pub lookups: Family<LookupLabels, Counter>,
 }
