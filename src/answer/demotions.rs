@@ -46,10 +46,17 @@ impl Demotions {
     }
 }
 
-/// The TXT strings that say why an answer is shaped: one per demoted site, at most 255 bytes.
+/// Notes in one TXT record at most: the answer's size stays far from a message's limit, however
+/// many sites are listed at once.
+const MAX_NOTES: usize = 8;
+
+/// The TXT strings that say why an answer is shaped: one per demoted site (at most
+/// [`MAX_NOTES`], then how many more), each at most 255 bytes.
 pub fn notes(topology: &Topology, demotions: &Demotions, plan: &MxPlan) -> Vec<String> {
-    plan.shaped_by
+    let mut notes: Vec<String> = plan
+        .shaped_by
         .iter()
+        .take(MAX_NOTES)
         .map(|&s| {
             let mut note = format!(
                 "{NOTE_PREFIX}{} demoted: {}",
@@ -65,7 +72,16 @@ pub fn notes(topology: &Topology, demotions: &Demotions, plan: &MxPlan) -> Vec<S
             }
             note
         })
-        .collect()
+        .collect();
+    if let Some(more) = plan
+        .shaped_by
+        .len()
+        .checked_sub(MAX_NOTES)
+        .filter(|&n| n > 0)
+    {
+        notes.push(format!("{NOTE_PREFIX}and {more} more demoted sites"));
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -109,5 +125,8 @@ mod tests {
         let long = &notes(&topo, &d, &shaped_by(vec![OXFORD]))[0];
         assert!(long.len() <= 255 && long.ends_with('é'));
         assert!(notes(&topo, &d, &shaped_by(Vec::new())).is_empty());
+        let many = notes(&topo, &d, &shaped_by(vec![OXFORD; 11]));
+        assert_eq!(many.len(), MAX_NOTES + 1);
+        assert_eq!(many[MAX_NOTES], "smarthostd: and 3 more demoted sites");
     }
 }
