@@ -1,8 +1,8 @@
 //! The health task: sole owner of every address's verdict, and sole publisher of snapshots.
 //!
-//! Probe reports, resolutions of DNS-named hosts and operator commands arrive on channels;
-//! after each batch, if anything the answers depend on changed, a new snapshot is built and
-//! swapped in. At start-up, publishing (and so DNS) waits for the first probe round: every
+//! Probe reports, resolutions of DNS-named hosts, blocklist lookups and operator commands
+//! arrive on channels; after each batch, if anything the answers depend on changed, a new
+//! snapshot is built and swapped in. At start-up, publishing (and so DNS) waits for the first probe round: every
 //! address's first verdict, bounded by the longest a probe can take.
 
 use std::sync::Arc;
