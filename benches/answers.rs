@@ -56,7 +56,7 @@ fn inputs(sites: usize, per_site: usize) -> (Arc<Topology>, StaticZone) {
 fn snapshot(sites: usize, per_site: usize) -> Snapshot {
     let (topology, zone) = inputs(sites, per_site);
     let health = Arc::new(HealthView::unknown(&topology));
-    answer::build(topology, &zone, health, 1, 1).unwrap()
+    answer::build(topology, &zone, health, &Default::default(), 1, 1).unwrap()
 }
 
 fn query(name: &str, rtype: RecordType, edns: bool) -> Vec<u8> {
@@ -117,7 +117,17 @@ fn build(c: &mut Criterion) {
         let health = Arc::new(health);
         let label = format!("{} hosts in {sites} sites", sites * per_site);
         group.bench_function(label, |b| {
-            b.iter(|| answer::build(topology.clone(), &zone, health.clone(), 2, 2).unwrap())
+            b.iter(|| {
+                answer::build(
+                    topology.clone(),
+                    &zone,
+                    health.clone(),
+                    &Default::default(),
+                    2,
+                    2,
+                )
+                .unwrap()
+            })
         });
     }
     group.finish();

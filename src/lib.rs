@@ -10,9 +10,10 @@
 //! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms, shared by all below.
 //! - [`config`] → [`loaded`]: the TOML file and the zone file ([`zone`]), checked together into
 //!   a [`topology`].
-//! - [`probe`]: SMTP probes, one task per address, and the resolution of DNS-named hosts,
-//!   reporting to
-//! - [`health`]: the sole owner of up/down decisions and drains, which on every change builds an
+//! - [`probe`]: SMTP probes, one task per address, and the resolution of DNS-named hosts, and
+//!   [`reputation`]: DNS blocklist lookups of the sites' egress addresses, both reporting to
+//! - [`health`]: the sole owner of up/down decisions, drains and what a listing does (demotion),
+//!   which on every change builds an
 //! - [`answer`] snapshot (pure) and publishes it atomically to
 //! - [`dns`]: the sockets, which read the current snapshot once per query, and
 //! - [`admin`]: the operator's [`Control`](admin::Control), and status, drain, reload and
@@ -24,9 +25,9 @@
 //! [`connections`] (what a TCP client may hold). [`server`] wires them together; [`cli`] is the
 //! command line.
 //!
-//! Threads: the DNS UDP sockets each have an OS thread; the health task and all probes share
-//! one thread and a single-threaded runtime; the events file has a writer thread; TCP DNS and
-//! admin HTTP run on the main multi-threaded runtime.
+//! Threads: the DNS UDP sockets each have an OS thread; the health task, all probes and the
+//! blocklist lookups share one thread and a single-threaded runtime; the events file has a
+//! writer thread; TCP DNS and admin HTTP run on the main multi-threaded runtime.
 
 #![forbid(unsafe_code)]
 
@@ -41,6 +42,7 @@ pub mod health;
 pub mod loaded;
 pub mod metrics;
 pub mod probe;
+pub mod reputation;
 pub mod server;
 pub mod state;
 pub mod topology;

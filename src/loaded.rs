@@ -55,7 +55,7 @@ pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
     let topology = Arc::new(topology);
     // With no verdicts every host is served: the largest answers this config can produce.
     let health = Arc::new(HealthView::all_up(&topology));
-    answer::build(topology.clone(), &zone, health, 0, 0)
+    answer::build(topology.clone(), &zone, health, &Default::default(), 0, 0)
         .map_err(|e| ConfigError::new(&config.path, "sites", e.to_string()))?;
     let ca = config
         .probe

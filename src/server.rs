@@ -61,6 +61,7 @@ pub async fn start(
         loaded.topology.clone(),
         &loaded.zone,
         Arc::new(HealthView::unknown(&loaded.topology)),
+        &answer::Demotions::none(),
         loaded.zone.soa_serial(),
         0,
     )

@@ -23,5 +23,5 @@ pub fn snapshot(config: &str, zone: &str) -> crate::answer::Snapshot {
         crate::zone::StaticZone::parse(Path::new("test.zone"), zone.to_string(), &topology.origin)
             .unwrap_or_else(|e| panic!("{e}"));
     let health = std::sync::Arc::new(crate::health::HealthView::all_up(&topology));
-    crate::answer::build(topology, &zone, health, 7, 1).expect("answers fit")
+    crate::answer::build(topology, &zone, health, &Default::default(), 7, 1).expect("answers fit")
 }

@@ -55,6 +55,10 @@ pub struct AnswerSettings {
     pub ttl: u32,
     pub degraded_ttl: u32,
     pub local_preference: u16,
+    /// The preference of the first fallback tier, and what each further tier adds: the numbers
+    /// a reordered answer (a demoted site) is given.
+    pub fallback_preference: u16,
+    pub fallback_step: u16,
 }
 
 /// One site: its pseudo-domain, its hosts, its ordered fallbacks.
@@ -205,6 +209,8 @@ impl Topology {
                 ttl: zone.ttl_secs(),
                 degraded_ttl: zone.degraded_ttl_secs(),
                 local_preference: zone.local_preference,
+                fallback_preference: zone.fallback_preference,
+                fallback_step: zone.fallback_step,
             },
             views_enabled: !view_names.is_empty()
                 || config.views.default.is_some()

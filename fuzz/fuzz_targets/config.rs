@@ -106,7 +106,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let topology = Arc::new(topology);
     let health = Arc::new(HealthView::all_up(&topology));
-    let Ok(snapshot) = smarthostd::answer::build(topology.clone(), &zone, health, 1, 1) else {
+    // Every site with egress addresses demoted, as if each were listed.
+    let mut demotions = smarthostd::answer::Demotions::none();
+    for (site, s) in config.sites.values().enumerate() {
+        if !s.egress.is_empty() {
+            demotions.demote(site, "listed");
+        }
+    }
+    let Ok(snapshot) = smarthostd::answer::build(topology.clone(), &zone, health, &demotions, 1, 1)
+    else {
         return;
     };
 

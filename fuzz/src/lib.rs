@@ -152,9 +152,15 @@ pub fn fixture() -> &'static Fixture {
             .unwrap_or_else(|e| panic!("the fuzz config does not load: {e}"));
         let _ = std::fs::remove_dir_all(&dir);
         let health = Arc::new(smarthostd::health::HealthView::all_up(&loaded.topology));
-        let snapshot =
-            smarthostd::answer::build(loaded.topology.clone(), &loaded.zone, health, 1, 1)
-                .unwrap_or_else(|e| panic!("the fuzz config does not build: {e}"));
+        let snapshot = smarthostd::answer::build(
+            loaded.topology.clone(),
+            &loaded.zone,
+            health,
+            &smarthostd::answer::Demotions::none(),
+            1,
+            1,
+        )
+        .unwrap_or_else(|e| panic!("the fuzz config does not build: {e}"));
         Fixture {
             snapshot,
             edns_payload: loaded.config.server.edns_udp_payload,

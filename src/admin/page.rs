@@ -30,6 +30,7 @@ table { border-collapse: collapse; width: 100%; margin-top: .6em; font-size: .9e
 th, td { text-align: left; padding: .15em .4em; border-bottom: 1px solid #e3e7ea; }
 th { color: #5b6670; font-weight: 500; }
 .pref { font-variant-numeric: tabular-nums; width: 3em; }
+.listing { border-left: 4px solid #c8372d; background: #fbeceb; padding: .3em .6em; margin: .4em 0; font-size: .85em; }
 "#;
 
 /// Renders the page for `report`, with the HTML of `below` after the sites.
@@ -84,6 +85,7 @@ fn site_card(html: &mut String, site: &SiteStatus) {
     for host in &site.hosts {
         host_row(html, host);
     }
+    listing_lines(html, site);
     html.push_str("<table><tr><th class=\"pref\">MX</th><th>exchange</th><th>addresses</th></tr>");
     for mx in &site.answer {
         let addrs: Vec<String> = mx.addresses.iter().map(ToString::to_string).collect();
@@ -123,6 +125,13 @@ fn host_row(html: &mut String, host: &HostStatus) {
         }
     }
     html.push_str("</div>");
+}
+
+/// Blocklist listings of the site's egress, its demotion, and listings that shaped its answer.
+fn listing_lines(html: &mut String, site: &SiteStatus) {
+    for line in site.reputation.iter().flat_map(|r| r.lines()) {
+        let _ = write!(html, "<div class=\"listing\">{}</div>", escape(&line));
+    }
 }
 
 /// Escapes text for HTML element content and attribute values.

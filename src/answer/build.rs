@@ -1,4 +1,5 @@
-//! `build`: topology + static zone + health → a [`Snapshot`] with every answer prepared.
+//! `build`: topology + static zone + health + demotions → a [`Snapshot`] with every answer
+//! prepared.
 //!
 //! Pure: no I/O, no clock. Runs on every health transition and reload, so it is written to be
 //! quick: every name is put in wire form once, one encoder is reused for every answer, and the
@@ -10,26 +11,30 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use hickory_proto::rr::RecordType;
 
+use super::demotion;
+use super::demotions::Demotions;
 use super::draft::{Drafts, Names, Out, TooLarge};
 use super::encode::Encoder;
 use super::health::HealthView;
-use super::plan::{MxPlan, site_plan, view_plan};
+use super::plan::MxPlan;
 use super::prepared::{Builder, NXDOMAIN};
 use super::records::{Context, Kind};
 use super::snapshot::{Answers, Node, Snapshot, Variant, WarmCounters, name_hash};
 use crate::topology::{Topology, View};
 use crate::zone::StaticZone;
 
-/// Builds generation `generation` with SOA serial `serial`.
+/// Builds generation `generation` with SOA serial `serial`; `demotions` are the sites whose
+/// blocklisted egress moves their relays behind clean sites.
 pub fn build(
     topology: Arc<Topology>,
     zone: &StaticZone,
     health: Arc<HealthView>,
+    demotions: &Demotions,
     serial: u32,
     generation: u64,
 ) -> Result<Snapshot, TooLarge> {
     let names = Names::new(&topology, zone);
-    let mut cx = Context::new(&topology, zone, &health, serial, &names);
+    let mut cx = Context::new(&topology, zone, &health, demotions, serial, &names);
     let mut out = Out {
         enc: Encoder::default(),
         bodies: Vec::with_capacity(64 * (topology.hosts.len() + topology.sites.len() * 16) + 4096),
@@ -53,7 +58,7 @@ pub fn build(
         }
     }
     let plans: Vec<MxPlan> = (0..topology.sites.len())
-        .map(|s| site_plan(&topology, &health, s))
+        .map(|s| demotion::plan(&topology, &health, demotions, View::Site(s)))
         .collect();
     for (site_id, site) in topology.sites.iter().enumerate() {
         for (kind, rtype) in Kind::ALL {
@@ -90,11 +95,15 @@ pub fn build(
     } else {
         topology
             .views()
-            .map(|view| (view, view_plan(&topology, &health, view)))
+            .map(|view| (view, demotion::plan(&topology, &health, demotions, view)))
             .collect()
     };
     for (name, wire) in &names.shared {
         for (kind, rtype) in Kind::ALL {
+            // The apex's TXT records are the zone file's (SPF, verification tokens).
+            if kind == Kind::Note && *name == topology.origin {
+                continue;
+            }
             let variants: Vec<Option<Variant>> = view_plans
                 .iter()
                 .map(|(view, plan)| cx.variant(&mut out, wire, *view, plan, kind))

@@ -2,6 +2,9 @@
 //!
 //! - [`health`]: the health view answers are built from (made by the health task).
 //! - [`plan`]: which hosts an MX answer names and at which preference (the MX trick, live).
+//! - [`demotions`]: the sites a blocklist listing demotes (the build's other input, made by the
+//!   health task), and the note on the answers they shaped.
+//! - [`demotion`]: the same answers with demoted sites' relays moved behind clean ones.
 //! - [`build`](build::build): every answer of a generation, prepared once; `draft`: the pieces
 //!   of a build in progress and the size check.
 //! - [`snapshot`]: the immutable result the DNS edge looks answers up in.
@@ -11,6 +14,8 @@
 //! Everything here is pure and tested without sockets.
 
 pub mod build;
+pub mod demotion;
+pub mod demotions;
 mod draft;
 pub mod encode;
 pub mod health;
@@ -20,6 +25,7 @@ mod records;
 pub mod snapshot;
 
 pub use build::build;
+pub use demotions::Demotions;
 pub use draft::TooLarge;
 pub use health::{AddressHealth, HealthView, HostHealth, State};
 pub use plan::{Exchange, Mode, MxPlan};

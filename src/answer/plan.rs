@@ -32,6 +32,9 @@ pub struct MxPlan {
     pub mode: Mode,
     /// A host in this answer's configured set is down or in transition: serve the degraded TTL.
     pub degraded: bool,
+    /// Demoted sites (blocklisted egress) whose place in this answer moved; empty when health
+    /// alone shaped it, as every plan made here is.
+    pub shaped_by: Vec<SiteId>,
 }
 
 /// The answer for a view of a shared name.
@@ -82,8 +85,13 @@ pub fn all_plan(topology: &Topology, health: &HealthView) -> MxPlan {
 /// answer a `warm_share` of queries gets so that standby relays keep sending. `None` when it
 /// would not differ (no fallback, or the local hosts are down anyway).
 pub fn warm_plan(topology: &Topology, health: &HealthView, site: SiteId) -> Option<MxPlan> {
+    raise_warm(topology, site_plan(topology, health, site), site)
+}
+
+/// `plan`, an answer of `site`, with its first fallback site's hosts raised to the local
+/// preference; `None` when that changes nothing.
+pub fn raise_warm(topology: &Topology, mut plan: MxPlan, site: SiteId) -> Option<MxPlan> {
     let (warm_site, _) = *topology.sites[site].fallback.first()?;
-    let mut plan = site_plan(topology, health, site);
     if plan.mode != Mode::Normal {
         return None;
     }
@@ -125,6 +133,7 @@ where
                 .collect(),
             mode: Mode::Failsafe,
             degraded,
+            shaped_by: Vec::new(),
         };
     }
     let local_healthy = healthy.iter().any(|e| is_local(e.preference));
@@ -132,6 +141,7 @@ where
         exchanges: healthy,
         mode: mode_when_served(local_healthy),
         degraded,
+        shaped_by: Vec::new(),
     }
 }
 

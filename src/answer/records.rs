@@ -1,34 +1,41 @@
 //! The records of each answer in a build: static RRsets, a site's MX set, a host's addresses,
-//! NODATA, and the addresses that go in additional sections.
+//! the note on an answer a blocklist listing shaped, NODATA, and the addresses that go in
+//! additional sections.
 
 use std::net::IpAddr;
 
+use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::FxHashMap;
 
+use super::demotion::warm_plan;
+use super::demotions::{Demotions, notes};
 use super::draft::{Draft, Drafts, Names, Out, TooLarge, check_size};
 use super::encode::{Encoder, Rdata};
 use super::health::HealthView;
-use super::plan::{Mode, MxPlan, warm_plan};
+use super::plan::{Mode, MxPlan};
 use super::prepared::{Builder, NOERROR, Prepared, SERVFAIL};
 use super::snapshot::{Answers, Variant, Warm};
 use crate::topology::{HostId, Topology, View};
 use crate::wire::wire_name;
 use crate::zone::StaticZone;
 
-/// What a live answer holds: the MX set, or the addresses of the hosts it leads with.
+/// What a live answer holds: the MX set, the addresses of the hosts it leads with, or (TXT)
+/// why a blocklist listing moved hosts in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     Mx,
     Addresses { v6: bool },
+    Note,
 }
 
 impl Kind {
     /// Every kind, with its record type.
-    pub(super) const ALL: [(Kind, RecordType); 3] = [
+    pub(super) const ALL: [(Kind, RecordType); 4] = [
         (Kind::Mx, RecordType::MX),
         (Kind::Addresses { v6: false }, RecordType::A),
         (Kind::Addresses { v6: true }, RecordType::AAAA),
+        (Kind::Note, RecordType::TXT),
     ];
 }
 
@@ -36,6 +43,7 @@ impl Kind {
 pub(super) struct Context<'n> {
     topology: &'n Topology,
     health: &'n HealthView,
+    demotions: &'n Demotions,
     names: &'n Names,
     /// The apex SOA with this generation's serial.
     soa: Record,
@@ -56,6 +64,7 @@ impl<'n> Context<'n> {
         topology: &'n Topology,
         zone: &'n StaticZone,
         health: &'n HealthView,
+        demotions: &'n Demotions,
         serial: u32,
         names: &'n Names,
     ) -> Self {
@@ -81,6 +90,7 @@ impl<'n> Context<'n> {
         Self {
             topology,
             health,
+            demotions,
             names,
             soa,
             soa_negative,
@@ -266,8 +276,11 @@ impl<'n> Context<'n> {
         kind: Kind,
     ) -> Option<Variant> {
         let warm = match view {
-            View::Site(site) if self.topology.sites[site].warm_share > 0.0 => {
-                warm_plan(self.topology, self.health, site).and_then(|p| {
+            // The note is the same in either variant: no TXT answer counts as a warm one.
+            View::Site(site)
+                if self.topology.sites[site].warm_share > 0.0 && kind != Kind::Note =>
+            {
+                warm_plan(self.topology, self.health, self.demotions, site).and_then(|p| {
                     Some(Warm {
                         answer: self.plan_answer(out, owner, &p, kind)?,
                         site,
@@ -293,6 +306,9 @@ impl<'n> Context<'n> {
         plan: &MxPlan,
         kind: Kind,
     ) -> Option<Prepared> {
+        if kind == Kind::Note {
+            return self.note_answer(out, owner, plan);
+        }
         if plan.exchanges.is_empty() {
             // Nothing is known of any host (DNS-named hosts that never resolved, none
             // remembered): an empty NOERROR would make senders bounce or give up, and an
@@ -306,7 +322,25 @@ impl<'n> Context<'n> {
         match kind {
             Kind::Mx => Some(self.mx_answer(out, owner, plan)),
             Kind::Addresses { v6 } => self.plan_addresses(out, owner, plan, v6),
+            Kind::Note => None,
         }
+    }
+
+    /// The TXT record that says which listed sites moved in `plan`, for operators and
+    /// `smarthostd explain`; `None` (NODATA) while health alone shapes the answer.
+    fn note_answer(&self, out: &mut Out<'n>, owner: &'n [u8], plan: &MxPlan) -> Option<Prepared> {
+        if plan.shaped_by.is_empty() {
+            return None;
+        }
+        let txt = RData::TXT(TXT::new(notes(self.topology, self.demotions, plan)));
+        let mut b = Builder::new(&mut out.enc, owner, true);
+        b.record(
+            owner,
+            RecordType::TXT,
+            self.plan_ttl(plan),
+            Rdata::Static(&txt),
+        );
+        Some(b.finish(NOERROR, true, &mut out.bodies))
     }
 
     /// The addresses an A-only MTA is given for a name with a live MX answer: those of the hosts

@@ -20,6 +20,9 @@ pub fn run(path: &Path) -> Result<(), String> {
     for warning in postfix_warnings(&loaded) {
         println!("warning: {warning}");
     }
+    for warning in crate::config::reputation::warnings(&loaded.config) {
+        println!("warning: {warning}");
+    }
     Ok(())
 }
 

@@ -220,6 +220,9 @@ pub fn status_table(report: &StatusReport) -> String {
             site.mode,
             answer.join(", ")
         ));
+        for line in site.reputation.iter().flat_map(|r| r.lines()) {
+            out.push_str(&format!("  {}\n", printable(&line)));
+        }
     }
     out.push_str(&last_day(report));
     out

@@ -1,6 +1,10 @@
 //! `smarthostd explain DOMAIN [--mta NAME]`: resolve a domain as an MTA does and print the
 //! order in which it would try hosts, with the equal-preference groups it rotates through, and
 //! where the MTA's own limits hide the fallback. Without `--mta`, an MX-first MTA (Postfix).
+//!
+//! When a blocklist listing shaped the answer, smarthostd says so in a TXT record at the same
+//! name, built with the answer it explains; `explain` reads it and prints it as a note, so the
+//! explanation comes over DNS like the answer itself, through any resolver.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use hickory_proto::rr::RData;
 
 use super::mta::{Lookup, Mta, Profile};
+use crate::answer::demotions::NOTE_PREFIX;
 use crate::probe::resolve::resolver_for;
 
 /// What an MTA would do with a domain.
@@ -20,6 +25,8 @@ pub struct Explanation {
     /// With no MX, the addresses of the domain itself (RFC 5321 section 5.1).
     pub implicit: Vec<IpAddr>,
     pub warnings: Vec<String>,
+    /// Why a blocklist listing moved relays in this answer (smarthostd's TXT note).
+    pub notes: Vec<String>,
     /// The MTA asked about, if any.
     pub mta: Option<Mta>,
 }
@@ -61,6 +68,7 @@ pub async fn explain(
         groups: Vec::new(),
         implicit: Vec::new(),
         warnings: Vec::new(),
+        notes: listing_notes(&resolver, &fqdn).await,
         mta,
     };
     if profile.lookup == Lookup::AddressesOnly {
@@ -137,6 +145,27 @@ fn limit_warnings(e: &Explanation, profile: &Profile) -> Vec<String> {
     }
 }
 
+/// smarthostd's note at `name` on the listings that shaped its answer; none from other servers.
+async fn listing_notes(resolver: &hickory_resolver::TokioResolver, name: &str) -> Vec<String> {
+    let Ok(lookup) = resolver.txt_lookup(name).await else {
+        return Vec::new();
+    };
+    lookup
+        .answers()
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned()),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|s| s.strip_prefix(NOTE_PREFIX).map(str::to_string))
+        .collect()
+}
+
 async fn addresses(resolver: &hickory_resolver::TokioResolver, name: &str) -> Vec<IpAddr> {
     match resolver.lookup_ip(name).await {
         Ok(lookup) => lookup.iter().collect(),
@@ -146,6 +175,18 @@ async fn addresses(resolver: &hickory_resolver::TokioResolver, name: &str) -> Ve
 
 /// The explanation as text for a terminal.
 pub fn render(e: &Explanation) -> String {
+    let mut out = render_answer(e);
+    for note in &e.notes {
+        let _ = writeln!(
+            out,
+            "note: a blocklist listing shaped this answer: {}",
+            super::client::printable(note)
+        );
+    }
+    out
+}
+
+fn render_answer(e: &Explanation) -> String {
     let mut out = String::new();
     if let Some(mta) = e.mta {
         let p = mta.profile();

@@ -5,10 +5,12 @@
 //! - [`load`] reads the file, deserializes it, runs [`validate`](validate::validate) for the
 //!   cross-references serde cannot see, and reports every problem as a [`ConfigError`] that names
 //!   file, line and key path.
+//! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
 
 mod error;
 mod load;
 mod locate;
+pub mod reputation;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -21,6 +23,7 @@ use serde::Deserialize;
 
 pub use error::ConfigError;
 pub use load::{load, parse};
+pub use reputation::{Action, ListConfig, ReputationConfig};
 
 /// The whole configuration, as read from one file.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +45,9 @@ pub struct Config {
     pub views: ViewsConfig,
     /// The sites, in file order; each site's name is its pseudo-domain's first label.
     pub sites: IndexMap<String, SiteConfig>,
+    /// DNS blocklist checks of the sites' egress addresses; absent: none.
+    #[serde(default)]
+    pub reputation: Option<ReputationConfig>,
 }
 
 /// `[server]`: where smarthostd listens and keeps its state.
@@ -349,6 +355,10 @@ pub struct SiteConfig {
     /// preference, to keep their egress reputation warm.
     #[serde(default)]
     pub warm_share: f64,
+    /// The public addresses the site's relays send from, as receivers see them: what the
+    /// blocklists of `[reputation]` are asked about.
+    #[serde(default)]
+    pub egress: Vec<IpAddr>,
 }
 
 /// One smart host: a name in the zone, and the addresses it is reached at.

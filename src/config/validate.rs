@@ -28,20 +28,21 @@ pub fn validate(config: &Config, text: &str) -> Result<(), ConfigError> {
     v.probe(config)?;
     v.sites(config)?;
     v.views(config)?;
+    v.reputation(config)?;
     Ok(())
 }
 
-struct Validator<'a> {
+pub(super) struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
 }
 
-fn root() -> KeyPath {
+pub(super) fn root() -> KeyPath {
     KeyPath::default()
 }
 
 impl Validator<'_> {
-    fn error(&self, key: KeyPath, message: impl Into<String>) -> ConfigError {
+    pub(super) fn error(&self, key: KeyPath, message: impl Into<String>) -> ConfigError {
         let e = ConfigError::new(self.path, key.to_string(), message);
         match span_of(self.text, &key) {
             Some(span) => e.at_offset(self.text, span.start),
@@ -49,7 +50,12 @@ impl Validator<'_> {
         }
     }
 
-    fn check(&self, ok: bool, key: KeyPath, message: impl Into<String>) -> Result<(), ConfigError> {
+    pub(super) fn check(
+        &self,
+        ok: bool,
+        key: KeyPath,
+        message: impl Into<String>,
+    ) -> Result<(), ConfigError> {
         if ok {
             Ok(())
         } else {

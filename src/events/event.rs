@@ -24,6 +24,12 @@ pub enum Kind {
     /// A site's answer changed mode (`from`/`to`: `unknown`, `local`, `remote-only`,
     /// `failsafe`): what senders were given.
     Mode,
+    /// A site's egress address was found on a DNS blocklist (`to`: `listed`) or no longer
+    /// (`to`: `clean`); `reason` names the list, its answer code and its text.
+    Listing,
+    /// A site's standing from its blocklist verdicts changed (`from`/`to`: `clean`, `listed`,
+    /// `held`): whether its answers were demoted.
+    Standing,
     /// smarthostd started: nothing is known of any relay until its first probe.
     Start,
     /// smarthostd stopped: nothing was probed or answered until the next start.
@@ -40,6 +46,8 @@ impl Kind {
             Kind::Reload => "reload",
             Kind::ReloadFailed => "reload_failed",
             Kind::Mode => "mode",
+            Kind::Listing => "listing",
+            Kind::Standing => "standing",
             Kind::Start => "start",
             Kind::Stop => "stop",
         }
@@ -163,6 +171,29 @@ impl Event {
             to: Some(to.into()),
             reason: Some(reason.into()),
             ..Self::new(Kind::Mode)
+        }
+    }
+
+    /// An egress address of `site` was listed on a blocklist, or no longer is.
+    pub fn listing(site: &str, address: IpAddr, listed: bool, reason: &str) -> Self {
+        Self {
+            site: Some(site.into()),
+            address: Some(address.to_string()),
+            from: Some(if listed { "clean" } else { "listed" }.into()),
+            to: Some(if listed { "listed" } else { "clean" }.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::Listing)
+        }
+    }
+
+    /// A site's standing from its blocklist verdicts changed.
+    pub fn standing(site: &str, from: &str, to: &str, reason: &str) -> Self {
+        Self {
+            site: Some(site.into()),
+            from: Some(from.into()),
+            to: Some(to.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::Standing)
         }
     }
 

@@ -7,10 +7,15 @@
 //!   operator commands ([`task`]), keeps the probe set ([`probes`], `resolvers`) in step with
 //!   the configuration (`reload`), applies drains (`drain`), publishes snapshots (`publish`);
 //!   `runtime` is what it keeps per host and address.
+//! - `listings`: what it keeps of the blocklist checks of the sites' egress addresses (the
+//!   book of verdicts and standings, the demotions the answers are built with); `verdicts`:
+//!   what it does with each lookup, and where a listing change is reported.
 //! - [`status`]: the report the admin API serves (made in `report`).
 
 mod drain;
 pub mod hysteresis;
+mod listing_status;
+mod listings;
 mod probes;
 mod publish;
 mod reload;
@@ -19,6 +24,7 @@ mod resolvers;
 mod runtime;
 pub mod status;
 mod task;
+mod verdicts;
 
 pub use crate::answer::health::{AddressHealth, HealthView, HostHealth, State};
 pub use task::{Command, DrainOutcome, HealthTask, Wiring, first_round_bound};

@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use tracing::{error, info, warn};
 
 use super::runtime::{HostRuntime, view_of};
-use crate::answer::{self, Mode, Snapshot};
+use crate::answer::{self, Demotions, Mode, Snapshot};
 use crate::events::{Event, EventLog};
 use crate::loaded::Loaded;
 use crate::metrics::{HostLabels, Metrics, SiteLabels};
@@ -55,14 +55,19 @@ impl Publisher {
     }
 
     /// Publishes if anything changed.
-    pub(super) fn publish_if_dirty(&mut self, loaded: &Loaded, hosts: &[HostRuntime]) {
+    pub(super) fn publish_if_dirty(
+        &mut self,
+        loaded: &Loaded,
+        hosts: &[HostRuntime],
+        demotions: &Demotions,
+    ) {
         if self.dirty {
-            self.publish(loaded, hosts);
+            self.publish(loaded, hosts, demotions);
         }
     }
 
     /// Builds and swaps in a new snapshot.
-    fn publish(&mut self, loaded: &Loaded, hosts: &[HostRuntime]) {
+    fn publish(&mut self, loaded: &Loaded, hosts: &[HostRuntime], demotions: &Demotions) {
         self.dirty = false;
         let previous = self.snapshot.load_full();
         let health = Arc::new(view_of(hosts));
@@ -73,6 +78,7 @@ impl Publisher {
             topology.clone(),
             &loaded.zone,
             health.clone(),
+            demotions,
             serial,
             generation,
         ) {

@@ -112,6 +112,7 @@ impl HealthTask {
         if let Some(round) = &mut self.round {
             round.resolutions.extend(started);
         }
+        self.configure_listings();
         self.publisher.dirty = true;
         format!(
             "reloaded: {} addresses kept, {} probed again (probe settings changed), {} new (served once a probe passes), {} removed",

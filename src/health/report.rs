@@ -89,6 +89,8 @@ impl HealthTask {
                     answer,
                     hosts,
                     last_24h: None,
+                    reputation: self
+                        .site_reputation(site_id, same.then(|| &snapshot.plans[site_id])),
                 }
             })
             .collect();

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::answer::{Mode, Snapshot};
 use crate::events::history::History;
 
+pub use super::listing_status::{EgressStatus, ListStatus, SiteReputation};
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -48,6 +50,10 @@ pub struct SiteStatus {
     /// The last 24 hours: local hosts leading (up) or not (an outage), from the events.
     #[serde(default)]
     pub last_24h: Option<History>,
+    /// Blocklist verdicts on the site's egress addresses, and the listings that shaped its
+    /// answer; absent when nothing is checked for it and nothing shaped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<SiteReputation>,
 }
 
 /// One MX record of a site's answer.

@@ -1,8 +1,8 @@
 //! The health task: sole owner of every address's verdict, and sole publisher of snapshots.
 //!
-//! Probe reports, resolutions of DNS-named hosts and operator commands arrive on channels;
-//! after each batch, if anything the answers depend on changed, a new snapshot is built and
-//! swapped in. At start-up, publishing (and so DNS) waits for the first probe round: every
+//! Probe reports, resolutions of DNS-named hosts, blocklist lookups and operator commands
+//! arrive on channels; after each batch, if anything the answers depend on changed, a new
+//! snapshot is built and swapped in. At start-up, publishing (and so DNS) waits for the first probe round: every
 //! address's first verdict, bounded by the longest a probe can take.
 
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use tracing::info;
 
 use super::State;
 use super::hysteresis::Thresholds;
+use super::listings::Listings;
 use super::probes::Probes;
 use super::publish::Publisher;
 use super::resolvers::Resolvers;
@@ -118,6 +119,7 @@ pub struct HealthTask {
     pub(super) hosts: Vec<HostRuntime>,
     pub(super) probes: Probes,
     pub(super) resolvers: Resolvers,
+    pub(super) listings: Listings,
     pub(super) publisher: Publisher,
     pub(super) kept: Kept,
     pub(super) round: Option<Round>,
@@ -193,6 +195,7 @@ impl HealthTask {
             hosts: Vec::new(),
             probes: Probes::new(probes, shutdown.child_token()),
             resolvers: Resolvers::new(resolutions_tx, shutdown.child_token()),
+            listings: Listings::new(shutdown.child_token()),
             publisher: Publisher::new(snapshot, metrics.clone(), events.clone(), &loaded),
             kept,
             round: Some(first_round),
@@ -212,6 +215,7 @@ impl HealthTask {
                 Some(report) = reports.recv() => task.report(report),
                 Some(resolution) = resolutions.recv() => task.resolved(resolution),
                 Some(command) = commands.recv() => task.command(command),
+                event = task.listings.next() => task.listing_event(event),
                 () = sleep_until(round_end) => task.end_round(),
                 () = sleep_until_wall(drain_end) => task.expire_drains(),
                 () = shutdown.cancelled() => break,
@@ -224,12 +228,14 @@ impl HealthTask {
         }
         task.probes.stop_all();
         task.resolvers.stop_all();
+        task.listings.stop_all();
     }
 
     /// Publishes pending changes, unless the start-up round is still out.
     pub(super) fn publish_if_due(&mut self) {
         if self.round.is_none() {
-            self.publisher.publish_if_dirty(&self.loaded, &self.hosts);
+            self.publisher
+                .publish_if_dirty(&self.loaded, &self.hosts, &self.listings.demotions);
         }
     }
 

@@ -7,10 +7,12 @@
 //! - [`dns`]: DNS counters on the hot path, summed at scrape time.
 //! - [`collectors`]: warm-standby counts, runtime tasks and readiness, read at scrape time.
 //! - [`process`]: `process_*` figures from `/proc/self`, read at scrape time.
+//! - [`reputation`]: blocklist listings, demotions and lookups, updated by the health task.
 
 mod collectors;
 mod dns;
 mod process;
+mod reputation;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use collectors::{ReadyCollector, RuntimeCollector, WarmCollector};
 use dns::DnsCollector;
 pub use dns::{Answered, DnsStats};
 use process::ProcessCollector;
+pub use reputation::{DemotedLabels, EgressLabels, LookupLabels, ReputationMetrics};
 
 /// Labels of one host.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -128,6 +131,7 @@ pub struct Metrics {
     pub generation: Gauge,
     /// Events not appended to `state_dir/events.jsonl`; they stay in memory.
     pub events_write_failures: Counter,
+    pub reputation: ReputationMetrics,
     reloads: Family<ResultLabels, Counter>,
     evictions: Family<ListenerLabels, Counter>,
     accept_errors: Family<ListenerLabels, Counter>,
@@ -176,6 +180,7 @@ impl Metrics {
             site_mode: Family::default(),
             generation: Gauge::default(),
             events_write_failures: Counter::default(),
+            reputation: ReputationMetrics::default(),
             reloads: Family::default(),
             evictions: Family::default(),
             accept_errors: Family::default(),
@@ -241,6 +246,7 @@ impl Metrics {
             "Failed accepts on a TCP listener (out of descriptors), each followed by a pause",
             m.accept_errors.clone(),
         );
+        m.reputation.register(registry);
         registry.register(
             "build",
             "Build information",

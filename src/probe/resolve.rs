@@ -8,7 +8,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::{Resolver, TokioResolver};
+use hickory_resolver::{Resolver, ResolverBuilder, TokioResolver};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,6 +26,15 @@ pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A resolver using `nameservers` (UDP and TCP), or the system configuration when empty.
 pub fn resolver_for(nameservers: &[SocketAddr]) -> Result<TokioResolver, String> {
+    resolver_builder(nameservers)?
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The builder of [`resolver_for`], for callers that set options of their own.
+pub fn resolver_builder(
+    nameservers: &[SocketAddr],
+) -> Result<ResolverBuilder<TokioRuntimeProvider>, String> {
     let provider = TokioRuntimeProvider::default();
     let builder = if nameservers.is_empty() {
         Resolver::builder(provider)
@@ -43,7 +52,7 @@ pub fn resolver_for(nameservers: &[SocketAddr]) -> Result<TokioResolver, String>
             .collect();
         Resolver::builder_with_config(ResolverConfig::from_parts(None, vec![], servers), provider)
     };
-    builder.build().map_err(|e| e.to_string())
+    Ok(builder)
 }
 
 /// One DNS-named host to keep resolved.

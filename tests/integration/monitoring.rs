@@ -133,13 +133,21 @@ fn value(scrape: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} missing from:\n{scrape}"))
 }
 
-/// A server with every family populated: two sites, one with a warm share, and some queries.
+/// A server with every family populated: two sites, one with a warm share and an egress
+/// address checked on a blocklist (asked of a loopback port where nothing answers), and some
+/// queries.
 async fn scraped_server() -> (TestServer, String, FakeSmtp, FakeSmtp) {
     let oxford = FakeSmtp::start(Behavior::Healthy).await;
     let cambridge = FakeSmtp::start(Behavior::Healthy).await;
+    let nobody = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let sites = format!(
         "[sites.oxford]\nhosts = [{}]\nfallback = [\"cambridge\"]\nwarm_share = 0.5\n\
-         [sites.cambridge]\nhosts = [{}]\n",
+         egress = [\"198.51.100.7\"]\n\
+         [sites.cambridge]\nhosts = [{}]\n\
+         [reputation]\nlists = [{{ zone = \"bl.test\" }}]\nresolver = [\"{nobody}\"]\n",
         oxford.host_entry("mail1"),
         cambridge.host_entry("mail1")
     );
