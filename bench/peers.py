@@ -78,6 +78,8 @@ QUERIES = {"oxford-MX": ("oxford", "MX"), "mail1-A": ("mail1.oxford", "A"),
            "oxford-A": ("oxford", "A")}
 LABEL = {"oxford-MX": "oxford MX", "mail1-A": "mail1.oxford A", "oxford-A": "oxford A"}
 DNSPERF = ["-c", "8", "-T", "1", "-q", "100"]
+# a run during which other work took more than this many cores is counted as disturbed
+BUSY_CORES = 0.5
 OX_HOSTS = [h for s, h, _ in C.BENCH_RELAYS if s == "oxford"]
 
 
@@ -318,6 +320,7 @@ def report(data):
     loads = [float(r["loadavg"].split()[0]) for r in rows]
     other = [r["other_cores"] + r["steal_cores"] for r in rows]
     foreign = sum(1 for r in rows if r["foreign_dnsperf"])
+    busy = sum(1 for r in rows if r["other_cores"] + r["steal_cores"] > BUSY_CORES)
     off = sum(1 for r in rows if r["threads_off_cpu"])
     out = [f"## smarthostd beside the peers: {meta['runs']} runs × {meta['duration']} s, medians",
            "",
@@ -327,7 +330,8 @@ def report(data):
            f"{meta['load_start']} at start, {meta.get('load_end', '?')} at the end, "
            f"{min(loads) if loads else 0:.2f}–{max(loads) if loads else 0:.2f} before the runs; other "
            f"work + steal during the runs: median {med(other) or 0:.2f} cores, max "
-           f"{max(other) if other else 0:.2f}; runs with another dnsperf on the machine: {foreign}; "
+           f"{max(other) if other else 0:.2f} (runs with more than {BUSY_CORES}: {busy} of {len(rows)}); "
+           f"runs with another dnsperf on the machine: {foreign}; "
            f"runs with a server thread off its CPU: {off}.", ""]
     if "oxford-MX" in qkeys:
         a_keys = [q for q in ("mail1-A", "oxford-A") if q in qkeys]
@@ -354,9 +358,9 @@ def report(data):
     for q in qkeys:
         ref_f, ref_g = m("floor", q, "q_per_cpu_s"), m("gdnsd", q, "q_per_cpu_s")
         out += [f"### {LABEL[q]} (UDP)", "",
-                "| server | answer | q/s [min–max] | avg latency ms | server CPU % "
+                "| server | answer | q/s [min–max] | avg latency ms | server CPU % | dnsperf CPU % "
                 "| queries per server CPU-s [min–max] | × floor | × gdnsd | lost | not NOERROR |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for s in servers:
             rs = pick(s, q)
             if not rs:
@@ -366,7 +370,8 @@ def report(data):
             out.append(
                 f"| {label(s)} | {meta['answers'].get(s, {}).get(q) or 'n/a'} | "
                 f"{f0(m(s, q, 'qps'))}{span([r['qps'] for r in rs])} | {f3(m(s, q, 'avg_lat_ms'))} | "
-                f"{f0(m(s, q, 'server_cpu_pct'))} | {f0(e)}{span([r['q_per_cpu_s'] for r in rs])} | "
+                f"{f0(m(s, q, 'server_cpu_pct'))} | {f0(m(s, q, 'dnsperf_cpu_pct'))} | "
+                f"{f0(e)}{span([r['q_per_cpu_s'] for r in rs])} | "
                 f"{ratio(e, ref_f)} | {ratio(e, ref_g)} | {sum(r['lost'] or 0 for r in rs):,.0f} | "
                 f"{bad:,} |")
         out.append("")
@@ -376,8 +381,9 @@ def report(data):
         for q in tq:
             ref_k = m("knot", q, "q_per_cpu_s", "tcp")
             out += [f"### {LABEL[q]} over TCP (`-m tcp`)", "",
-                    "| server | q/s | avg latency ms | server CPU % | queries per server CPU-s "
-                    "| × Knot | lost | not NOERROR |", "|---|---|---|---|---|---|---|---|"]
+                    "| server | q/s | avg latency ms | server CPU % | dnsperf CPU % "
+                    "| queries per server CPU-s | × Knot | lost | not NOERROR |",
+                    "|---|---|---|---|---|---|---|---|---|"]
             for s in servers:
                 rs = pick(s, q, "tcp")
                 if not rs:
@@ -386,6 +392,7 @@ def report(data):
                 e = m(s, q, "q_per_cpu_s", "tcp")
                 out.append(f"| {label(s)} | {f0(m(s, q, 'qps', 'tcp'))} | "
                            f"{f3(m(s, q, 'avg_lat_ms', 'tcp'))} | {f0(m(s, q, 'server_cpu_pct', 'tcp'))} | "
+                           f"{f0(m(s, q, 'dnsperf_cpu_pct', 'tcp'))} | "
                            f"{f0(e)}{span([r['q_per_cpu_s'] for r in rs])} | {ratio(e, ref_k)} | "
                            f"{sum(r['lost'] or 0 for r in rs):,.0f} | {bad:,} |")
             out.append("")
