@@ -276,6 +276,8 @@ def measure(name, srv, port, qfile, a, tcp):
         # cores busy with anything but this server and this dnsperf (other work on the machine)
         "other_cores": round(max(0.0, busy - steal - cpu_s / wall - gen_s / wall), 2),
         "steal_cores": round(steal, 2),
+        # of which niced work (background builds): it gets in when a server sleeps
+        "nice_cores": round(d[1] / C.CLK / wall, 2),
         "foreign_dnsperf": foreign, "threads_off_cpu": off + unpinned, "dnsperf_rc": rc,
     })
     if res["qps"] is None:
