@@ -254,11 +254,20 @@ def measure(name, srv, port, qfile, a, tcp):
     ticks0, st0 = C.tree_cpu_ticks(pids), proc_stat()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=a.duration + 30)
-        out, rc = r.stdout + r.stderr, r.returncode
-    except subprocess.TimeoutExpired as e:  # run() has killed it
-        out, rc = str(e.stdout or ""), "timeout"
+    pidfile = os.path.join(a.outdir, "pids", "dnsperf.pid")
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as p:
+        with open(pidfile, "w") as f:  # for compare.sh, should this process die first
+            f.write(f"{p.pid} dnsperf\n")
+        try:
+            out, _ = p.communicate(timeout=a.duration + 30)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, rc = p.communicate()[0] or "", "timeout"
+        finally:
+            if p.poll() is None:
+                p.kill()
+            os.unlink(pidfile)
     wall = time.monotonic() - t0
     ticks1, st1 = C.tree_cpu_ticks(pids), proc_stat()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
