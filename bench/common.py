@@ -1,17 +1,26 @@
 """Helpers shared by the smarthostd benchmark scripts in this folder (not a benchmark itself).
 
-Self-contained: it does not import ../shared/bench.  Run the scripts with Debian's
-/usr/bin/python3 (python3-dnspython and python3-aiosmtpd come from apt; the pyenv `python3`
-on PATH has neither).
+Self-contained: everything the benchmarks need is in this folder.  Run the scripts with Debian's
+/usr/bin/python3 (python3-dnspython and python3-aiosmtpd come from apt; a pyenv `python3` on
+PATH usually has neither).
 
-- RelayPool: fake SMTP relays (asyncio protocols, one event loop in a thread or in the main
-  thread), each on its own loopback address:port, that can be switched at run time between
-  "up" (220 greeting, multi-line EHLO 250, QUIT 221), "refused" (listener closed, sessions
-  dropped: connection refused) and "hung" (accepts TCP, never greets).
+- BENCH_RELAYS / bench_sites(): the bench workload (oxford 2 relays, cambridge 2, london 1),
+  the one definition every script here uses.
+- RelayPool: THE fake SMTP relay of every Python benchmark (failover, memory, soak, peers,
+  probe_load --relays python): asyncio protocols on one event loop (in a thread or in the main
+  thread), each on its own loopback address:port, switchable at run time between "up" (220
+  greeting, multi-line EHLO 250, QUIT 221), "refused" (listener closed, sessions dropped:
+  connection refused) and "hung" (accepts TCP, never greets).  The others differ for a reason:
+  fake_smtp_epoll.c is ~3x cheaper per connection, for 10,000 relays probed every 2 s;
+  tests/integration/fake_smtp.rs runs inside `cargo test`; tests/e2e/smtp_sink.py stores mail.
 - write_config(): a smarthostd config + zone file in a directory.
-- Smarthostd: starts / stops one smarthostd by PID (SIGTERM, then SIGKILL), logs to a file.
-- query(): one UDP DNS query with dnspython.
-- /proc readers (RSS, CPU ticks, fds, threads), /metrics reader, percentiles, loadavg.
+- Proc / Smarthostd: start a process (optionally pinned to CPUs), stop it by PID (SIGTERM,
+  then SIGKILL), log to a file.
+- query(): one UDP DNS query with dnspython; parse_dnsperf(): dnsperf's summary as numbers.
+- /proc readers (RSS, PSS, CPU ticks, fds, threads; per process or summed over its process
+  tree), /metrics reader, percentiles, loadavg.
+- `common.py ports-free IP:PORT ...` (for shell scripts): exits 1 naming the addresses a
+  benchmark needs that something else holds.
 
 Everything binds or talks to 127.0.0.0/8 only.
 """
@@ -42,6 +51,25 @@ ROOT = os.path.dirname(BENCH)
 DEFAULT_BIN = os.environ.get("SMARTHOSTD_BIN", os.path.join(ROOT, "target/release/smarthostd"))
 ZONE = "smarthost.internal"
 CLK = os.sysconf("SC_CLK_TCK")
+
+# The bench workload: (site, host, last octet of its address on the script's own /24).  The
+# scripts put these relays on different networks (failover 127.0.41, memory 127.0.42, soak
+# 127.0.45, peers 127.0.46) so that they can run side by side.
+BENCH_RELAYS = [("oxford", "mail1", 11), ("oxford", "mail2", 12), ("cambridge", "mail1", 21),
+                ("cambridge", "mail2", 22), ("london", "mail1", 31)]
+
+
+def bench_addr(net, octet):
+    return f"{net}.{octet}"
+
+
+def bench_sites(net, port=25):
+    """The bench workload as write_config() sites: {site: [(host, [NET.octet], port|None)]}."""
+    sites = {}
+    for site, host, octet in BENCH_RELAYS:
+        sites.setdefault(site, []).append((host, [bench_addr(net, octet)], None if port == 25 else port))
+    return sites
+
 
 ZONE_FILE = f"""$ORIGIN {ZONE}.
 $TTL 30
@@ -79,7 +107,8 @@ def require_ports_free(pairs):
     busy = [f"{ip}:{p}" for ip, p in pairs
             if not (port_free(ip, p, socket.SOCK_DGRAM) and port_free(ip, p, socket.SOCK_STREAM))]
     if busy:
-        raise SystemExit(f"address(es) in use, pick others (flags): {', '.join(busy)}")
+        raise SystemExit(f"in use (another benchmark running? pick other addresses or ports): "
+                         f"{', '.join(busy)}")
 
 
 # ------------------------------------------------------------------ fake SMTP relays
@@ -273,18 +302,21 @@ def write_config(d, dns_port, admin_port, sites, probe=None, fallback=None, ttl=
 
 
 # ------------------------------------------------------------------ smarthostd process
-class Smarthostd:
-    def __init__(self, binary, config, logfile, env=None, preexec_fn=None):
-        if not os.access(binary, os.X_OK):
-            raise SystemExit(f"{binary} missing: cd {ROOT} && cargo build --release")
+class Proc:
+    """One process started by PID: argv's output goes to logfile.  cpus: run it under
+    `taskset -c CPUS` (exec'd, so the PID is the program's own and every thread and child it
+    makes inherits the affinity)."""
+
+    def __init__(self, argv, logfile, env=None, cwd=None, cpus=None):
         self.logfile = logfile
         e = dict(os.environ)
         e.update(env or {})
+        if cpus is not None:
+            argv = ["taskset", "-c", cpus] + list(argv)
         lf = open(logfile, "ab")
         self.t_spawn = time.monotonic()
-        self.p = subprocess.Popen([binary, "serve", "--config", config], stdin=subprocess.DEVNULL,
-                                  stdout=lf, stderr=subprocess.STDOUT, env=e,
-                                  preexec_fn=preexec_fn)
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=lf,
+                                  stderr=subprocess.STDOUT, env=e, cwd=cwd)
         lf.close()
         self.pid = self.p.pid
 
@@ -309,6 +341,13 @@ class Smarthostd:
                 return f.read()
         except OSError:
             return ""
+
+
+class Smarthostd(Proc):
+    def __init__(self, binary, config, logfile, env=None, cpus=None):
+        if not os.access(binary, os.X_OK):
+            raise SystemExit(f"{binary} missing: cd {ROOT} && cargo build --release")
+        super().__init__([binary, "serve", "--config", config], logfile, env=env, cpus=cpus)
 
 
 def bin_info(binary):
@@ -362,6 +401,15 @@ def query(port, qname, qtype, timeout=1.0, ip="127.0.0.1"):
     return ("NOERROR" if vals else "NODATA"), vals, lat
 
 
+def dump_json(path, obj):
+    """Writes obj to path atomically (a reader never sees half a file)."""
+    import json
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
 def wait_for(pred, timeout, every=0.05):
     t_end = time.monotonic() + timeout
     while time.monotonic() < t_end:
@@ -370,6 +418,24 @@ def wait_for(pred, timeout, every=0.05):
             return v
         time.sleep(every)
     return None
+
+
+def parse_dnsperf(out):
+    """dnsperf's summary as numbers (None when absent): qps, avg_lat_ms, lat_sd_ms, sent,
+    completed, lost, rcodes {NOERROR: n, ...}."""
+    def num(pat):
+        m = re.search(pat, out)
+        return float(m.group(1)) if m else None
+    m = re.search(r"Response codes:\s+(.*)", out)
+    rcodes = {k: int(v) for k, v in re.findall(r"([A-Z]+) (\d+) \(", m.group(1))} if m else {}
+    lat, sd = num(r"Average Latency \(s\):\s+([\d.]+)"), num(r"Latency StdDev \(s\):\s+([\d.]+)")
+    return {"qps": num(r"Queries per second:\s+([\d.]+)"),
+            "avg_lat_ms": None if lat is None else lat * 1000,
+            "lat_sd_ms": None if sd is None else sd * 1000,
+            "sent": num(r"Queries sent:\s+(\d+)"),
+            "completed": num(r"Queries completed:\s+(\d+)"),
+            "lost": num(r"Queries lost:\s+(\d+)"),
+            "rcodes": rcodes}
 
 
 # ------------------------------------------------------------------ /proc
@@ -399,6 +465,98 @@ def cpu_user_sys(pid):
         st = f.read()
     fields = st[st.rindex(")") + 2:].split()
     return int(fields[11]), int(fields[12])
+
+
+def descendants(pid):
+    """pid and every process below it (NSD forks its servers), from /proc."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+                kids.setdefault(int(st[st.rindex(")") + 2:].split()[1]), []).append(int(d))
+            except (OSError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo and len(out) < 10000:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def tree_cpu_ticks(pids):
+    """utime + stime summed over pids (each with all its threads), in clock ticks."""
+    tot = 0
+    for p in pids:
+        try:
+            tot += cpu_ticks(p)
+        except (OSError, ValueError):
+            pass
+    return tot
+
+
+def tree_kb(pids, key="VmRSS", path="status"):
+    """A kB field summed over pids: VmRSS / VmHWM from status, Pss from smaps_rollup."""
+    tot = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/{path}") as f:
+                for line in f:
+                    if line.startswith(key + ":"):
+                        tot += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return tot
+
+
+def pin_threads(pids, cpus):
+    """Sets the CPU affinity of every thread of pids; returns the threads that could not be
+    pinned (gone, or refusing)."""
+    failed = 0
+    for p in pids:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                os.sched_setaffinity(int(t), cpus)
+            except OSError:
+                failed += 1
+    return failed
+
+
+def threads_off(pids, cpus):
+    """Threads of pids allowed on a CPU outside cpus (checked before each measured run)."""
+    n = 0
+    for p in pids:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                n += not os.sched_getaffinity(int(t)) <= set(cpus)
+            except OSError:
+                pass
+    return n
+
+
+def processes_named(comm):
+    """PIDs whose /proc/PID/comm is comm (read-only: to see another benchmark running)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() == comm:
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
 
 
 def fd_count(pid):
@@ -461,3 +619,19 @@ def median(xs):
     s = sorted(xs)
     n = len(s)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+# ------------------------------------------------------------------ command line (shell scripts)
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "ports-free":
+        pairs = []
+        for x in argv[1:]:
+            ip, _, port = x.rpartition(":")
+            pairs.append((ip, int(port)))
+        require_ports_free(pairs)
+        return
+    sys.exit("usage: common.py ports-free IP:PORT [IP:PORT ...]")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -56,11 +56,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402  (bench/common.py, this folder)
 
 POLL = 0.050
-SITES = {"oxford": ["mail1", "mail2"], "cambridge": ["mail1", "mail2"], "london": ["mail1"]}
-LAST_OCTET = {("oxford", "mail1"): 11, ("oxford", "mail2"): 12, ("cambridge", "mail1"): 21,
-              ("cambridge", "mail2"): 22, ("london", "mail1"): 31}
 OX = f"oxford.{C.ZONE}"
-OX_NAMES = {f"{h}.oxford.{C.ZONE}." for h in SITES["oxford"]}
+OX_NAMES = {f"{h}.oxford.{C.ZONE}." for site, h, _ in C.BENCH_RELAYS if site == "oxford"}
 
 
 def parse_dur(s):
@@ -171,7 +168,7 @@ def main():
     settings = ", ".join(f"{k}={v}" for k, v in probe.items()) or \
         "smarthostd defaults (no [probe] table: interval 2s, timeout 1s, rise 2, fall 2)"
 
-    addr = {k: f"{a.smtp_net}.{o}" for k, o in LAST_OCTET.items()}
+    addr = {(site, h): C.bench_addr(a.smtp_net, o) for site, h, o in C.BENCH_RELAYS}
     C.require_ports_free([("127.0.0.1", a.dns_port), ("127.0.0.1", a.admin_port)] +
                          [(ip, a.smtp_port) for ip in addr.values()])
     work = tempfile.mkdtemp(prefix="smarthostd-failover-")
@@ -183,10 +180,9 @@ def main():
     try:
         keys = {k: pool.add(ip, a.smtp_port, f"{k[1]}.{k[0]}.{C.ZONE}") for k, ip in addr.items()}
         pool.set(list(keys.values()), "up")
-        ox_keys = [keys[("oxford", h)] for h in SITES["oxford"]]
-        sites = {s: [(h, [addr[(s, h)]], a.smtp_port if a.smtp_port != 25 else None) for h in hs]
-                 for s, hs in SITES.items()}
-        cfg = C.write_config(work, a.dns_port, a.admin_port, sites, probe=probe or None)
+        ox_keys = [k for (site, _), k in keys.items() if site == "oxford"]
+        cfg = C.write_config(work, a.dns_port, a.admin_port, C.bench_sites(a.smtp_net, a.smtp_port),
+                             probe=probe or None)
         load0 = C.loadavg()
         srv = C.Smarthostd(a.bin, cfg, os.path.join(work, "smarthostd.log"))
         ok = C.wait_for(lambda: oxford_preferred(C.query(a.dns_port, OX, "MX", 0.02)), 30, 0.005)

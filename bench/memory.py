@@ -34,12 +34,6 @@ import common as C  # noqa: E402
 MIB = 1024.0
 
 
-def bench_sites(net):
-    return {"oxford": [("mail1", [f"{net}.11"], None), ("mail2", [f"{net}.12"], None)],
-            "cambridge": [("mail1", [f"{net}.21"], None), ("mail2", [f"{net}.22"], None)],
-            "london": [("mail1", [f"{net}.31"], None)]}, None
-
-
 def big_sites(prefix, nsites=100, per=10):
     sites, fb = {}, {}
     for s in range(nsites):
@@ -121,8 +115,7 @@ def main():
         sys.exit("bounded: 0 < --settle <= 120, --burst <= 100000")
     C.require_ports_free([("127.0.0.1", a.dns_port), ("127.0.0.1", a.admin_port)])
     res = []
-    s, fb = bench_sites(a.net)
-    res.append(run("bench (5 hosts, relays up)", s, fb, a, True))
+    res.append(run("bench (5 hosts, relays up)", C.bench_sites(a.net), None, a, True))
     s, fb = big_sites(a.big_prefix)
     res.append(run("1000 hosts/100 sites, all refused", s, fb, a, False))
     if not a.no_up:

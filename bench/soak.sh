@@ -67,26 +67,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ports free? (SO_REUSEADDR for TCP, as servers bind)
-$PY - "$DNS_PORT" "$ADMIN_PORT" "$NET" <<'EOF'
-import socket, sys
-dns, admin, net = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-busy = []
-for ip, port, kinds in [("127.0.0.1", dns, (socket.SOCK_DGRAM, socket.SOCK_STREAM)),
-                        ("127.0.0.1", admin, (socket.SOCK_STREAM,))] + \
-                       [(f"{net}.{o}", 25, (socket.SOCK_STREAM,)) for o in (11, 12, 21, 22, 31)]:
-    for k in kinds:
-        s = socket.socket(socket.AF_INET, k)
-        if k == socket.SOCK_STREAM:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((ip, port))
-        except OSError:
-            busy.append(f"{ip}:{port}")
-        s.close()
-if busy:
-    sys.exit("in use: " + " ".join(busy))
-EOF
+# ports free? (refuses to start beside another run holding them)
+$PY "$HERE/common.py" ports-free "127.0.0.1:$DNS_PORT" "127.0.0.1:$ADMIN_PORT" \
+  "$NET.11:25" "$NET.12:25" "$NET.21:25" "$NET.22:25" "$NET.31:25"
 
 $PY "$HERE/soak_helper.py" config --dir "$W" --dns-port "$DNS_PORT" --admin-port "$ADMIN_PORT" --net "$NET" >/dev/null
 { echo "start $(cut -d' ' -f1-3 /proc/loadavg)"; } > "$W/load.txt"

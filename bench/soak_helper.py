@@ -36,21 +36,17 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
-HOSTS = [("oxford", "mail1", 11), ("oxford", "mail2", 12), ("cambridge", "mail1", 21),
-         ("cambridge", "mail2", 22), ("london", "mail1", 31)]
 CHAOS_PROBE = {"interval": "200ms", "timeout": "200ms", "rise": 2, "fall": 2}
 
 
 def names():
     return ([(f"{s}.{C.ZONE}", "MX") for s in ("oxford", "cambridge", "london")] +
-            [(f"{h}.{s}.{C.ZONE}", "A") for s, h, _ in HOSTS])
+            [(f"{h}.{s}.{C.ZONE}", "A") for s, h, _ in C.BENCH_RELAYS])
 
 
 def cmd_config(a):
-    sites = {}
-    for s, h, o in HOSTS:
-        sites.setdefault(s, []).append((h, [f"{a.net}.{o}"], a.port if a.port != 25 else None))
-    print(C.write_config(a.dir, a.dns_port, a.admin_port, sites, probe=CHAOS_PROBE))
+    print(C.write_config(a.dir, a.dns_port, a.admin_port, C.bench_sites(a.net, a.port),
+                         probe=CHAOS_PROBE))
     with open(os.path.join(a.dir, "queries.txt"), "w") as f:
         for n, t in names():
             f.write(f"{n} {t}\n")
@@ -62,7 +58,8 @@ def cmd_relays(a):
 
     async def main():
         pool = C.RelayPool(thread=False)
-        keys = [pool.add(f"{a.net}.{o}", a.port, f"{h}.{s}.{C.ZONE}") for s, h, o in HOSTS]
+        keys = [pool.add(C.bench_addr(a.net, o), a.port, f"{h}.{s}.{C.ZONE}")
+                for s, h, o in C.BENCH_RELAYS]
         for k in keys:
             await pool.relays[k].up()
         with open(a.ready, "w") as f:
@@ -174,15 +171,9 @@ def cmd_analyze(a):
     except OSError:
         perf = ""
 
-    def num(pat):
-        m = re.search(pat, perf)
-        return float(m.group(1)) if m else None
-    qps = num(r"Queries per second:\s+([\d.]+)")
-    sent, done, lost = num(r"Queries sent:\s+(\d+)"), num(r"Queries completed:\s+(\d+)"), \
-        num(r"Queries lost:\s+(\d+)")
-    m = re.search(r"Response codes:\s+(.*)", perf)
-    rcodes = dict((k, int(v)) for k, v in re.findall(r"([A-Z]+) (\d+) \(", m.group(1))) if m else {}
-    lat = num(r"Average Latency \(s\):\s+([\d.]+)")
+    dp = C.parse_dnsperf(perf)
+    qps, sent, done, lost, rcodes = dp["qps"], dp["sent"], dp["completed"], dp["lost"], dp["rcodes"]
+    lat = None if dp["avg_lat_ms"] is None else dp["avg_lat_ms"] / 1000
     if qps is None:
         fails.append("dnsperf produced no result")
     for bad in ("SERVFAIL", "NXDOMAIN"):

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """An SMTP sink standing in for one smart host (relay) of one site.
 
+Not bench/common.py's relays: those only greet probes; this one stores the mail Postfix sends.
+
 Run with Debian's /usr/bin/python3 (python3-aiosmtpd), inside the site's network namespace:
 
     smtp_sink.py --listen 10.99.1.11:25 --dir WORK/sinks/oxford-mail1 --name mail1.oxford

@@ -1,4 +1,5 @@
 //! Fake smart hosts: real SMTP listeners on loopback that behave well or badly, and go away.
+//! Why not bench/common.py's relays: `cargo test` runs these in-process, misbehaving per test.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
