@@ -174,24 +174,7 @@ pub fn status_table(report: &StatusReport) -> String {
             }
         }
     }
-    for row in &mut rows {
-        for cell in row.iter_mut() {
-            *cell = printable(cell);
-        }
-    }
-    let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = super::table::render(&rows);
     out.push_str(&format!(
         "generation {} · serial {}\n",
         report.generation, report.serial

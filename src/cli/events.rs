@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::ClientArgs;
-use super::client::{Admin, printable};
+use super::client::Admin;
 use crate::events::Event;
 use crate::events::filter::parse_since;
 
@@ -95,25 +95,7 @@ pub fn table(events: &[Event]) -> String {
             reason,
         ]);
     }
-    for row in &mut rows {
-        for cell in row.iter_mut() {
-            *cell = printable(cell);
-        }
-    }
-    let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    super::table::render(&rows)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod generate;
 mod logging;
 mod mta;
 mod serve;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

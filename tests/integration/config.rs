@@ -54,7 +54,8 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every `*.toml` under `dir`, recursively, outside target/.
+/// Every smarthostd `*.toml` under `dir`, recursively, outside target/ (and the peer servers'
+/// configurations of the benchmark).
 fn shipped_configs(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
@@ -64,6 +65,7 @@ fn shipped_configs(dir: &Path, out: &mut Vec<PathBuf>) {
             && name != "target"
             && name != "tests"
             && name != "fuzz"
+            && !path.ends_with("bench/peers")
         {
             shipped_configs(&path, out);
         } else if name.ends_with(".toml") && name != "Cargo.toml" {

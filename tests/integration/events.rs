@@ -11,8 +11,6 @@ use std::time::{Duration, Instant, SystemTime};
 use smarthostd::events::{Event, Kind};
 use smarthostd::health::status::StatusReport;
 use smarthostd::state::drains::Drain;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
@@ -44,34 +42,9 @@ impl Relays {
     }
 }
 
-/// A GET over HTTP/1.0: status and body.
-pub(super) async fn get(admin: SocketAddr, path: &str) -> (u16, String) {
-    let exchange = async {
-        let mut s = TcpStream::connect(admin).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: smarthostd\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).await.unwrap();
-        response
-    };
-    let response = tokio::time::timeout(DEADLINE, exchange)
-        .await
-        .expect("an HTTP response in time");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("a status line: {response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_string());
-    (status, body)
-}
-
 /// `GET /events` with `query`, parsed.
 pub(super) async fn events(admin: SocketAddr, query: &str) -> Vec<Event> {
-    let (code, body) = get(admin, &format!("/events{query}")).await;
+    let (code, body) = http_status_and_body(admin, &format!("/events{query}")).await;
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -321,7 +294,7 @@ async fn events_are_chosen_by_site_host_and_since() {
     assert!(recent.len() < all.len());
 
     for bad in ["?since=yesterday", "?sit=oxford"] {
-        let (code, body) = get(server.admin, &format!("/events{bad}")).await;
+        let (code, body) = http_status_and_body(server.admin, &format!("/events{bad}")).await;
         assert_eq!(code, 400, "{bad}: {body}");
     }
 }
@@ -374,7 +347,7 @@ async fn status_and_page_show_the_last_day() {
             !m.is_empty() && m.iter().all(|(p, _)| *p == 20)
         })
         .await;
-    let (code, body) = get(server.admin, "/status").await;
+    let (code, body) = http_status_and_body(server.admin, "/status").await;
     assert_eq!(code, 200);
     let status: StatusReport = serde_json::from_str(&body).unwrap();
     let oxford = &status.sites[0];
@@ -393,7 +366,7 @@ async fn status_and_page_show_the_last_day() {
     assert_eq!((cambridge.transitions, cambridge.outages), (0, 0));
     assert_eq!(cambridge.up_share, Some(1.0));
 
-    let (code, page) = get(server.admin, "/").await;
+    let (code, page) = http_status_and_body(server.admin, "/").await;
     assert_eq!(code, 200);
     for needed in [
         "Last 24 hours",

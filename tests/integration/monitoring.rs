@@ -3,13 +3,10 @@
 //! metrics keep their standard names, and `smarthostd_ready` follows the first probe round.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::rr::RecordType;
 use smarthostd::{dns, loaded, server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use yaml_rust2::YamlLoader;
 
 use crate::fake_smtp::{Behavior, FakeSmtp};
@@ -99,31 +96,6 @@ fn dashboard_exprs() -> Vec<String> {
     exprs
 }
 
-/// A GET over HTTP/1.0: status and body.
-async fn get(admin: SocketAddr, path: &str) -> (u16, String) {
-    let exchange = async {
-        let mut s = TcpStream::connect(admin).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: smarthostd\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).await.unwrap();
-        response
-    };
-    let response = tokio::time::timeout(DEADLINE, exchange)
-        .await
-        .expect("an HTTP response in time");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("a status line: {response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_string());
-    (status, body)
-}
-
 /// The value of an unlabelled sample.
 fn value(scrape: &str, name: &str) -> f64 {
     scrape
@@ -154,7 +126,7 @@ async fn scraped_server() -> (TestServer, String, FakeSmtp, FakeSmtp) {
     let server = TestServer::start(&Setup::new(sites)).await;
     udp(server.dns, "oxford.smarthost.internal", RecordType::MX).await;
     udp(server.dns, "nope.smarthost.internal", RecordType::A).await;
-    let (code, scrape) = get(server.admin, "/metrics").await;
+    let (code, scrape) = http_status_and_body(server.admin, "/metrics").await;
     assert_eq!(code, 200);
     (server, scrape, oxford, cambridge)
 }
@@ -230,8 +202,8 @@ async fn ready_is_0_during_the_first_probe_round_and_1_after() {
         .await
         .unwrap();
 
-    let (code, body) = get(admin, "/readyz").await;
-    let (_, scrape) = get(admin, "/metrics").await;
+    let (code, body) = http_status_and_body(admin, "/readyz").await;
+    let (_, scrape) = http_status_and_body(admin, "/metrics").await;
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "the first round ended within {:?}",
@@ -252,9 +224,12 @@ async fn ready_is_0_during_the_first_probe_round_and_1_after() {
         "{:?}",
         start.elapsed()
     );
-    assert_eq!(get(admin, "/readyz").await.0, 200);
+    assert_eq!(http_status_and_body(admin, "/readyz").await.0, 200);
     assert_eq!(
-        value(&get(admin, "/metrics").await.1, "smarthostd_ready"),
+        value(
+            &http_status_and_body(admin, "/metrics").await.1,
+            "smarthostd_ready"
+        ),
         1.0
     );
     running.stop().await;

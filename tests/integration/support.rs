@@ -419,3 +419,28 @@ pub async fn http_get(admin: SocketAddr, path: &str, limit: Duration) -> Option<
     };
     tokio::time::timeout(limit, attempt).await.ok().flatten()
 }
+
+/// A GET over HTTP/1.0: status and body.
+pub async fn http_status_and_body(admin: SocketAddr, path: &str) -> (u16, String) {
+    let exchange = async {
+        let mut s = TcpStream::connect(admin).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: smarthostd\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).await.unwrap();
+        response
+    };
+    let response = tokio::time::timeout(DEADLINE, exchange)
+        .await
+        .expect("an HTTP response in time");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a status line: {response}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use smarthostd::events::{Event, Kind};
 
-use super::{Relays, events, find, get, wait_file};
+use super::{Relays, events, find, wait_file};
+use crate::support::http_status_and_body;
 use crate::support::*;
 
 /// The size the events file is rotated at.
@@ -14,7 +15,7 @@ const FILE_LIMIT: u64 = 1024 * 1024;
 
 /// The value of an unlabelled sample in a scrape.
 async fn metric(admin: SocketAddr, name: &str) -> f64 {
-    let (_, scrape) = get(admin, "/metrics").await;
+    let (_, scrape) = http_status_and_body(admin, "/metrics").await;
     scrape
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))

@@ -1,0 +1,39 @@
+//! Tables for a terminal: columns padded to their widest cell, text from the server with its
+//! control characters escaped.
+
+use super::client::printable;
+
+/// `rows` (the first one a header) as aligned lines, each cell made printable.
+pub(super) fn render<const N: usize>(rows: &[[String; N]]) -> String {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| std::array::from_fn(|i| printable(&row[i])))
+        .collect();
+    let widths: [usize; N] =
+        std::array::from_fn(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0));
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+
+    #[test]
+    fn columns_line_up_and_control_characters_are_escaped() {
+        let rows = [
+            ["A".to_string(), "B".to_string()],
+            ["long cell".to_string(), "x\x1b[2J".to_string()],
+        ];
+        assert_eq!(render(&rows), "A          B\nlong cell  x\\u{1b}[2J\n");
+    }
+}
