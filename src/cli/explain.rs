@@ -38,7 +38,11 @@ pub struct Group {
     pub exchanges: Vec<(String, Vec<IpAddr>)>,
 }
 
-pub fn run(domain: &str, server: Option<SocketAddr>, mta: Option<Mta>) -> Result<(), String> {
+pub(super) fn run(
+    domain: &str,
+    server: Option<SocketAddr>,
+    mta: Option<Mta>,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -174,7 +178,7 @@ async fn addresses(resolver: &hickory_resolver::TokioResolver, name: &str) -> Ve
 }
 
 /// The explanation as text for a terminal.
-pub fn render(e: &Explanation) -> String {
+pub(super) fn render(e: &Explanation) -> String {
     let mut out = render_answer(e);
     for note in &e.notes {
         let _ = writeln!(

@@ -34,7 +34,7 @@ use crate::state::resolved::Resolved;
 use crate::state::writer::FileWriter;
 
 /// Time granted to the start-up round beyond the longest probe, before serving anyway.
-pub const ROUND_MARGIN: Duration = Duration::from_millis(500);
+pub(super) const ROUND_MARGIN: Duration = Duration::from_millis(500);
 
 /// Requests to the health task.
 pub enum Command {
