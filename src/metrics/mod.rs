@@ -142,7 +142,7 @@ pub struct Metrics {
     pub host_up: Family<HostLabels, Gauge>,
     /// `smarthostd_host_drained`: 1 while an operator has a host drained.
     pub host_drained: Family<HostLabels, Gauge>,
-    /// `smarthostd_address_up`: 1 while an address is up (or not yet probed).
+    /// `smarthostd_address_up`: 1 while an address is up; 0 while it is down or not yet probed.
     pub address_up: Family<AddressLabels, Gauge>,
     /// `smarthostd_transitions_total`: address state changes, by the state changed to.
     pub transitions: Family<TransitionLabels, Counter>,
