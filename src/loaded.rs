@@ -14,8 +14,11 @@ use crate::zone::StaticZone;
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The config file, parsed and validated.
     pub config: Config,
+    /// The sites and hosts it describes, indexed for health and answers.
     pub topology: Arc<Topology>,
+    /// The zone file's records, checked against the config.
     pub zone: Arc<StaticZone>,
     /// TLS settings for STARTTLS probes, when any host needs them.
     pub tls: Option<Arc<rustls::ClientConfig>>,

@@ -36,6 +36,7 @@ pub struct Running {
     pub dns_addrs: Vec<SocketAddr>,
     /// The admin HTTP address, if enabled.
     pub admin_addr: Option<SocketAddr>,
+    /// The operator's handle: reload, drain, status, events and metrics.
     pub control: Control,
     shutdown: CancellationToken,
     tracker: TaskTracker,

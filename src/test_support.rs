@@ -6,17 +6,17 @@ use crate::config::{self, Config};
 use crate::topology::Topology;
 
 /// Parses and validates config `text` as if read from `test.toml`.
-pub fn config_from(text: &str) -> Config {
+pub(crate) fn config_from(text: &str) -> Config {
     config::parse(Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The topology of `config`.
-pub fn topology(config: &Config) -> Topology {
+pub(crate) fn topology(config: &Config) -> Topology {
     Topology::from_config(config).expect("valid names")
 }
 
 /// The answers of `config` (text) with `zone` as its zone file, every host up.
-pub fn snapshot(config: &str, zone: &str) -> crate::answer::Snapshot {
+pub(crate) fn snapshot(config: &str, zone: &str) -> crate::answer::Snapshot {
     let config = config_from(config);
     let topology = std::sync::Arc::new(topology(&config));
     let zone =

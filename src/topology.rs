@@ -22,7 +22,9 @@ pub type HostId = usize;
 pub struct Topology {
     /// The zone apex (lower case, fully qualified).
     pub origin: Name,
+    /// Every site, in config order; a [`SiteId`] indexes it.
     pub sites: Vec<Site>,
+    /// Every host, site by site in config order; a [`HostId`] indexes it.
     pub hosts: Vec<Host>,
     /// TTLs and preferences of synthesized answers.
     pub answer: AnswerSettings,
@@ -52,23 +54,31 @@ pub enum View {
 /// TTLs and preferences of synthesized answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnswerSettings {
+    /// TTL in seconds of synthesized records while every host they depend on is steady
+    /// (`zone.ttl`).
     pub ttl: u32,
+    /// TTL in seconds while a host an answer depends on is down or changing state
+    /// (`zone.degraded_ttl`).
     pub degraded_ttl: u32,
+    /// MX preference of a site's own hosts in its answer (`zone.local_preference`).
     pub local_preference: u16,
     /// The preference of the first fallback tier, and what each further tier adds: the numbers
     /// a reordered answer (a demoted site) is given.
     pub fallback_preference: u16,
+    /// What each further fallback tier adds to the preference (`zone.fallback_step`).
     pub fallback_step: u16,
 }
 
 /// One site: its pseudo-domain, its hosts, its ordered fallbacks.
 #[derive(Debug, Clone)]
 pub struct Site {
+    /// The `[sites.<name>]` key, lower case: the name in drains, metrics, status and events.
     pub name: String,
     /// `<site>.<origin>`.
     pub domain: Name,
     /// `domain` in lower-case wire form.
     pub wire: Box<[u8]>,
+    /// Its own hosts, in config order.
     pub hosts: Vec<HostId>,
     /// Fallback sites with the MX preference their hosts get in this site's answer.
     pub fallback: Vec<(SiteId, u16)>,
@@ -81,7 +91,9 @@ pub struct Site {
 /// One smart host.
 #[derive(Debug, Clone)]
 pub struct Host {
+    /// The site it belongs to.
     pub site: SiteId,
+    /// Its name in the site's `hosts`, lower case: the first label of `fqdn`.
     pub name: String,
     /// `<host>.<site>.<origin>`: the MX exchange and A/AAAA owner.
     pub fqdn: Name,

@@ -9,8 +9,9 @@ use hickory_proto::rr::Name;
 pub const CLASS_IN: u16 = 1;
 /// The EDNS pseudo-record (RFC 6891).
 pub const TYPE_OPT: u16 = 41;
-/// Incremental and full zone transfer.
+/// Incremental zone transfer: refused.
 pub const TYPE_IXFR: u16 = 251;
+/// Full zone transfer: refused.
 pub const TYPE_AXFR: u16 = 252;
 /// ANY, answered with one RRset (RFC 8482).
 pub const TYPE_ANY: u16 = 255;
@@ -19,14 +20,23 @@ pub const OPTION_CLIENT_SUBNET: u16 = 8;
 
 /// Response codes (the low four bits in the header).
 pub mod rcode {
+    /// No error: an answer, or NODATA.
     pub const NOERROR: u8 = 0;
+    /// A malformed query: unreadable, more than one question, or a question of type OPT.
     pub const FORMERR: u8 = 1;
+    /// Server failure: a site's name whose answer names no host with a known address, so that
+    /// resolvers retry and MTAs defer.
     pub const SERVFAIL: u8 = 2;
+    /// No such name under the origin.
     pub const NXDOMAIN: u8 = 3;
+    /// An opcode other than QUERY.
     pub const NOTIMP: u8 = 4;
+    /// Not ours to answer: a name outside the zone, a zone transfer, a class other than IN, a
+    /// client outside `server.allow_query`.
     pub const REFUSED: u8 = 5;
     /// BADVERS is 16: 0 in the header, 1 in the OPT record's extended RCODE.
     pub const BADVERS: u16 = 16;
+    /// BADVERS's upper bits, in the OPT record's extended RCODE field.
     pub const BADVERS_EXTENDED: u8 = 1;
 }
 

@@ -45,7 +45,10 @@ pub struct Drained {
 #[derive(Clone)]
 pub struct Control {
     commands: mpsc::Sender<Command>,
+    /// The metrics the admin API serves at `/metrics`; the health task and the DNS sockets write
+    /// them.
     pub metrics: Arc<Metrics>,
+    /// The answers served now, swapped whole by the health task on every change.
     pub snapshot: Arc<ArcSwap<answer::Snapshot>>,
     ready: watch::Receiver<bool>,
     config_path: PathBuf,

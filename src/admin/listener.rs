@@ -27,12 +27,12 @@ use crate::metrics::Metrics;
 
 /// A request's headers, and the next request on a kept-alive connection, must arrive within
 /// this time.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A response must be taken by the client within this time.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown`, one slot per connection.
-pub async fn serve(
+pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
     slots: Arc<Slots>,

@@ -110,7 +110,10 @@ async fn ready(State(s): State<AppState>) -> Response {
 /// The JSON answer of a mutating endpoint.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ActionResult {
+    /// Whether the action happened; `false` comes with a 4xx or 5xx status.
     pub ok: bool,
+    /// What happened, or why not, for a person to read: `oxford/mail1 drained`, what a reload
+    /// changed, an error.
     pub message: String,
     /// For a drain: whether the state file took it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -115,7 +115,9 @@ fn legend() -> String {
 /// one of the round `VIEWS`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct View {
+    /// Where the bars begin.
     pub start: SystemTime,
+    /// How long the bars span, in seconds, up to the end of the report's window.
     pub seconds: f64,
     /// Begins after the window does.
     pub trimmed: bool,

@@ -31,6 +31,7 @@ impl Demotions {
         self.why[site] = Some(why.into());
     }
 
+    /// Whether `site` is demoted: its relays move behind clean sites.
     pub fn is_demoted(&self, site: SiteId) -> bool {
         self.why.get(site).is_some_and(Option::is_some)
     }

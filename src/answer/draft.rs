@@ -22,8 +22,11 @@ const MAX_MESSAGE: usize = u16::MAX as usize;
     "the answer for {name} {rtype} would be {size} bytes, over the 65,535 a DNS message holds: fewer hosts or fallback sites for it"
 )]
 pub struct TooLarge {
+    /// The name whose answer is too large.
     pub name: String,
+    /// The type of that answer.
     pub rtype: RecordType,
+    /// Bytes its largest response would take, header, question and room for EDNS included.
     pub size: usize,
 }
 

@@ -34,8 +34,11 @@ pub struct Encoder<'n> {
 
 /// Record data we encode ourselves (so that names inside compress) or hand to hickory-proto.
 pub enum Rdata<'a, 'n> {
+    /// An A or AAAA record's address.
     Address(IpAddr),
+    /// An MX record: the preference, and the exchange in lower-case wire form (compressed).
     Mx(u16, &'n [u8]),
+    /// A record of the zone file, as hickory-proto parsed it.
     Static(&'a RData),
 }
 

@@ -11,7 +11,9 @@ pub enum State {
     /// Not probed to a verdict yet: not named in answers except in the failsafe. DNS answers
     /// only once every address has had its first probe, so this is rare outside start-up.
     Unknown,
+    /// The first probe passed, or `rise` in a row since it was down: answers may name it.
     Up,
+    /// The first probe failed, or `fall` in a row since it was up: only the failsafe names it.
     Down,
 }
 
@@ -29,7 +31,9 @@ impl State {
 /// One address of a host and its verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressHealth {
+    /// The address probed, listed in the host's A/AAAA records while it serves.
     pub addr: IpAddr,
+    /// What the probes say of it.
     pub state: State,
     /// The last probe disagreed with the state: a transition may be under way.
     pub pending: bool,
@@ -50,6 +54,7 @@ impl AddressHealth {
 /// One host: its addresses and whether an operator drained it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HostHealth {
+    /// Every address of the host (configured, or resolved from its `fqdn`), each with its verdict.
     pub addresses: Vec<AddressHealth>,
     /// Taken out of answers by an operator, but still probed.
     pub drained: bool,
@@ -80,6 +85,7 @@ impl HostHealth {
 /// Health of every host of a topology, indexed by [`HostId`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HealthView {
+    /// Each host's health; a [`HostId`] indexes it as it does [`Topology::hosts`].
     pub hosts: Vec<HostHealth>,
 }
 
@@ -116,6 +122,7 @@ impl HealthView {
         }
     }
 
+    /// The health of host `id`.
     pub fn host(&self, id: HostId) -> &HostHealth {
         &self.hosts[id]
     }

@@ -8,7 +8,9 @@ use crate::topology::{HostId, SiteId, Topology, View};
 /// One MX record to be: an exchange and its preference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exchange {
+    /// The MX preference: MTAs try lower ones first.
     pub preference: u16,
+    /// The host named as the exchange.
     pub host: HostId,
 }
 
@@ -28,7 +30,9 @@ pub enum Mode {
 /// The MX answer of one site (or of the "all" view).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MxPlan {
+    /// The MX records, in the order they are written: lowest preference first.
     pub exchanges: Vec<Exchange>,
+    /// Why these hosts: local ones lead, remote ones only, or the failsafe.
     pub mode: Mode,
     /// A host in this answer's configured set is down or in transition: serve the degraded TTL.
     pub degraded: bool,

@@ -14,8 +14,12 @@ pub struct Prepared {
     pub rcode: u8,
     /// Whether the AA flag is set.
     pub authoritative: bool,
+    /// Records in the answer section.
     pub answers: u16,
+    /// Records in the authority section.
     pub authorities: u16,
+    /// Records in the additional section, the OPT record not counted (each response adds its own);
+    /// 0 is sent when the section is dropped to fit.
     pub additionals: u16,
     /// Answer, authority and additional sections, compressed against a lower-case question.
     pub(super) body: Range<usize>,

@@ -22,7 +22,10 @@ pub struct Snapshot {
     pub generation: u64,
     /// The SOA serial served with this generation.
     pub serial: u32,
+    /// The sites, hosts and client networks the answers were built from: views and `allow_query`
+    /// are decided against it.
     pub topology: Arc<Topology>,
+    /// The health the answers were built from.
     pub health: Arc<HealthView>,
     /// Each site's MX plan, indexed by [`SiteId`] (for status and logs).
     pub plans: Vec<MxPlan>,
@@ -70,14 +73,18 @@ pub(super) struct Variant {
 
 /// The warm-standby variant of a site's answer.
 pub struct Warm {
+    /// The answer with the first fallback site's healthy hosts raised to the local preference.
     pub answer: Prepared,
+    /// The site whose answer this is: its counter in [`WarmCounters`] decides which queries get it.
     pub site: SiteId,
+    /// The share of the site's answers that are warm (`sites.<name>.warm_share`, 0 to 0.5).
     pub share: f64,
 }
 
 /// A prepared answer with its bytes.
 #[derive(Clone, Copy)]
 pub struct Answer<'a> {
+    /// The header facts and section counts.
     pub prepared: &'a Prepared,
     /// Answer, authority and additional sections.
     pub body: &'a [u8],
@@ -94,7 +101,10 @@ impl<'a> Answer<'a> {
 pub enum Lookup<'a> {
     /// A prepared answer (positive or NODATA), maybe with a warm variant to choose from.
     Found {
+        /// The answer most queries get.
         answer: Answer<'a>,
+        /// For a site with a `warm_share`, the warm-standby variant and its share: the responder
+        /// picks which of the two a query gets.
         warm: Option<(Answer<'a>, &'a Warm)>,
     },
     /// A name under the origin that does not exist.
@@ -198,6 +208,7 @@ impl Snapshot {
 pub struct WarmCounters(Box<[AtomicU64]>);
 
 impl WarmCounters {
+    /// Counters for `sites` sites, from zero.
     pub fn new(sites: usize) -> Self {
         Self((0..sites).map(|_| AtomicU64::new(0)).collect())
     }

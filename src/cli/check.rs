@@ -5,9 +5,9 @@ use std::path::Path;
 use crate::loaded::{self, Loaded};
 
 /// Postfix tries at most this many addresses per delivery attempt (`smtp_mx_address_limit`).
-pub const POSTFIX_MX_ADDRESS_LIMIT: usize = 5;
+pub(super) const POSTFIX_MX_ADDRESS_LIMIT: usize = 5;
 
-pub fn run(path: &Path) -> Result<(), String> {
+pub(super) fn run(path: &Path) -> Result<(), String> {
     let loaded = loaded::load(path).map_err(|e| format!("config error: {e}"))?;
     let topology = &loaded.topology;
     println!(

@@ -112,7 +112,7 @@ impl Admin {
 
 /// Text from the server with control characters escaped: a relay's greeting must not reach a
 /// terminal as escape sequences.
-pub fn printable(text: &str) -> String {
+pub(super) fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {
@@ -124,7 +124,7 @@ pub fn printable(text: &str) -> String {
     out
 }
 
-pub fn status(args: &ClientArgs) -> Result<(), String> {
+pub(super) fn status(args: &ClientArgs) -> Result<(), String> {
     let admin = Admin::new(args)?;
     let report: StatusReport =
         serde_json::from_str(&admin.get("/status")?).map_err(|e| e.to_string())?;
@@ -133,7 +133,7 @@ pub fn status(args: &ClientArgs) -> Result<(), String> {
 }
 
 /// The status report as a table for a terminal.
-pub fn status_table(report: &StatusReport) -> String {
+pub(super) fn status_table(report: &StatusReport) -> String {
     let mut rows = vec![[
         "SITE".to_string(),
         "HOST".to_string(),
@@ -212,7 +212,7 @@ pub fn status_table(report: &StatusReport) -> String {
 }
 
 /// Each site's and relay's last 24 hours, for `smarthostd status`.
-pub fn last_day(report: &StatusReport) -> String {
+pub(super) fn last_day(report: &StatusReport) -> String {
     let mut rows = Vec::new();
     for site in &report.sites {
         rows.push((site.name.clone(), site.last_24h.as_ref()));
@@ -256,7 +256,11 @@ fn figures(h: &History) -> String {
 }
 
 /// Drains (`Some(period)`, where an empty period lasts until undrained) or undrains a host.
-pub fn drain(args: &ClientArgs, target: &str, drain: Option<Option<&str>>) -> Result<(), String> {
+pub(super) fn drain(
+    args: &ClientArgs,
+    target: &str,
+    drain: Option<Option<&str>>,
+) -> Result<(), String> {
     let (site, host) = target
         .split_once('/')
         .filter(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/'))
@@ -276,7 +280,7 @@ pub fn drain(args: &ClientArgs, target: &str, drain: Option<Option<&str>>) -> Re
 }
 
 /// Lists every drain the server keeps, also of hosts no longer configured.
-pub fn drains(args: &ClientArgs) -> Result<(), String> {
+pub(super) fn drains(args: &ClientArgs) -> Result<(), String> {
     let list: Vec<DrainStatus> =
         serde_json::from_str(&Admin::new(args)?.get("/drains")?).map_err(|e| e.to_string())?;
     if list.is_empty() {
@@ -296,7 +300,7 @@ pub fn drains(args: &ClientArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub fn reload(args: &ClientArgs) -> Result<(), String> {
+pub(super) fn reload(args: &ClientArgs) -> Result<(), String> {
     let message = Admin::new(args)?.post("/reload")?;
     println!("{message}");
     Ok(())

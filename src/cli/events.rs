@@ -57,7 +57,7 @@ pub(super) fn run(args: &EventsArgs) -> Result<(), String> {
 }
 
 /// The events as a table for a terminal, oldest first.
-pub fn table(events: &[Event]) -> String {
+pub(super) fn table(events: &[Event]) -> String {
     if events.is_empty() {
         return "no events\n".into();
     }

@@ -19,11 +19,13 @@ use crate::probe::resolve::resolver_for;
 /// What an MTA would do with a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
+    /// The name explained, fully qualified (with its trailing dot).
     pub domain: String,
     /// MX groups by ascending preference; empty when the domain has no MX.
     pub groups: Vec<Group>,
     /// With no MX, the addresses of the domain itself (RFC 5321 section 5.1).
     pub implicit: Vec<IpAddr>,
+    /// What may go wrong: an exchange with no address, or an MTA limit that hides the fallback.
     pub warnings: Vec<String>,
     /// Why a blocklist listing moved relays in this answer (smarthostd's TXT note).
     pub notes: Vec<String>,
@@ -38,7 +40,11 @@ pub struct Group {
     pub exchanges: Vec<(String, Vec<IpAddr>)>,
 }
 
-pub fn run(domain: &str, server: Option<SocketAddr>, mta: Option<Mta>) -> Result<(), String> {
+pub(super) fn run(
+    domain: &str,
+    server: Option<SocketAddr>,
+    mta: Option<Mta>,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -174,7 +180,7 @@ async fn addresses(resolver: &hickory_resolver::TokioResolver, name: &str) -> Ve
 }
 
 /// The explanation as text for a terminal.
-pub fn render(e: &Explanation) -> String {
+pub(super) fn render(e: &Explanation) -> String {
     let mut out = render_answer(e);
     for note in &e.notes {
         let _ = writeln!(

@@ -6,10 +6,10 @@ use super::LogFormat;
 
 /// hickory-server logs every request at info; its lines are off unless asked for.
 /// `RUST_LOG=smarthostd::query=debug` logs each query instead.
-pub const DEFAULT_FILTER: &str =
+pub(super) const DEFAULT_FILTER: &str =
     "info,hickory_server=warn,hickory_proto=warn,hickory_resolver=warn,hickory_net=warn";
 
-pub fn init(format: LogFormat) {
+pub(super) fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     // Colour only for a person at a terminal, never into journald or a file.

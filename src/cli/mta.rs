@@ -50,6 +50,7 @@ pub struct Profile {
 }
 
 impl Mta {
+    /// What this MTA does with a smart host given by name.
     pub fn profile(self) -> Profile {
         match self {
             Mta::Postfix => Profile {

@@ -7,7 +7,7 @@ use tracing::{error, info};
 use super::{ServeArgs, logging};
 use crate::{dns, loaded, server};
 
-pub fn run(args: &ServeArgs) -> Result<(), String> {
+pub(super) fn run(args: &ServeArgs) -> Result<(), String> {
     logging::init(args.log_format);
     let loaded = loaded::load(&args.config).map_err(|e| format!("config error: {e}"))?;
     let config = &loaded.config;

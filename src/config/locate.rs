@@ -7,22 +7,22 @@ use toml::de::{DeTable, DeValue};
 
 /// One step of a key path: a table key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     Key(String),
     Index(usize),
 }
 
 /// A key path such as `sites.oxford.hosts[1].name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyPath(pub Vec<Step>);
+pub(super) struct KeyPath(pub Vec<Step>);
 
 impl KeyPath {
-    pub fn key(mut self, key: &str) -> Self {
+    pub(super) fn key(mut self, key: &str) -> Self {
         self.0.push(Step::Key(key.to_string()));
         self
     }
 
-    pub fn index(mut self, index: usize) -> Self {
+    pub(super) fn index(mut self, index: usize) -> Self {
         self.0.push(Step::Index(index));
         self
     }
@@ -42,7 +42,7 @@ impl std::fmt::Display for KeyPath {
 }
 
 /// The byte range of the value at `path`, or of its nearest ancestor that exists.
-pub fn span_of(text: &str, path: &KeyPath) -> Option<Range<usize>> {
+pub(super) fn span_of(text: &str, path: &KeyPath) -> Option<Range<usize>> {
     let root = DeTable::parse(text).ok()?;
     let mut best = None;
     let mut table: Option<&DeTable<'_>> = Some(root.get_ref());

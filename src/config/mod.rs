@@ -392,6 +392,7 @@ pub struct HostConfig {
 /// A relay's address as written: an IP address, with `%interface` for a link-local IPv6 one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RelayAddress {
+    /// The address itself: probed, and served in the host's A/AAAA records.
     pub ip: IpAddr,
     /// The interface of a link-local address (`eth0` in `fe80::25%eth0`).
     pub interface: Option<String>,

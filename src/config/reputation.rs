@@ -28,8 +28,9 @@ pub const ERROR_CODES: [Ipv4Net; 2] = [
 /// The shortest interval between two checks of an address: short enough for tests, while the
 /// default keeps well inside every list's free-use query volume.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
-/// The shortest and longest wait for one blocklist answer.
+/// The shortest wait for one blocklist answer (`reputation.timeout`).
 pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// The longest wait for one blocklist answer (`reputation.timeout`).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest reversed address in a query name: 32 nibbles and their dots.
 const LONGEST_REVERSED: usize = 64;

@@ -10,15 +10,15 @@ use super::locate::{KeyPath, span_of};
 use super::{Config, ConfigError, VIEW_ALL};
 
 /// The shortest probe interval: each probe is a whole SMTP session on the relay.
-pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+pub(super) const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// The shortest and longest probe step timeout.
-pub const MIN_PROBE_TIMEOUT: Duration = Duration::from_millis(10);
-pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const MIN_PROBE_TIMEOUT: Duration = Duration::from_millis(10);
+pub(super) const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The shortest TTL: DNS counts whole seconds.
 const MIN_TTL: Duration = Duration::from_secs(1);
 
 /// Checks `config` (parsed from `text`) and returns the first problem found.
-pub fn validate(config: &Config, text: &str) -> Result<(), ConfigError> {
+pub(super) fn validate(config: &Config, text: &str) -> Result<(), ConfigError> {
     let v = Validator {
         path: &config.path,
         text,
@@ -464,7 +464,7 @@ impl Validator<'_> {
 
 /// The first fallback site of `site_name`: its first `fallback` entry, or with no list, the
 /// first other site in file order.
-pub fn first_fallback<'c>(config: &'c Config, site_name: &str) -> Option<&'c str> {
+pub(super) fn first_fallback<'c>(config: &'c Config, site_name: &str) -> Option<&'c str> {
     match &config.sites[site_name].fallback {
         Some(list) => list.first().map(String::as_str),
         None => config

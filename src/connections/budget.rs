@@ -30,7 +30,10 @@ pub struct Demand {
 /// The slots each listener gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shares {
+    /// DNS-over-TCP connections held at once, across every DNS listener (at most
+    /// `server.tcp_max_connections`).
     pub dns_tcp: usize,
+    /// Admin API connections held at once (at most `server.admin_max_connections`).
     pub admin: usize,
     /// Set when the limit forced fewer slots than configured.
     pub shortfall: Option<String>,

@@ -9,7 +9,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// UDP sockets (several per address, sharing it with SO_REUSEPORT) and TCP listeners.
 #[derive(Debug)]
 pub struct DnsSockets {
+    /// `udp_per_address` sockets for each listen address, sharing it with SO_REUSEPORT; each gets a
+    /// thread of its own.
     pub udp: Vec<std::net::UdpSocket>,
+    /// One listener per listen address, in the order given.
     pub tcp: Vec<std::net::TcpListener>,
 }
 

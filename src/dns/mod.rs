@@ -40,6 +40,7 @@ pub struct DnsShared {
     pub edns_payload: u16,
     /// UDP response rate limiting, when on.
     pub rate_limiter: Option<rrl::RateLimiter>,
+    /// Where each socket task gets its counters (`smarthostd_dns_*`).
     pub metrics: Arc<Metrics>,
 }
 

@@ -17,9 +17,13 @@ pub const HEADER_LEN: usize = 12;
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
+    /// The message ID, echoed in the response.
     pub id: u16,
+    /// The OPCODE, echoed in the response: always QUERY here (others get NOTIMP).
     pub opcode: u8,
+    /// The RD flag, echoed in the response; nothing is resolved recursively.
     pub recursion_desired: bool,
+    /// The CD flag, echoed in the response.
     pub checking_disabled: bool,
     /// The question as the client sent it (name, type, class), letter case kept, uncompressed.
     pub question: QuestionBuf,
@@ -27,8 +31,11 @@ pub struct Query {
     pub qname_len: usize,
     /// The name in lower case.
     pub qname_lower: [u8; MAX_NAME],
+    /// The type asked for, as its number (1 A, 15 MX, 28 AAAA, …).
     pub qtype: u16,
+    /// The class asked for; anything but IN is refused.
     pub qclass: u16,
+    /// The OPT record; `None` for a client without EDNS, whose UDP answers must fit 512 bytes.
     pub edns: Option<Edns>,
 }
 
@@ -38,9 +45,15 @@ pub type QuestionBuf = heapless_question::Buf;
 /// What the client said in its OPT record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Edns {
+    /// The largest UDP response the client accepts, in bytes (at least 512, RFC 6891); UDP answers
+    /// fit the smaller of this and our own payload.
     pub payload: u16,
+    /// The EDNS version; any but 0 gets BADVERS.
     pub version: u8,
+    /// The DO bit, echoed in the response (RFC 3225).
     pub dnssec_ok: bool,
+    /// The client's subnet, as a resolver passed it on; believed only from
+    /// `server.trusted_resolvers`.
     pub client_subnet: Option<ClientSubnet>,
 }
 
@@ -49,6 +62,7 @@ pub struct Edns {
 pub struct ClientSubnet {
     /// The address, with bits past `source_prefix` zero.
     pub address: IpAddr,
+    /// How many leading bits of `address` the resolver gave (its SOURCE PREFIX-LENGTH).
     pub source_prefix: u8,
 }
 
@@ -64,6 +78,7 @@ impl Query {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Fast {
+    /// The common shape, parsed: answer it.
     Query(Query),
     /// Not the common shape: let the full parser decide.
     Unusual,
@@ -224,6 +239,7 @@ pub mod heapless_question {
             }
         }
 
+        /// The question's bytes as the client sent them: name, type, class.
         pub fn as_slice(&self) -> &[u8] {
             &self.bytes[..self.len]
         }

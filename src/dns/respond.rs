@@ -17,7 +17,10 @@ const PLAIN_UDP_LIMIT: usize = 512;
 /// Where a query came from.
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
+    /// The source address: it decides `allow_query`, the view, and whether an ECS option is
+    /// believed.
     pub ip: IpAddr,
+    /// Whether it came over TCP, where any answer fits and none is truncated.
     pub tcp: bool,
 }
 
@@ -26,7 +29,9 @@ pub struct Client {
 pub struct Outcome {
     /// The full RCODE (BADVERS is 16).
     pub rcode: u16,
+    /// The type asked for (0 when no question could be read).
     pub qtype: u16,
+    /// Sent with TC set and no records: too large for the client's UDP payload.
     pub truncated: bool,
     /// The warm-standby variant was served.
     pub warm: bool,
@@ -50,6 +55,7 @@ impl Outcome {
 
 /// Answers queries from one snapshot.
 pub struct Responder<'a> {
+    /// The generation answers come from, loaded once per query.
     pub snapshot: &'a Snapshot,
     /// The EDNS UDP payload we advertise and cap UDP answers at.
     pub edns_payload: u16,

@@ -21,9 +21,11 @@ const SLOTS: usize = 1 << 16;
 /// What to do with one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Within the limit, or exempt: send the response.
     Send,
     /// Send a truncated response instead, so that a real client retries over TCP.
     Slip,
+    /// Over the limit: send nothing.
     Drop,
 }
 

@@ -15,6 +15,7 @@ use crate::wire::{case_kept_wire, wire_name};
 /// An answerable query, or why not.
 #[derive(Debug)]
 pub enum Slow {
+    /// A query, parsed as the fast parser would have: answer it.
     Query(Box<Query>),
     /// Answer with this RCODE, echoing the header (and the question, when there is one).
     Error(Box<ErrorReply>),
@@ -25,12 +26,19 @@ pub enum Slow {
 /// The parts of a request an error response echoes.
 #[derive(Debug, Clone)]
 pub struct ErrorReply {
+    /// The message ID, echoed.
     pub id: u16,
+    /// The OPCODE, echoed.
     pub opcode: u8,
+    /// The RD flag, echoed.
     pub recursion_desired: bool,
+    /// The CD flag, echoed.
     pub checking_disabled: bool,
+    /// The RCODE to answer with: FORMERR or NOTIMP.
     pub rcode: u8,
+    /// The question to echo, when one could be read.
     pub question: Option<QuestionBuf>,
+    /// The request's OPT record: when present, the response carries one too (without ECS).
     pub edns: Option<Edns>,
 }
 

@@ -28,6 +28,9 @@ pub const CLOSING_GRACE: usize = 1024;
 pub struct TcpLimits {
     /// A client that sends nothing, or reads nothing we write, for this long is disconnected.
     pub idle_timeout: Duration,
+    /// Queries a connection is waited for (`server.tcp_max_queries`); past them, only those already
+    /// sent are answered (up to [`CLOSING_GRACE`]) and it is closed. Close to `usize::MAX` for no
+    /// limit.
     pub max_queries: usize,
 }
 

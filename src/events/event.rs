@@ -65,17 +65,26 @@ pub struct Event {
     /// When it happened (RFC 3339, UTC, milliseconds).
     #[serde(with = "rfc3339")]
     pub time: SystemTime,
+    /// What changed; it decides which of the fields below are present.
     pub kind: Kind,
+    /// The site; absent from `reload`, `reload_failed`, `start` and `stop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// The host's name in its site, for `state`, `drain` and `undrain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The address as text: the probed one for `state`, the egress one for `listing`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The state before: the names each kind uses are on [`Kind`] (`drained` and `undrained` for
+    /// drains).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// The state after, in the same names as `from`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// Why, in words: the probe result that decided a state, who or what ended a drain, what a
+    /// reload changed or why it failed, what a list answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The end of a timed drain.
@@ -252,10 +261,12 @@ pub mod rfc3339 {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes `t` as RFC 3339 in UTC, to the millisecond.
     pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_rfc3339_millis(*t))
     }
 
+    /// Reads an RFC 3339 time, in UTC or with a numeric offset.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
         let text = String::deserialize(d)?;
         super::super::filter::parse_time(&text).map_err(serde::de::Error::custom)
@@ -268,6 +279,7 @@ pub mod rfc3339_option {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes a time as [`rfc3339::serialize`](super::rfc3339::serialize) does, and `None` as null.
     pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => super::rfc3339::serialize(t, s),
@@ -275,6 +287,7 @@ pub mod rfc3339_option {
         }
     }
 
+    /// Reads an RFC 3339 time (in UTC or with a numeric offset), or null.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
         let text = Option::<String>::deserialize(d)?;
         text.map(|t| super::super::filter::parse_time(&t).map_err(serde::de::Error::custom))

@@ -82,7 +82,9 @@ impl Phase {
 /// The stretch of time looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// The first moment looked at.
     pub start: SystemTime,
+    /// The last moment looked at: normally now.
     pub end: SystemTime,
 }
 
@@ -103,9 +105,14 @@ impl Window {
 /// One stretch of a timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
+    /// The state over the stretch: `up`, `down`, `drained` or `unknown` for a relay; `local`,
+    /// `remote-only`, `failsafe` or `unknown` for a site.
     pub state: Phase,
+    /// When the stretch began, or the window's start for one begun before it (RFC 3339, UTC,
+    /// milliseconds).
     #[serde(with = "rfc3339")]
     pub start: SystemTime,
+    /// The stretch's length in seconds.
     pub seconds: f64,
 }
 
@@ -119,15 +126,22 @@ pub struct History {
     pub seconds: f64,
     /// Of the time known and not drained, the share spent up; `None` when there was none.
     pub up_share: Option<f64>,
+    /// Time up, in seconds: a relay not drained with an address up, or a site whose own relays lead
+    /// its answer.
     pub up_seconds: f64,
     /// Time down (a relay) or without local relays in the answer (a site).
     pub down_seconds: f64,
+    /// Time drained by an operator, in seconds (always 0 for a site).
     pub drained_seconds: f64,
     /// Changes between known states (an unknown stretch in between is passed over).
     pub transitions: u32,
     /// Outages seen in the window, one still going included.
     pub outages: u32,
+    /// Length of the longest outage in seconds, cut to the window; 0 when there was none. Outage
+    /// stretches that follow one another (a site from `remote-only` to `failsafe`) are one outage.
     pub longest_outage_seconds: f64,
+    /// When the longest outage began (RFC 3339, UTC, milliseconds), or the window's start for one
+    /// begun before it; null when there was none.
     #[serde(default, with = "rfc3339_option")]
     pub longest_outage_start: Option<SystemTime>,
     /// The window, stretch by stretch, oldest first.
@@ -137,10 +151,13 @@ pub struct History {
 /// What is known of a relay now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayNow<'a> {
+    /// The relay's site, as events name it (any letter case matches).
     pub site: &'a str,
+    /// The relay's name in its site (any letter case matches).
     pub host: &'a str,
     /// Each address and its verdict: [`Phase::Up`], [`Phase::Down`] or [`Phase::Unknown`].
     pub addresses: Vec<(String, Phase)>,
+    /// Whether an operator has it drained now.
     pub drained: bool,
 }
 

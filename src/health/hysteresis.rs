@@ -8,7 +8,9 @@ use super::State;
 /// The thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
+    /// Consecutive passed probes that bring a down address back up (`probe.rise`).
     pub rise: u32,
+    /// Consecutive failed probes that take an up address down (`probe.fall`).
     pub fall: u32,
 }
 
@@ -25,7 +27,9 @@ pub struct Hysteresis {
 /// A change of verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {
+    /// The verdict before.
     pub from: State,
+    /// The verdict after.
     pub to: State,
     /// How many consecutive results it took.
     pub count: u32,
@@ -50,6 +54,7 @@ impl Hysteresis {
         }
     }
 
+    /// The verdict now.
     pub fn state(&self) -> State {
         self.state
     }

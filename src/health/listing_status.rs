@@ -24,13 +24,16 @@ pub struct SiteReputation {
 /// One egress address.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EgressStatus {
+    /// The egress address (`sites.<name>.egress`).
     pub address: IpAddr,
+    /// What each configured list says of it.
     pub lists: Vec<ListStatus>,
 }
 
 /// What one list says of one address.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ListStatus {
+    /// The list's `name` (by default its zone), as logs and metrics give it.
     pub list: String,
     /// `unknown` (no lookup has answered yet), `clean` or `listed`.
     pub verdict: String,

@@ -34,27 +34,36 @@ use crate::state::resolved::Resolved;
 use crate::state::writer::FileWriter;
 
 /// Time granted to the start-up round beyond the longest probe, before serving anyway.
-pub const ROUND_MARGIN: Duration = Duration::from_millis(500);
+pub(super) const ROUND_MARGIN: Duration = Duration::from_millis(500);
 
 /// Requests to the health task.
 pub enum Command {
     /// Drain `site/host` (`Some`, maybe until a time) or undrain it (`None`).
     Drain {
+        /// The site's name.
         site: String,
+        /// The host's name in the site.
         host: String,
+        /// The drain to set (with its end, when timed), or `None` to undrain.
         drain: Option<Drain>,
+        /// What the drain did, or why there is no such host.
         reply: oneshot::Sender<Result<DrainOutcome, String>>,
     },
     /// Switch to a new, already checked configuration; the reply says what changed.
     Reload {
+        /// The configuration to switch to.
         loaded: Box<Loaded>,
+        /// What the reload changed, in words: addresses kept, probed again, added and removed.
         reply: oneshot::Sender<String>,
     },
+    /// The status of every site, host and address.
     Status {
+        /// The report, without the last 24 hours (the events give those).
         reply: oneshot::Sender<StatusReport>,
     },
     /// Every drain in the state file, configured hosts or not.
     Drains {
+        /// Every drain, as `GET /drains` lists them.
         reply: oneshot::Sender<Vec<DrainStatus>>,
     },
 }
@@ -131,11 +140,18 @@ pub struct HealthTask {
 
 /// What the task needs from the server.
 pub struct Wiring {
+    /// Where each new generation of answers is published.
     pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// The probe, health and blocklist series the task writes.
     pub metrics: Arc<Metrics>,
+    /// What probe tasks are started with: the report channel, the bound on probes in flight, the
+    /// tracker.
     pub probes: ProbeContext,
+    /// Probe results, from every probe task.
     pub reports: mpsc::Receiver<ProbeReport>,
+    /// Operator requests, from the admin `Control`.
     pub commands: mpsc::Receiver<Command>,
+    /// Set to `true` once the first probe round is done: DNS starts then, and `/readyz` says ready.
     pub ready: watch::Sender<bool>,
     /// The locked state directory, or `None` to keep nothing (tests of the answer logic).
     pub state: Option<StateDir>,
@@ -143,6 +159,7 @@ pub struct Wiring {
     pub drains: Drains,
     /// Where state changes, drains and answer-mode changes are recorded.
     pub events: EventLog,
+    /// Cancelled to stop the task, its probes and its lookups.
     pub shutdown: CancellationToken,
 }
 

@@ -37,6 +37,7 @@ const LATENCY_BUCKETS_US: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000,
 /// What an answered query counts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Answered {
+    /// The query type: A, AAAA, MX, NS, SOA and ANY are counted by name, the rest as `other`.
     pub qtype: u16,
     /// The full RCODE (BADVERS is 16).
     pub rcode: u16,

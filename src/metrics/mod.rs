@@ -35,39 +35,53 @@ pub use reputation::{DemotedLabels, EgressLabels, LookupLabels, ReputationMetric
 /// Labels of one host.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HostLabels {
+    /// The site's name.
     pub site: String,
+    /// The host's name in its site.
     pub host: String,
 }
 
 /// Labels of one probed address and its result.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProbeLabels {
+    /// The site's name.
     pub site: String,
+    /// The host's name in its site.
     pub host: String,
+    /// The probed address, as text.
     pub address: String,
+    /// `up` (the probe passed) or `down`.
     pub result: &'static str,
 }
 
 /// Labels of one address.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AddressLabels {
+    /// The site's name.
     pub site: String,
+    /// The host's name in its site.
     pub host: String,
+    /// The probed address, as text.
     pub address: String,
 }
 
 /// Labels of a state change.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransitionLabels {
+    /// The site's name.
     pub site: String,
+    /// The host's name in its site.
     pub host: String,
+    /// The probed address, as text.
     pub address: String,
+    /// The state changed to: `up` or `down`.
     pub to: &'static str,
 }
 
 /// Labels of a site's answer mode.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SiteLabels {
+    /// The site's name.
     pub site: String,
 }
 
@@ -120,17 +134,25 @@ pub struct Metrics {
     warm: Arc<WarmCollector>,
     runtime: Arc<RuntimeCollector>,
     ready: Arc<ReadyCollector>,
+    /// `smarthostd_probe_results_total`: SMTP probes of each address, by result.
     pub probe_results: Family<ProbeLabels, Counter>,
+    /// `smarthostd_probe_duration_seconds`: how long the probes of a host took, passed or failed.
     pub probe_duration: Family<HostLabels, Histogram, HistogramCtor>,
+    /// `smarthostd_host_up`: 1 while a host may be named in answers.
     pub host_up: Family<HostLabels, Gauge>,
+    /// `smarthostd_host_drained`: 1 while an operator has a host drained.
     pub host_drained: Family<HostLabels, Gauge>,
+    /// `smarthostd_address_up`: 1 while an address is up; 0 while it is down or not yet probed.
     pub address_up: Family<AddressLabels, Gauge>,
+    /// `smarthostd_transitions_total`: address state changes, by the state changed to.
     pub transitions: Family<TransitionLabels, Counter>,
     /// 0 normal, 1 remote hosts only, 2 failsafe.
     pub site_mode: Family<SiteLabels, Gauge>,
+    /// `smarthostd_snapshot_generation`: the generation of the answers served.
     pub generation: Gauge,
     /// Events not appended to `state_dir/events.jsonl`; they stay in memory.
     pub events_write_failures: Counter,
+    /// The blocklist families: listings, demotions, lookups.
     pub reputation: ReputationMetrics,
     reloads: Family<ResultLabels, Counter>,
     evictions: Family<ListenerLabels, Counter>,
@@ -154,6 +176,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every family registered; both reload results start at zero, so that the first failure is
+    /// an increase.
     pub fn new() -> Self {
         let mut root = Registry::default();
         root.register_collector(Box::new(ProcessCollector::default()));

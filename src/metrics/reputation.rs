@@ -11,21 +11,27 @@ use prometheus_client::registry::Registry;
 /// Labels of one egress address on one list.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EgressLabels {
+    /// The name of the site with this egress address.
     pub site: String,
+    /// The egress address, as text.
     pub address: String,
+    /// The list's `name`.
     pub list: String,
 }
 
 /// Labels of one site.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DemotedLabels {
+    /// The site's name.
     pub site: String,
 }
 
 /// Labels of a lookup's result on one list.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LookupLabels {
+    /// The list's `name`.
     pub list: String,
+    /// `listed`, `clean`, `error` or `timeout`.
     pub result: &'static str,
 }
 

@@ -27,10 +27,13 @@ pub struct Target {
     /// The probe task's id, unique for the process's life: a reload keeps the tasks of
     /// addresses that stay, so reports carry this rather than a host's place in a config.
     pub id: u64,
+    /// The address to connect to.
     pub addr: IpAddr,
+    /// The SMTP port (`port`, default 25).
     pub port: u16,
     /// The interface of a link-local IPv6 address (0 for any other address).
     pub scope_id: u32,
+    /// How to probe: the step timeout, the EHLO name, STARTTLS and what its certificate must carry.
     pub settings: Arc<ProbeSettings>,
 }
 
@@ -39,11 +42,13 @@ pub struct Target {
 pub struct ProbeReport {
     /// The probe task's id ([`Target::id`]).
     pub id: u64,
+    /// The address probed.
     pub addr: IpAddr,
     /// Latency of a good probe, or why it failed.
     pub result: Result<Duration, String>,
     /// How long the probe took, good or bad.
     pub elapsed: Duration,
+    /// When the probe ended: the time the health task judges it at.
     pub at: Instant,
     /// The health task answers with the delay before the next probe.
     pub next: oneshot::Sender<Duration>,
@@ -52,9 +57,11 @@ pub struct ProbeReport {
 /// What the probe tasks share.
 #[derive(Clone)]
 pub struct ProbeContext {
+    /// Where each probe sends its result: the health task.
     pub reports: mpsc::Sender<ProbeReport>,
     /// Bounds the probes in flight across all hosts.
     pub permits: Arc<Semaphore>,
+    /// Every probe task, so that shutdown can wait for them.
     pub tracker: TaskTracker,
 }
 

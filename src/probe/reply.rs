@@ -10,6 +10,7 @@ pub const MAX_LINES: usize = 100;
 /// A complete reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The three-digit reply code (220, 250, …).
     pub code: u16,
     /// The text of each line, without code and separator.
     pub lines: Vec<String>,
@@ -54,7 +55,9 @@ pub enum ReplyError {
     Malformed(String),
     /// A continuation line carries another code than the first.
     MixedCodes(u16, u16),
+    /// A line longer than [`MAX_LINE`] bytes.
     LineTooLong,
+    /// More than [`MAX_LINES`] lines.
     TooManyLines,
 }
 

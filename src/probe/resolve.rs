@@ -60,14 +60,18 @@ pub fn resolver_builder(
 pub struct Job {
     /// `site/host`.
     pub key: String,
+    /// The name to resolve (the host's `fqdn`).
     pub target: Name,
+    /// The resolvers to ask (`probe.resolver`); empty: the system's.
     pub nameservers: Vec<SocketAddr>,
 }
 
 /// One resolution of a job's name, good or failed.
 #[derive(Debug)]
 pub struct Resolution {
+    /// The job's `site/host`.
     pub key: String,
+    /// The name resolved.
     pub target: Name,
     /// The addresses, or why there are none this time.
     pub result: Result<Vec<IpAddr>, String>,

@@ -17,9 +17,13 @@ use super::Outcome;
 pub enum Verdict {
     /// No verdict yet: no lookup has answered.
     Unknown,
+    /// Not on the list: NXDOMAIN, or no A record.
     Clean,
+    /// On the list.
     Listed {
+        /// The list's answer code, an address in its `listed` networks (e.g. 127.0.0.2).
         code: Ipv4Addr,
+        /// The list's TXT record at the same name, when it has one.
         reason: Option<String>,
     },
 }
@@ -27,6 +31,7 @@ pub enum Verdict {
 /// One address on one list.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// What the list last said; an error or a timeout leaves it as it was.
     pub verdict: Verdict,
     /// When the verdict began.
     pub since: Option<Instant>,
@@ -39,7 +44,9 @@ pub struct Entry {
 /// A verdict that changed: an address found listed, or found clean after a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The egress address.
     pub address: IpAddr,
+    /// The list's name.
     pub list: Arc<str>,
     /// The new verdict: [`Verdict::Listed`] or [`Verdict::Clean`].
     pub verdict: Verdict,
@@ -64,7 +71,10 @@ pub enum Standing {
     /// An egress address is listed.
     Listed,
     /// Delisted at the last check, and still demoted until `until`.
-    Held { until: Instant },
+    Held {
+        /// When the hold after the delisting (`reputation.hold`) runs out.
+        until: Instant,
+    },
 }
 
 impl Standing {

@@ -36,10 +36,13 @@ pub struct List {
 /// What the checks of one configuration look up, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
+    /// The lists to ask.
     pub lists: Vec<List>,
     /// Every egress address of every site, each once (sites may share one).
     pub addresses: Vec<IpAddr>,
+    /// Between two lookups of one address on one list (`reputation.interval`, ±10 %).
     pub interval: Duration,
+    /// Bound on each lookup (`reputation.timeout`).
     pub timeout: Duration,
     /// Empty: the system resolver.
     pub resolver: Vec<SocketAddr>,
@@ -90,7 +93,9 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
 pub enum Outcome {
     /// An answer in the list's `listed` networks, with the list's TXT record when it has one.
     Listed {
+        /// The list's answer code, an address in its `listed` networks (e.g. 127.0.0.2).
         code: Ipv4Addr,
+        /// The list's TXT record at the same name, when it has one.
         reason: Option<String>,
     },
     /// NXDOMAIN (or no A record): not on the list.
@@ -120,8 +125,12 @@ impl Outcome {
 /// One lookup's result, sent to the health task.
 #[derive(Debug, Clone)]
 pub struct LookupReport {
+    /// The egress address looked up.
     pub address: IpAddr,
+    /// The list's name.
     pub list: Arc<str>,
+    /// What the lookup found.
     pub outcome: Outcome,
+    /// When the lookup ended: the time the book records it at.
     pub at: Instant,
 }

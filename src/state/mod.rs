@@ -26,12 +26,20 @@ pub enum StateError {
     #[error(
         "state_dir {dir} is in use by another smarthostd{pid}: give each instance its own server.state_dir, or its drains overwrite the other's"
     )]
-    InUse { dir: PathBuf, pid: String },
+    InUse {
+        /// The state directory.
+        dir: PathBuf,
+        /// ` (pid N)`: the holder, as its lock file says; empty when it does not say.
+        pid: String,
+    },
     /// The folder or a file in it cannot be read or written.
     #[error("state_dir {dir}: {what}: {error}")]
     Io {
+        /// The state directory.
         dir: PathBuf,
+        /// What failed, in words ("cannot lock it").
         what: String,
+        /// The operating system's error.
         error: io::Error,
     },
 }
@@ -86,6 +94,7 @@ impl StateDir {
         })
     }
 
+    /// The folder: drains, last known addresses and events are kept in it.
     pub fn path(&self) -> &Path {
         &self.path
     }

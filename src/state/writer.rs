@@ -15,6 +15,7 @@ pub struct FileWriter {
 }
 
 impl FileWriter {
+    /// A writer of the file at `path`; nothing is written until [`write`](Self::write).
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
@@ -22,6 +23,7 @@ impl FileWriter {
         }
     }
 
+    /// The file written, for messages.
     pub fn path(&self) -> &std::path::Path {
         &self.path
     }

@@ -7,7 +7,7 @@ use hickory_proto::rr::Name;
 use hickory_proto::serialize::txt::Parser;
 
 /// The first `$ORIGIN` directive naming a zone other than `origin` or a name under it.
-pub fn foreign_origin(text: &str, origin: &Name) -> Option<(usize, String)> {
+pub(super) fn foreign_origin(text: &str, origin: &Name) -> Option<(usize, String)> {
     for (i, line) in text.lines().enumerate() {
         let mut words = line.split_whitespace();
         if !words
@@ -31,7 +31,7 @@ pub fn foreign_origin(text: &str, origin: &Name) -> Option<(usize, String)> {
 /// The line of the first record the parser rejects: the shortest prefix of whole entries that
 /// fails to parse ends there. A prefix that fails stays failing as lines are added, so a binary
 /// search over the entry boundaries finds it in a logarithmic number of parses.
-pub fn parse_error_line(text: &str, path: &Path, origin: &Name) -> Option<usize> {
+pub(super) fn parse_error_line(text: &str, path: &Path, origin: &Name) -> Option<usize> {
     // Byte offset just after each line that ends an entry (outside parentheses), and its number.
     let mut boundaries = Vec::new();
     let mut depth = 0i32;
@@ -62,7 +62,7 @@ pub fn parse_error_line(text: &str, path: &Path, origin: &Name) -> Option<usize>
 }
 
 /// The line where records for `owner` start, by its first word (absolute or relative).
-pub fn owner_line(text: &str, owner: &Name, origin: &Name) -> Option<usize> {
+pub(super) fn owner_line(text: &str, owner: &Name, origin: &Name) -> Option<usize> {
     let absolute = owner.to_ascii().to_ascii_lowercase();
     let relative = if owner == origin {
         "@".to_string()

@@ -21,6 +21,7 @@ pub type RecordMap = BTreeMap<Name, BTreeMap<RecordType, Vec<Record>>>;
 /// The zone file's records, checked.
 #[derive(Debug, Clone)]
 pub struct StaticZone {
+    /// The zone's apex (`zone.origin`), fully qualified.
     pub origin: Name,
     /// The apex SOA record as written; the served serial replaces its serial.
     pub soa: Record,

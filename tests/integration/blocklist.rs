@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 /// How the blocklist answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// From its table: A and TXT records, NXDOMAIN for a name it does not hold.
     Answer,
     /// SERVFAIL to everything.
@@ -31,14 +31,14 @@ struct Table {
 }
 
 /// The blocklist, serving until dropped.
-pub struct Blocklist {
+pub(crate) struct Blocklist {
     pub addr: SocketAddr,
     table: Arc<Mutex<Table>>,
     task: JoinHandle<()>,
 }
 
 impl Blocklist {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let table = Arc::new(Mutex::new(Table::default()));
@@ -59,7 +59,7 @@ impl Blocklist {
     }
 
     /// Lists `name` (fully qualified) with `code` and a TXT `reason`.
-    pub fn set(&self, name: &str, code: &str, reason: Option<&str>) {
+    pub(crate) fn set(&self, name: &str, code: &str, reason: Option<&str>) {
         self.table.lock().unwrap().names.insert(
             name.to_ascii_lowercase(),
             (vec![code.parse().unwrap()], reason.map(str::to_string)),
@@ -67,7 +67,7 @@ impl Blocklist {
     }
 
     /// Takes `name` off the list: NXDOMAIN from now on.
-    pub fn remove(&self, name: &str) {
+    pub(crate) fn remove(&self, name: &str) {
         self.table
             .lock()
             .unwrap()
@@ -75,7 +75,7 @@ impl Blocklist {
             .remove(&name.to_ascii_lowercase());
     }
 
-    pub fn mode(&self, mode: Mode) {
+    pub(crate) fn mode(&self, mode: Mode) {
         self.table.lock().unwrap().mode = Some(mode);
     }
 }

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 /// How a fake host answers.
 #[derive(Clone)]
-pub enum Behavior {
+pub(crate) enum Behavior {
     /// `220`, a multi-line `250` to EHLO, `221` to QUIT.
     Healthy,
     /// Greets with `421 too busy`.
@@ -37,14 +37,14 @@ pub enum Behavior {
 
 /// A distinct loopback address for each fake host of the whole test run, so that answers
 /// can be checked host by host.
-pub fn next_loopback() -> IpAddr {
+pub(crate) fn next_loopback() -> IpAddr {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     IpAddr::from([127, 60 + (n / 250) as u8, ((n % 250) + 1) as u8, 7])
 }
 
 /// A fake SMTP host.
-pub struct FakeSmtp {
+pub(crate) struct FakeSmtp {
     pub addr: SocketAddr,
     behavior: Arc<Mutex<Behavior>>,
     /// Connections accepted so far.
@@ -56,12 +56,12 @@ pub struct FakeSmtp {
 
 impl FakeSmtp {
     /// Starts a host on a fresh loopback address and port.
-    pub async fn start(behavior: Behavior) -> Self {
+    pub(crate) async fn start(behavior: Behavior) -> Self {
         Self::start_on(next_loopback(), behavior).await
     }
 
     /// Starts a host on `ip` (e.g. `::1`) and a fresh port.
-    pub async fn start_on(ip: IpAddr, behavior: Behavior) -> Self {
+    pub(crate) async fn start_on(ip: IpAddr, behavior: Behavior) -> Self {
         let listener = TcpListener::bind((ip, 0)).await.expect("bind fake smtp");
         Self::with_listener(listener, behavior)
     }
@@ -111,18 +111,18 @@ impl FakeSmtp {
     }
 
     /// A port on a fresh loopback address where nothing listens: connections are refused.
-    pub async fn closed() -> SocketAddr {
+    pub(crate) async fn closed() -> SocketAddr {
         let listener = TcpListener::bind((next_loopback(), 0)).await.unwrap();
         listener.local_addr().unwrap()
     }
 
     /// Stops listening and drops every open session: the host is gone.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.tasks = None;
     }
 
     /// Listens again at the same address.
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         assert!(self.tasks.is_none(), "stop before restart");
         let listener = TcpListener::bind(self.addr)
             .await
@@ -130,12 +130,12 @@ impl FakeSmtp {
         self.serve(listener);
     }
 
-    pub fn set_behavior(&self, behavior: Behavior) {
+    pub(crate) fn set_behavior(&self, behavior: Behavior) {
         *self.behavior.lock().unwrap() = behavior;
     }
 
     /// `{ name = "..", addresses = [".."], port = .. }` for a config.
-    pub fn host_entry(&self, name: &str) -> String {
+    pub(crate) fn host_entry(&self, name: &str) -> String {
         format!(
             "{{ name = \"{name}\", addresses = [\"{}\"], port = {} }}",
             self.addr.ip(),
@@ -221,13 +221,13 @@ async fn session(stream: TcpStream, behavior: Behavior) {
 }
 
 /// A self-signed TLS server config for STARTTLS hosts.
-pub fn tls_server_config() -> Arc<rustls::ServerConfig> {
+pub(crate) fn tls_server_config() -> Arc<rustls::ServerConfig> {
     tls_server_config_and_pem().0
 }
 
 /// A TLS server config whose self-signed certificate names `relay.test`, and that certificate
 /// as PEM (for a client that trusts it).
-pub fn tls_server_config_and_pem() -> (Arc<rustls::ServerConfig>, String) {
+pub(crate) fn tls_server_config_and_pem() -> (Arc<rustls::ServerConfig>, String) {
     let cert = rcgen::generate_simple_self_signed(vec!["relay.test".to_string()]).unwrap();
     let pem = cert.cert.pem();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());

@@ -52,7 +52,7 @@ const LABEL_LISTS: &[&str] = &[
 /// The metric names a PromQL expression reads. String literals, label matchers, ranges and
 /// Grafana variables are dropped first; then every identifier that is not a function (followed
 /// by `(`), a keyword or a label list is a metric name.
-pub fn metric_names(expr: &str) -> BTreeSet<String> {
+pub(crate) fn metric_names(expr: &str) -> BTreeSet<String> {
     let mut cleaned = String::with_capacity(expr.len());
     let mut chars = expr.chars().peekable();
     while let Some(c) = chars.next() {
@@ -147,13 +147,13 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
 
 /// What a scrape exports: each family with its type (`# TYPE`), and each sample name.
 #[derive(Debug, Default)]
-pub struct Exported {
+pub(crate) struct Exported {
     pub families: BTreeMap<String, String>,
     samples: BTreeSet<String>,
 }
 
 impl Exported {
-    pub fn parse(scrape: &str) -> Self {
+    pub(crate) fn parse(scrape: &str) -> Self {
         let mut exported = Self::default();
         for line in scrape.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -191,7 +191,7 @@ impl Exported {
     }
 
     /// `(expression, name)` for every name in `exprs` that is not exported.
-    pub fn missing<'a>(&self, exprs: &'a [String]) -> Vec<(&'a str, String)> {
+    pub(crate) fn missing<'a>(&self, exprs: &'a [String]) -> Vec<(&'a str, String)> {
         exprs
             .iter()
             .flat_map(|e| metric_names(e).into_iter().map(move |n| (e.as_str(), n)))

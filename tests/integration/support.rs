@@ -12,11 +12,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// How long a test waits for an answer or a state before failing.
-pub const DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 /// How long a UDP client waits for one response.
 const UDP_WAIT: Duration = Duration::from_secs(2);
 
-pub const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 300\n\
+pub(crate) const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 300\n\
 @ IN SOA ns1.smarthost.internal. hostmaster.smarthost.internal. ( 7 3600 600 86400 60 )\n\
 @ IN NS ns1.smarthost.internal.\n\
 @ IN NS ns2.smarthost.internal.\n\
@@ -25,11 +25,11 @@ ns2 IN AAAA ::1\n\
 info IN TXT \"smart host zone\"\n";
 
 /// Probe settings fast enough for tests, with flap protection kept.
-pub const FAST_PROBES: &str =
+pub(crate) const FAST_PROBES: &str =
     "[probe]\ninterval = \"200ms\"\ntimeout = \"1s\"\nrise = 2\nfall = 2\n";
 
 /// A config file's parts; `render` fills in what tests do not care about.
-pub struct Setup {
+pub(crate) struct Setup {
     pub server: String,
     pub zone: String,
     pub probe: String,
@@ -39,7 +39,7 @@ pub struct Setup {
 
 impl Setup {
     /// `rest` holds the `[sites.*]` (and `[views]`) tables.
-    pub fn new(rest: impl Into<String>) -> Self {
+    pub(crate) fn new(rest: impl Into<String>) -> Self {
         Self {
             server: String::new(),
             zone: String::new(),
@@ -49,7 +49,7 @@ impl Setup {
         }
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         format!(
             "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"127.0.0.1:0\"\n{}\n\
              [zone]\norigin = \"smarthost.internal\"\nfile = \"smarthost.internal.zone\"\nttl = \"30s\"\n{}\n\
@@ -60,7 +60,7 @@ impl Setup {
 }
 
 /// The server, running in this test's runtime.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub dns: SocketAddr,
     pub admin: SocketAddr,
     pub control: Control,
@@ -69,13 +69,13 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start(setup: &Setup) -> Self {
+    pub(crate) async fn start(setup: &Setup) -> Self {
         let dir = tempfile::tempdir().unwrap();
         Self::start_in(setup, dir).await
     }
 
     /// Starts with the config written into `dir` (a restart reuses the folder and its state).
-    pub async fn start_in(setup: &Setup, dir: tempfile::TempDir) -> Self {
+    pub(crate) async fn start_in(setup: &Setup, dir: tempfile::TempDir) -> Self {
         let path = dir.path().join("smarthost.toml");
         std::fs::write(&path, setup.render()).unwrap();
         std::fs::write(dir.path().join("smarthost.internal.zone"), &setup.zone_file).unwrap();
@@ -98,7 +98,7 @@ impl TestServer {
     }
 
     /// Rewrites the config file (for reload tests).
-    pub fn rewrite(&self, setup: &Setup) {
+    pub(crate) fn rewrite(&self, setup: &Setup) {
         std::fs::write(self.dir.path().join("smarthost.toml"), setup.render()).unwrap();
         std::fs::write(
             self.dir.path().join("smarthost.internal.zone"),
@@ -108,17 +108,17 @@ impl TestServer {
     }
 
     /// Stops the server, keeping its folder.
-    pub async fn stop(mut self) -> tempfile::TempDir {
+    pub(crate) async fn stop(mut self) -> tempfile::TempDir {
         self.running.take().unwrap().stop().await;
         self.dir
     }
 
-    pub async fn mx(&self, name: &str) -> Vec<(u16, String)> {
+    pub(crate) async fn mx(&self, name: &str) -> Vec<(u16, String)> {
         mx_set(&udp(self.dns, name, RecordType::MX).await)
     }
 
     /// Polls `name MX` until `want` holds, or fails after [`DEADLINE`].
-    pub async fn wait_mx(
+    pub(crate) async fn wait_mx(
         &self,
         name: &str,
         want: impl Fn(&[(u16, String)]) -> bool,
@@ -139,7 +139,7 @@ impl TestServer {
 }
 
 /// `[sites.oxford]` and `[sites.cambridge]` with one relay, `mail1`, each.
-pub fn two_sites(
+pub(crate) fn two_sites(
     oxford: &crate::fake_smtp::FakeSmtp,
     cambridge: &crate::fake_smtp::FakeSmtp,
 ) -> String {
@@ -151,7 +151,7 @@ pub fn two_sites(
 }
 
 /// A query message.
-pub fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+pub(crate) fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
     let mut m = Message::new(fastrand_id(), MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
@@ -170,13 +170,17 @@ fn fastrand_id() -> u16 {
 }
 
 /// Sends raw bytes over UDP; `None` when no response comes.
-pub async fn udp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+pub(crate) async fn udp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     udp_raw_from(&socket, server, bytes).await
 }
 
 /// Sends raw bytes over UDP from `socket`.
-pub async fn udp_raw_from(socket: &UdpSocket, server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+pub(crate) async fn udp_raw_from(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    bytes: &[u8],
+) -> Option<Vec<u8>> {
     socket.send_to(bytes, server).await.unwrap();
     let mut buf = vec![0u8; 65535];
     match tokio::time::timeout(UDP_WAIT, socket.recv_from(&mut buf)).await {
@@ -186,12 +190,12 @@ pub async fn udp_raw_from(socket: &UdpSocket, server: SocketAddr, bytes: &[u8]) 
 }
 
 /// A UDP query with EDNS (payload 1232), parsed.
-pub async fn udp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
+pub(crate) async fn udp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
     udp_message(server, &query(name, rtype, Some(1232))).await
 }
 
 /// Sends `message` over UDP and parses the response.
-pub async fn udp_message(server: SocketAddr, message: &Message) -> Message {
+pub(crate) async fn udp_message(server: SocketAddr, message: &Message) -> Message {
     let bytes = udp_raw(server, &message.to_vec().unwrap())
         .await
         .expect("a UDP response");
@@ -201,7 +205,7 @@ pub async fn udp_message(server: SocketAddr, message: &Message) -> Message {
 }
 
 /// Sends raw bytes as one TCP message and returns the raw response.
-pub async fn tcp_raw(server: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+pub(crate) async fn tcp_raw(server: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(server).await.unwrap();
     stream
         .write_all(&(bytes.len() as u16).to_be_bytes())
@@ -212,7 +216,7 @@ pub async fn tcp_raw(server: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Reads one length-prefixed message.
-pub async fn read_framed(stream: &mut TcpStream) -> Option<Vec<u8>> {
+pub(crate) async fn read_framed(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 2];
     tokio::time::timeout(UDP_WAIT, stream.read_exact(&mut len))
         .await
@@ -227,13 +231,13 @@ pub async fn read_framed(stream: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 /// A TCP query, parsed.
-pub async fn tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
+pub(crate) async fn tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
     let q = query(name, rtype, None);
     Message::from_vec(&tcp_raw(server, &q.to_vec().unwrap()).await).unwrap()
 }
 
 /// The (preference, exchange) pairs of an MX answer, exchange in lower case.
-pub fn mx_set(m: &Message) -> Vec<(u16, String)> {
+pub(crate) fn mx_set(m: &Message) -> Vec<(u16, String)> {
     m.answers
         .iter()
         .filter_map(|r| match &r.data {
@@ -244,7 +248,7 @@ pub fn mx_set(m: &Message) -> Vec<(u16, String)> {
 }
 
 /// (owner, address) of each A/AAAA record in the additional section.
-pub fn additional_addresses(m: &Message) -> Vec<(String, String)> {
+pub(crate) fn additional_addresses(m: &Message) -> Vec<(String, String)> {
     m.additionals
         .iter()
         .filter_map(|r| {
@@ -256,13 +260,13 @@ pub fn additional_addresses(m: &Message) -> Vec<(String, String)> {
 }
 
 /// `(pref, "host.site.smarthost.internal.")`.
-pub fn mx(pref: u16, host: &str) -> (u16, String) {
+pub(crate) fn mx(pref: u16, host: &str) -> (u16, String) {
     (pref, format!("{host}.smarthost.internal."))
 }
 
 /// The server as its own process (its descriptors, signals and exit code its own), started
 /// with JSON logs into a file; ports are bound by the child (port 0) and read from its log.
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     pub child: std::process::Child,
     pub dns: SocketAddr,
     pub admin: SocketAddr,
@@ -273,13 +277,13 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `smarthostd serve` on `setup` in a fresh folder, with at most `fd_limit`
     /// descriptors when given, and waits for it to serve DNS.
-    pub fn spawn(setup: &Setup, fd_limit: Option<u32>) -> Self {
+    pub(crate) fn spawn(setup: &Setup, fd_limit: Option<u32>) -> Self {
         Self::spawn_in(setup, tempfile::tempdir().unwrap(), fd_limit, true)
     }
 
     /// As [`spawn`](Self::spawn) in `dir`; `wait` for DNS to be served, or only for the admin
     /// API (a server whose first probe round is still running).
-    pub fn spawn_in(
+    pub(crate) fn spawn_in(
         setup: &Setup,
         dir: tempfile::TempDir,
         fd_limit: Option<u32>,
@@ -338,22 +342,22 @@ impl ServerProcess {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Everything the server has logged so far.
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Descriptors the server has open.
-    pub fn open_fds(&self) -> usize {
+    pub(crate) fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
     }
 
     /// CPU time (user and system) the server has used.
-    pub fn cpu_time(&self) -> Duration {
+    pub(crate) fn cpu_time(&self) -> Duration {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
         // Fields after the command name: utime and stime are the 12th and 13th.
         let after = &stat[stat.rfind(')').unwrap() + 2..];
@@ -363,12 +367,12 @@ impl ServerProcess {
     }
 
     /// Sends `signal` to the server.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), signal).unwrap();
     }
 
     /// Waits up to `limit` for the server to exit; its exit status.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -395,7 +399,7 @@ fn field<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// Raises this process's descriptor limit to its hard limit (tests that open many sockets).
-pub fn raise_fd_limit(at_least: u64) {
+pub(crate) fn raise_fd_limit(at_least: u64) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
@@ -406,7 +410,7 @@ pub fn raise_fd_limit(at_least: u64) {
 }
 
 /// One HTTP/1.0 request to the admin API; `None` when it fails or takes over `limit`.
-pub async fn http_get(admin: SocketAddr, path: &str, limit: Duration) -> Option<String> {
+pub(crate) async fn http_get(admin: SocketAddr, path: &str, limit: Duration) -> Option<String> {
     use tokio::io::AsyncReadExt;
     let attempt = async {
         let mut s = TcpStream::connect(admin).await.ok()?;
@@ -421,7 +425,7 @@ pub async fn http_get(admin: SocketAddr, path: &str, limit: Duration) -> Option<
 }
 
 /// A GET over HTTP/1.0: status and body.
-pub async fn http_status_and_body(admin: SocketAddr, path: &str) -> (u16, String) {
+pub(crate) async fn http_status_and_body(admin: SocketAddr, path: &str) -> (u16, String) {
     let exchange = async {
         let mut s = TcpStream::connect(admin).await.unwrap();
         s.write_all(format!("GET {path} HTTP/1.0\r\nHost: smarthostd\r\n\r\n").as_bytes())
