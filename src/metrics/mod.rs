@@ -232,7 +232,7 @@ impl Metrics {
         );
         registry.register(
             "address_up",
-            "1 while an address is up (or not yet probed)",
+            "1 while an address is up (0 until its first probe passes)",
             m.address_up.clone(),
         );
         registry.register(
