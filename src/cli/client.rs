@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ClientArgs;
+use super::terminal::printable;
 use crate::admin::ActionResult;
 use crate::config;
 use crate::events::history::History;
@@ -110,20 +111,6 @@ impl Admin {
     }
 }
 
-/// Text from the server with control characters escaped: a relay's greeting must not reach a
-/// terminal as escape sequences.
-pub(super) fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 pub(super) fn status(args: &ClientArgs) -> Result<(), String> {
     let admin = Admin::new(args)?;
     let report: StatusReport =
@@ -174,7 +161,7 @@ pub(super) fn status_table(report: &StatusReport) -> String {
             }
         }
     }
-    let mut out = super::table::render(&rows);
+    let mut out = super::terminal::render(&rows);
     out.push_str(&format!(
         "generation {} · serial {}\n",
         report.generation, report.serial

@@ -95,7 +95,7 @@ pub(super) fn table(events: &[Event]) -> String {
             reason,
         ]);
     }
-    super::table::render(&rows)
+    super::terminal::render(&rows)
 }
 
 #[cfg(test)]

@@ -186,7 +186,7 @@ pub(super) fn render(e: &Explanation) -> String {
         let _ = writeln!(
             out,
             "note: a blocklist listing shaped this answer: {}",
-            super::client::printable(note)
+            super::terminal::printable(note)
         );
     }
     out

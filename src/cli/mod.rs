@@ -10,7 +10,7 @@ mod generate;
 mod logging;
 mod mta;
 mod serve;
-mod table;
+mod terminal;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

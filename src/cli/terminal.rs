@@ -1,7 +1,19 @@
-//! Tables for a terminal: columns padded to their widest cell, text from the server with its
-//! control characters escaped.
+//! Text for a terminal: what came from the server (and from relays) with its control characters
+//! escaped, and tables with columns padded to their widest cell.
 
-use super::client::printable;
+/// Text from the server with control characters escaped: a relay's greeting must not reach a
+/// terminal as escape sequences.
+pub(super) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// `rows` (the first one a header) as aligned lines, each cell made printable.
 pub(super) fn render<const N: usize>(rows: &[[String; N]]) -> String {
