@@ -103,15 +103,6 @@ async fn a_storm_of_reloads_does_not_delay_a_withdrawal() {
     );
 }
 
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_smarthostd"))
-        .args(args)
-        .env_remove(smarthostd::admin::TOKEN_ENV)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn the_cli_sends_nothing_when_its_config_does_not_load() {
     // A listener the broken config names: it must see no connection.

@@ -448,3 +448,14 @@ pub(crate) async fn http_status_and_body(admin: SocketAddr, path: &str) -> (u16,
         .map_or(String::new(), |(_, b)| b.to_string());
     (status, body)
 }
+
+/// Runs the `smarthostd` binary with `args`, without the token from the environment and from a
+/// folder with no config of its own.
+pub(crate) fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_smarthostd"))
+        .args(args)
+        .env_remove(smarthostd::admin::TOKEN_ENV)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap()
+}

@@ -1,22 +1,11 @@
 //! `smarthostd events`: a table or JSON, filtered, relay text escaped; and `smarthostd status`
 //! with the last 24 hours.
 
-use std::process::Command;
-
 use smarthostd::events::Event;
 
 use super::events;
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
-
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_smarthostd"))
-        .args(args)
-        .env_remove(smarthostd::admin::TOKEN_ENV)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_lists_events_as_a_table_or_json_with_relay_text_escaped() {
