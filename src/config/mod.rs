@@ -7,6 +7,7 @@
 //!   file, line and key path.
 //! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
 
+mod admin;
 mod error;
 mod load;
 mod locate;
@@ -22,11 +23,11 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub(crate) use admin::host_name;
 pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
 pub use token::{AdminToken, TOKEN_ENV};
-pub(crate) use validate::host_name;
 
 /// The whole configuration, as read from one file.
 #[derive(Debug, Clone, Deserialize)]
