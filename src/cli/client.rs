@@ -42,8 +42,12 @@ impl Admin {
         match (args.admin, &config) {
             (Some(addr), _) => endpoints.push(Endpoint::Tcp(addr)),
             (None, Some(c)) => {
-                let socket = c.server.control_socket_path(&c.path);
-                if let Some(socket) = socket.filter(|p| std::fs::symlink_metadata(p).is_ok()) {
+                // Tried unless it is certainly not there: a folder this user may not enter
+                // hides it, and the refusal will say so.
+                let socket = c.server.control_socket_path(&c.path).filter(|p| {
+                    !matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+                });
+                if let Some(socket) = socket {
                     endpoints.push(Endpoint::Socket(socket));
                 }
                 if let Some(addr) = c.server.admin {
