@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::answer;
 use crate::answer::HealthView;
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, AdminToken, Config, ConfigError};
 use crate::topology::Topology;
 use crate::zone::StaticZone;
 
@@ -24,6 +24,9 @@ pub struct Loaded {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The name probes announce in EHLO.
     pub ehlo: String,
+    /// The token state changes over TCP need: `server.admin_token`, the file
+    /// `server.admin_token_file` (read with the config), or the environment.
+    pub admin_token: Option<AdminToken>,
     /// A hash of everything read from disk (config, zone file, CA file): equal fingerprints
     /// mean a reload has nothing to do.
     pub fingerprint: u64,
@@ -36,7 +39,8 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(path, "", format!("cannot read the config file: {e}")))?;
     let config = config::parse(path, &text)?;
-    let mut loaded = from_config(config)?;
+    let admin_token = config::token::resolve(&config, &text)?;
+    let mut loaded = from_config(config, admin_token)?;
     loaded.fingerprint = hash_of(&(text, loaded.zone.text(), loaded.tls_fingerprint));
     Ok(loaded)
 }
@@ -48,7 +52,7 @@ fn hash_of(value: &impl Hash) -> u64 {
 }
 
 /// Checks a parsed config against its zone file.
-pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
+fn from_config(config: Config, admin_token: Option<AdminToken>) -> Result<Loaded, ConfigError> {
     let topology = Topology::from_config(&config).map_err(|e| {
         ConfigError::new(&config.path, "", format!("a name is not valid in DNS: {e}"))
     })?;
@@ -88,6 +92,7 @@ pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
         zone: Arc::new(zone),
         tls,
         ehlo,
+        admin_token,
         fingerprint: 0,
         tls_fingerprint,
     })

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
-use crate::admin::{self, Control};
+use crate::admin::{self, AdminPolicy, Control, ControlSocket};
 use crate::answer;
 use crate::connections::Slots;
 use crate::connections::budget::{self, Demand};
@@ -29,6 +29,37 @@ use crate::state::drains::Drains;
 
 /// Probe reports queued for the health task before probe tasks wait.
 const REPORT_QUEUE: usize = 4096;
+/// Connections the control socket holds at once: operators, not clients at large.
+const CONTROL_SLOTS: usize = 8;
+
+/// The admin API's listeners, bound before the server starts.
+#[derive(Debug, Default)]
+pub struct AdminListeners {
+    /// The TCP listener of `server.admin`.
+    pub tcp: Option<std::net::TcpListener>,
+    /// The control socket of `server.control_socket`.
+    pub control: Option<ControlSocket>,
+}
+
+impl AdminListeners {
+    /// Binds what `config` names: `server.admin` and `server.control_socket`.
+    pub fn bind(config: &crate::config::Config) -> Result<Self, String> {
+        let tcp = match config.server.admin {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .map_err(|e| format!("cannot listen on admin address {addr}: {e}"))?;
+                l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                Some(l)
+            }
+            None => None,
+        };
+        let control = match config.server.control_socket_path(&config.path) {
+            Some(path) => Some(ControlSocket::bind(&path).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        Ok(Self { tcp, control })
+    }
+}
 
 /// A running server.
 pub struct Running {
@@ -36,6 +67,8 @@ pub struct Running {
     pub dns_addrs: Vec<SocketAddr>,
     /// The admin HTTP address, if enabled.
     pub admin_addr: Option<SocketAddr>,
+    /// The control socket's path, if enabled.
+    pub control_socket: Option<std::path::PathBuf>,
     /// The operator's handle: reload, drain, status, events and metrics.
     pub control: Control,
     shutdown: CancellationToken,
@@ -53,7 +86,7 @@ pub struct Running {
 pub async fn start(
     loaded: Loaded,
     sockets: DnsSockets,
-    admin_listener: Option<std::net::TcpListener>,
+    admin_listeners: AdminListeners,
 ) -> std::io::Result<Running> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -74,11 +107,17 @@ pub async fn start(
     let (ready_tx, ready) = watch::channel(false);
     metrics.watch_ready(ready.clone());
     let config = loaded.config.clone();
+    let policy = AdminPolicy::new(&loaded);
     let shares = budget::plan(Demand {
         in_use: 0,
         probes: probe_demand(&loaded),
         dns_tcp: config.server.tcp_max_connections,
         admin: config.server.admin_max_connections,
+        control: if admin_listeners.control.is_some() {
+            CONTROL_SLOTS
+        } else {
+            0
+        },
     });
     let state_dir = config.server.state_dir_path(&config.path);
     let state = StateDir::open(&state_dir).map_err(std::io::Error::other)?;
@@ -142,19 +181,17 @@ pub async fn start(
         metrics,
         snapshot,
         ready,
-        config.path.clone(),
-        config.server.clone(),
+        &config,
         events,
+        policy,
     );
-    let admin_addr = match admin_listener {
+    let admin_addr = match admin_listeners.tcp {
         Some(listener) => {
             let addr = listener.local_addr()?;
-            let token = config.admin_token();
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tracker.spawn(admin::serve(
                 listener,
                 control.clone(),
-                token,
                 Slots::new(shares.admin),
                 shutdown.clone(),
             ));
@@ -163,9 +200,24 @@ pub async fn start(
         }
         None => None,
     };
+    let control_socket = match admin_listeners.control {
+        Some(socket) => {
+            let path = socket.path().to_path_buf();
+            tracker.spawn(admin::serve_control(
+                socket,
+                control.clone(),
+                Slots::new(CONTROL_SLOTS),
+                shutdown.clone(),
+            ));
+            info!(socket = %path.display(), "control socket listening");
+            Some(path)
+        }
+        None => None,
+    };
     Ok(Running {
         dns_addrs,
         admin_addr,
+        control_socket,
         control,
         shutdown,
         tracker,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package target/debian/smarthostd_<version>-1_<arch>.deb:
-#   1. the release binary (cargo build --release --locked);
+#   1. the release binary (cargo build --release --locked), whose commands read
+#      /etc/smarthostd/smarthost.toml when given no --config (SMARTHOSTD_DEFAULT_CONFIG);
 #   2. its man pages and bash, zsh and fish completions, written by the binary itself
 #      (`smarthostd generate`, hidden), so that they always match its command line, into
 #      target/debian-assets/;
@@ -17,7 +18,7 @@ if ! command -v cargo-deb >/dev/null; then
   exit 1
 fi
 
-cargo build --release --locked
+SMARTHOSTD_DEFAULT_CONFIG=/etc/smarthostd/smarthost.toml cargo build --release --locked
 bin="${CARGO_TARGET_DIR:-target}/release/smarthostd"
 # Where Cargo.toml's assets expect them, whatever CARGO_TARGET_DIR says.
 assets=target/debian-assets

@@ -9,8 +9,9 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
+use super::AdminPolicy;
 use crate::answer;
-use crate::config::{ConfigError, ServerConfig};
+use crate::config::{Config, ConfigError, ServerConfig};
 use crate::events::{Event, EventLog};
 use crate::health::Command;
 use crate::health::status::{DrainStatus, StatusReport};
@@ -55,28 +56,37 @@ pub struct Control {
     /// The `[server]` table running now: a reload cannot change sockets and limits.
     server: ServerConfig,
     events: EventLog,
+    /// What the admin API's gate checks against: the token and `server.admin_hosts`, swapped
+    /// by every reload.
+    policy: Arc<ArcSwap<AdminPolicy>>,
 }
 
 impl Control {
-    /// A handle on the health task behind `commands`.
+    /// A handle on the health task behind `commands`, for a server started with `config`.
     pub(crate) fn new(
         commands: mpsc::Sender<Command>,
         metrics: Arc<Metrics>,
         snapshot: Arc<ArcSwap<answer::Snapshot>>,
         ready: watch::Receiver<bool>,
-        config_path: PathBuf,
-        server: ServerConfig,
+        config: &Config,
         events: EventLog,
+        policy: AdminPolicy,
     ) -> Self {
         Self {
             commands,
             metrics,
             snapshot,
             ready,
-            config_path,
-            server,
+            config_path: config.path.clone(),
+            server: config.server.clone(),
             events,
+            policy: Arc::new(ArcSwap::from_pointee(policy)),
         }
+    }
+
+    /// The admin API's policy now.
+    pub(super) fn admin_policy(&self) -> Arc<AdminPolicy> {
+        self.policy.load_full()
     }
 
     /// What happened: state changes, drains, reloads, answer modes.
@@ -115,6 +125,7 @@ impl Control {
             warn!("{note}");
             notes.push(note);
         }
+        let policy = AdminPolicy::new(&loaded);
         let (reply, done) = oneshot::channel();
         let command = Command::Reload {
             loaded: Box::new(loaded),
@@ -128,6 +139,7 @@ impl Control {
             self.metrics.reload(false);
             return Err(ControlError::ShuttingDown);
         };
+        self.policy.store(Arc::new(policy));
         self.metrics.reload(true);
         info!(config = %self.config_path.display(), "{outcome}");
         notes.insert(0, outcome);

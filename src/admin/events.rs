@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::AppState;
+use super::Control;
 use crate::events::Filter;
 use crate::events::filter::parse_since;
 
@@ -21,7 +21,7 @@ pub(super) struct Params {
     host: Option<String>,
 }
 
-pub(super) async fn list(State(s): State<AppState>, Query(params): Query<Params>) -> Response {
+pub(super) async fn list(State(s): State<Control>, Query(params): Query<Params>) -> Response {
     let given = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
     let since = match given(params.since) {
         None => None,
@@ -35,5 +35,5 @@ pub(super) async fn list(State(s): State<AppState>, Query(params): Query<Params>
         site: given(params.site),
         host: given(params.host),
     };
-    axum::Json(s.control.events().list(&filter)).into_response()
+    axum::Json(s.events().list(&filter)).into_response()
 }

@@ -1,7 +1,9 @@
-//! The admin listener's connections: HTTP/1.1 (hyper) with bounds on every wait, so that no
+//! The admin listeners' connections: HTTP/1.1 (hyper) with bounds on every wait, so that no
 //! client can hold the admin port — idle keep-alives and half-sent requests (slowloris) are
 //! closed after [`HEADER_TIMEOUT`], a client that does not read its response after
-//! [`WRITE_TIMEOUT`], and when every slot is taken the least active connection makes room.
+//! [`WRITE_TIMEOUT`], and when every slot is taken the least active connection makes room. The
+//! TCP listener and the control socket are served alike; each request is marked with the
+//! [`Peer`] it came in on, for the gate.
 
 use std::future::Future;
 use std::io;
@@ -14,13 +16,14 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::debug;
 
+use super::guard::Peer;
 use crate::connections::Slots;
 use crate::connections::accept::Backoff;
 use crate::metrics::Metrics;
@@ -31,9 +34,34 @@ pub(super) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A response must be taken by the client within this time.
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `app` on `listener` until `shutdown`, one slot per connection.
-pub(super) async fn serve(
-    listener: TcpListener,
+/// A listener the admin API is served on.
+pub(super) trait Accept: Send + 'static {
+    /// A connection.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// The next connection.
+    fn next(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn next(&self) -> io::Result<Self::Stream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn next(&self) -> io::Result<Self::Stream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown`, one slot per connection; `name` labels the
+/// listener in metrics and logs.
+pub(super) async fn serve<L: Accept>(
+    listener: L,
+    name: &'static str,
+    peer: Peer,
     app: Router,
     slots: Arc<Slots>,
     metrics: Arc<Metrics>,
@@ -43,14 +71,14 @@ pub(super) async fn serve(
     let mut backoff = Backoff::default();
     loop {
         let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((stream, _)) => {
+            r = listener.next() => match r {
+                Ok(stream) => {
                     backoff.succeeded();
                     stream
                 }
                 Err(error) => {
-                    metrics.accept_error("admin");
-                    backoff.pause("admin", &error).await;
+                    metrics.accept_error(name);
+                    backoff.pause(name, &error).await;
                     continue;
                 }
             },
@@ -58,14 +86,15 @@ pub(super) async fn serve(
         };
         let (slot, evicted) = slots.admit();
         if evicted {
-            metrics.evicted("admin");
+            metrics.evicted(name);
         }
         let app = app.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
             let progress = slot.progress.clone();
-            let service = hyper::service::service_fn(move |request| {
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
                 let progress = progress.clone();
+                request.extensions_mut().insert(peer);
                 let response = app.clone().oneshot(request);
                 async move {
                     let response = response.await;
@@ -81,10 +110,10 @@ pub(super) async fn serve(
             tokio::select! {
                 r = connection => {
                     if let Err(error) = r {
-                        debug!(%error, "admin connection ended");
+                        debug!(listener = name, %error, "admin connection ended");
                     }
                 }
-                () = slot.evicted.cancelled() => debug!("admin connection closed for a new client"),
+                () = slot.evicted.cancelled() => debug!(listener = name, "admin connection closed for a new client"),
                 () = shutdown.cancelled() => {}
             }
         });

@@ -1,4 +1,5 @@
-//! The admin HTTP listener (axum): metrics, status, drain, reload.
+//! The admin HTTP API (axum): metrics, status, drain, reload, on a TCP listener
+//! (`server.admin`) and on the control socket (`server.control_socket`, [`socket`]).
 //!
 //! - `GET /metrics`: Prometheus text (the [`metrics`](crate::metrics) the server keeps).
 //! - `GET /status`: JSON of every site, host and address; `GET /`: the same as a page ([`page`]).
@@ -6,16 +7,22 @@
 //! - `GET /drains`: every drain kept, also of hosts no longer configured.
 //! - `GET /events[?since=1h&site=S&host=H]`: what happened, oldest first (`events`); the
 //!   status report's last 24 hours are made from it ([`history`]).
-//! - `POST /hosts/{site}/{host}/drain[?for=2h]`, `.../undrain`, `POST /reload`: need the
-//!   bearer token when one is set, and one must be set when the listener is not on loopback.
+//! - `POST /hosts/{site}/{host}/drain[?for=2h]`, `.../undrain`, `POST /reload`: change state.
 //!
+//! One gate ([`guard`]) stands before every route: a `Host` that names the listener (DNS
+//! rebinding), Fetch Metadata and `Origin` (cross-site requests), and for every state change
+//! something a web page cannot send — the bearer token over TCP when one is set, else the
+//! header `X-Smarthostd-Request`. On the control socket, file permissions decide who may act.
 //! Every connection is bounded ([`listener`]): no client can hold the admin port.
 
 pub mod control;
 mod events;
+mod guard;
 pub mod history;
+mod host;
 mod listener;
 pub mod page;
+mod socket;
 pub mod timeline;
 
 use std::sync::Arc;
@@ -23,11 +30,10 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use crate::connections::Slots;
@@ -36,23 +42,54 @@ use crate::state::drains::Drain;
 
 pub use crate::config::TOKEN_ENV;
 pub use control::{Control, ControlError, Drained};
-
-#[derive(Clone)]
-struct AppState {
-    control: Control,
-    token: Option<String>,
-}
+pub use guard::{AdminPolicy, REQUEST_HEADER};
+pub use socket::{ControlSocket, SOCKET_MODE};
 
 /// Serves the admin API on `listener` until `shutdown`, with at most `slots` connections.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     control: Control,
-    token: Option<String>,
     slots: Arc<Slots>,
     shutdown: CancellationToken,
 ) {
+    let peer = match listener.local_addr() {
+        Ok(addr) => guard::Peer::Tcp(addr),
+        Err(error) => {
+            tracing::error!(%error, "the admin listener has no address; not serving it");
+            return;
+        }
+    };
     let metrics = control.metrics.clone();
-    let app = Router::new()
+    let app = app(control);
+    listener::serve(listener, "admin", peer, app, slots, metrics, shutdown).await;
+}
+
+/// Serves the admin API on the control socket until `shutdown`, then removes the socket file.
+pub async fn serve_control(
+    socket: ControlSocket,
+    control: Control,
+    slots: Arc<Slots>,
+    shutdown: CancellationToken,
+) {
+    let (listener, path, identity) = socket.into_parts();
+    let listener = match tokio::net::UnixListener::from_std(listener) {
+        Ok(l) => l,
+        Err(error) => {
+            tracing::error!(%error, socket = %path.display(), "cannot serve the control socket");
+            return;
+        }
+    };
+    let metrics = control.metrics.clone();
+    let app = app(control);
+    let peer = guard::Peer::Socket;
+    listener::serve(listener, "control", peer, app, slots, metrics, shutdown).await;
+    ControlSocket::remove(&path, identity);
+}
+
+/// Every route, behind the one gate ([`guard`]) that checks Host, Fetch Metadata, Origin and
+/// the token before any of them runs.
+fn app(control: Control) -> Router {
+    let routes = Router::new()
         .route("/", get(page_handler))
         .route("/status", get(status))
         .route("/metrics", get(metrics_handler))
@@ -63,40 +100,42 @@ pub async fn serve(
         .route("/drains", get(drains))
         .route("/events", get(events::list))
         .route("/reload", post(reload))
-        .with_state(AppState { control, token });
-    listener::serve(listener, app, slots, metrics, shutdown).await;
+        .with_state(control.clone());
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn_with_state(control, guard::gate))
 }
 
-async fn page_handler(State(s): State<AppState>) -> Response {
-    match s.control.status().await {
+async fn page_handler(State(s): State<Control>) -> Response {
+    match s.status().await {
         Some(report) => {
-            let past = timeline::section(&report, &s.control.events().shared());
+            let past = timeline::section(&report, &s.events().shared());
             Html(page::render(&report, &past)).into_response()
         }
         None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
 
-async fn status(State(s): State<AppState>) -> Response {
-    match s.control.status().await {
+async fn status(State(s): State<Control>) -> Response {
+    match s.status().await {
         Some(report) => axum::Json(report).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> Response {
+async fn metrics_handler(State(s): State<Control>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.control.metrics.encode(),
+        s.metrics.encode(),
     )
         .into_response()
 }
 
-async fn ready(State(s): State<AppState>) -> Response {
-    if s.control.is_ready() {
+async fn ready(State(s): State<Control>) -> Response {
+    if s.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (
@@ -138,42 +177,7 @@ fn error_status(e: &ControlError) -> StatusCode {
     }
 }
 
-/// `None` when the request may proceed; otherwise the refusal to send.
-fn refusal(s: &AppState, headers: &HeaderMap) -> Option<Response> {
-    let expected = s.token.as_ref()?;
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .unwrap_or("");
-    // Compared in constant time: the time taken says nothing about how much of a guess matched.
-    let matches: bool = given.as_bytes().ct_eq(expected.as_bytes()).into();
-    (!matches).then(|| {
-        action(
-            StatusCode::UNAUTHORIZED,
-            false,
-            "a valid bearer token is required".into(),
-        )
-    })
-}
-
-/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
-/// (RFC 7235 section 2.1).
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-async fn set_drain(
-    s: AppState,
-    headers: HeaderMap,
-    site: String,
-    host: String,
-    drain: Option<Drain>,
-) -> Response {
-    if let Some(r) = refusal(&s, &headers) {
-        return r;
-    }
+async fn set_drain(s: Control, site: String, host: String, drain: Option<Drain>) -> Response {
     let verb = match drain {
         None => "undrained".to_string(),
         Some(Drain { until: None }) => "drained".to_string(),
@@ -181,7 +185,7 @@ async fn set_drain(
             format!("drained until {}", humantime::format_rfc3339_seconds(t))
         }
     };
-    match s.control.drain(&site, &host, drain).await {
+    match s.drain(&site, &host, drain).await {
         Ok(done) => {
             let mut message = format!("{site}/{host} {verb}");
             if let Some(warning) = &done.warning {
@@ -214,8 +218,7 @@ struct DrainParams {
 const LONGEST_DRAIN: Duration = Duration::from_secs(366 * 24 * 3600);
 
 async fn drain(
-    State(s): State<AppState>,
-    headers: HeaderMap,
+    State(s): State<Control>,
     Path((site, host)): Path<(String, String)>,
     Query(params): Query<DrainParams>,
 ) -> Response {
@@ -230,44 +233,23 @@ async fn drain(
             );
         }
     };
-    set_drain(s, headers, site, host, Some(Drain { until })).await
+    set_drain(s, site, host, Some(Drain { until })).await
 }
 
-async fn undrain(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path((site, host)): Path<(String, String)>,
-) -> Response {
-    set_drain(s, headers, site, host, None).await
+async fn undrain(State(s): State<Control>, Path((site, host)): Path<(String, String)>) -> Response {
+    set_drain(s, site, host, None).await
 }
 
-async fn drains(State(s): State<AppState>) -> Response {
-    match s.control.drains().await {
+async fn drains(State(s): State<Control>) -> Response {
+    match s.drains().await {
         Some(list) => axum::Json(list).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
 
-async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = refusal(&s, &headers) {
-        return r;
-    }
-    match s.control.reload().await {
+async fn reload(State(s): State<Control>) -> Response {
+    match s.reload().await {
         Ok(message) => action(StatusCode::OK, true, message),
         Err(e) => action(error_status(&e), false, e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bearer_token;
-
-    #[test]
-    fn the_bearer_scheme_is_case_insensitive() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer"), None);
     }
 }

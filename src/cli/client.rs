@@ -1,30 +1,31 @@
 //! `status`, `drain`, `undrain`, `reload`: clients of the running server's admin API (and the
-//! connection `events` uses too).
+//! connection `events` uses too), over the control socket or TCP ([`endpoint`](super::endpoint)).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use axum::http::Method;
+
 use super::ClientArgs;
+use super::endpoint::{Connector, Endpoint, Reply, folder_group, path_segment, query};
 use super::terminal::printable;
 use crate::admin::ActionResult;
-use crate::config;
+use crate::config::{self, AdminToken};
 use crate::events::history::History;
 use crate::health::status::{DrainStatus, StatusReport};
 
-/// Bound on one admin request; a reload waits for the new config to be checked.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 pub(super) struct Admin {
-    base: String,
-    token: Option<String>,
-    agent: ureq::Agent,
+    connector: Connector,
+    /// Why the token file named by the config could not be read, for a refusal's message.
+    token_problem: Option<String>,
 }
 
 impl Admin {
-    /// The admin API of the server `args` name: `--admin` and `--token` as given, the rest
-    /// from the config. A config that was named (or, without `--admin`, the default one) must
-    /// load: a command never goes to another server than the one meant.
+    /// The admin API of the server `args` name: with `--admin`, that TCP address alone;
+    /// otherwise the config's control socket (when it names one that exists), then its
+    /// `server.admin`. `--token` or the environment, else the config's token (or token file),
+    /// goes with requests over TCP. A config that was named (or, without `--admin`, the default
+    /// one) must load: a command never goes to another server than the one meant.
     pub(super) fn new(args: &ClientArgs) -> Result<Self, String> {
         let path = match (&args.config, args.admin) {
             (Some(path), _) => Some(path.clone()),
@@ -37,30 +38,80 @@ impl Admin {
             })?),
             None => None,
         };
-        let addr: SocketAddr = match (args.admin, &config) {
-            (Some(addr), _) => addr,
-            (None, Some(c)) => c.server.admin.ok_or_else(|| {
-                format!(
-                    "{} has no admin listener (server.admin): nothing to talk to",
-                    c.path.display()
-                )
-            })?,
+        let mut endpoints = Vec::new();
+        match (args.admin, &config) {
+            (Some(addr), _) => endpoints.push(Endpoint::Tcp(addr)),
+            (None, Some(c)) => {
+                // Tried unless it is certainly not there: a folder this user may not enter
+                // hides it, and the refusal will say so.
+                let socket = c.server.control_socket_path(&c.path).filter(|p| {
+                    !matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+                });
+                if let Some(socket) = socket {
+                    endpoints.push(Endpoint::Socket(socket));
+                }
+                if let Some(addr) = c.server.admin {
+                    endpoints.push(Endpoint::Tcp(addr));
+                }
+                if endpoints.is_empty() {
+                    return Err(format!(
+                        "{} has no admin listener (server.admin) and no control socket (server.control_socket) to talk to",
+                        c.path.display()
+                    ));
+                }
+            }
             (None, None) => unreachable!("a config is loaded when --admin is not given"),
+        }
+        let mut token_problem = None;
+        let token = match (&args.token, &config) {
+            (Some(token), _) => Some(AdminToken::new(token.clone())),
+            (None, Some(c)) => match (
+                &c.server.admin_token,
+                c.server.admin_token_file_path(&c.path),
+            ) {
+                (Some(token), _) => Some(AdminToken::new(token.clone())),
+                (None, Some(file)) => match config::token::read_file(&file) {
+                    Ok(token) => Some(token),
+                    Err(e) => {
+                        token_problem = Some(e.to_string());
+                        None
+                    }
+                },
+                (None, None) => None,
+            },
+            (None, None) => None,
         };
-        let token = args
-            .token
-            .clone()
-            .or_else(|| config.as_ref().and_then(|c| c.server.admin_token.clone()));
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .build()
-            .into();
         Ok(Self {
-            base: format!("http://{addr}"),
-            token,
-            agent,
+            connector: Connector::new(endpoints, token)?,
+            token_problem,
         })
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+    ) -> Result<(Endpoint, Reply, String), String> {
+        let sent = self
+            .connector
+            .send(method, path_and_query)
+            .map_err(|e| format!("cannot reach the admin API: {e}"))?;
+        let (endpoint, reply, passed) = (sent.endpoint, sent.reply, sent.passed);
+        let mut notes = String::new();
+        for (skipped, why) in passed {
+            notes.push_str(&format!("; {skipped} could not be used ({why})"));
+            if let Endpoint::Socket(path) = &skipped
+                && let Some(group) = folder_group(path)
+            {
+                notes.push_str(&format!(
+                    ": root and members of the group {group} may use it"
+                ));
+            }
+        }
+        if let Some(problem) = &self.token_problem {
+            notes.push_str(&format!("; {problem}"));
+        }
+        Ok((endpoint, reply, notes))
     }
 
     fn get(&self, path: &str) -> Result<String, String> {
@@ -68,43 +119,40 @@ impl Admin {
     }
 
     /// A GET with a query string, its values encoded.
-    pub(super) fn get_query(&self, path: &str, query: &[(&str, &str)]) -> Result<String, String> {
-        let url = format!("{}{path}", self.base);
-        let mut response = self
-            .agent
-            .get(&url)
-            .query_pairs(query.iter().copied())
-            .call()
-            .map_err(|e| format!("{url}: {e}"))?;
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| format!("{url}: {e}"))?;
-        if !response.status().is_success() {
+    pub(super) fn get_query(&self, path: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
+        let target = format!("{path}{}", query(pairs));
+        let (endpoint, reply, _) = self.send(Method::GET, &target)?;
+        if !(200..300).contains(&reply.status) {
             return Err(format!(
-                "{url}: {} {}",
-                response.status(),
-                printable(body.trim())
+                "{}: {} {}",
+                endpoint.describe(&target),
+                reply.status,
+                printable(reply.body.trim())
             ));
         }
-        Ok(body)
+        Ok(reply.body)
     }
 
     fn post(&self, path: &str) -> Result<String, String> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.agent.post(&url);
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let mut response = request.send_empty().map_err(|e| format!("{url}: {e}"))?;
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| format!("{url}: {e}"))?;
-        let result: ActionResult = serde_json::from_str(&body)
-            .map_err(|_| format!("{url}: {} {}", response.status(), printable(body.trim())))?;
+        let (endpoint, reply, notes) = self.send(Method::POST, path)?;
+        let result: ActionResult = serde_json::from_str(&reply.body).map_err(|_| {
+            format!(
+                "{}: {} {}",
+                endpoint.describe(path),
+                reply.status,
+                printable(reply.body.trim())
+            )
+        })?;
         if result.ok && result.saved != Some(false) {
             Ok(printable(&result.message))
+        } else if reply.status == 401 || reply.status == 403 {
+            // Say why this user could not act: the socket it could not open, the token file
+            // it could not read.
+            Err(format!(
+                "refused by {endpoint}: {}{}",
+                printable(&result.message),
+                printable(&notes)
+            ))
         } else {
             Err(printable(&result.message))
         }
@@ -252,13 +300,14 @@ pub(super) fn drain(
         .split_once('/')
         .filter(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/'))
         .ok_or_else(|| format!("{target:?}: give the host as SITE/HOST"))?;
+    let (site, host) = (path_segment(site), path_segment(host));
     let path = match drain {
         None => format!("/hosts/{site}/{host}/undrain"),
         Some(None) => format!("/hosts/{site}/{host}/drain"),
         Some(Some(period)) => {
             humantime::parse_duration(period)
                 .map_err(|e| format!("--for {period:?}: {e} (a duration such as 30m or 2h)"))?;
-            format!("/hosts/{site}/{host}/drain?for={period}")
+            format!("/hosts/{site}/{host}/drain{}", query(&[("for", period)]))
         }
     };
     let message = Admin::new(args)?.post(&path)?;

@@ -4,6 +4,7 @@
 
 mod check;
 mod client;
+mod endpoint;
 mod events;
 mod explain;
 mod generate;
@@ -22,8 +23,13 @@ pub use check::postfix_warnings;
 pub use explain::{Explanation, explain};
 pub use mta::{Lookup, Mta};
 
-/// The config a bare `smarthostd` serves: the shipped one, on loopback port 5353.
-pub const DEFAULT_CONFIG: &str = "zones/smarthost.toml";
+/// The config a bare `smarthostd` serves and the admin clients read: in a source tree the
+/// shipped one, on loopback port 5353; a package sets its own when it builds the binary
+/// (`SMARTHOSTD_DEFAULT_CONFIG=/etc/smarthostd/smarthost.toml`, see deploy/debian/build-deb.sh).
+pub const DEFAULT_CONFIG: &str = match option_env!("SMARTHOSTD_DEFAULT_CONFIG") {
+    Some(path) => path,
+    None => "zones/smarthost.toml",
+};
 
 /// Health-checked, site-aware DNS for outbound mail smart hosts.
 ///
@@ -115,14 +121,17 @@ enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 struct ClientArgs {
-    /// The admin API address (default: server.admin of the config).
+    /// The admin API's TCP address, used alone (default: the config's control socket when it
+    /// names one that exists, else its server.admin).
     #[arg(long)]
     admin: Option<SocketAddr>,
-    /// The config file to read server.admin and server.admin_token from (default:
-    /// zones/smarthost.toml unless --admin is given); it must load, or nothing is sent.
+    /// The config file to read server.control_socket, server.admin and the token from
+    /// (default: the one serve reads, unless --admin is given); it must load, or nothing is
+    /// sent.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Bearer token for drain, undrain and reload.
+    /// Bearer token for drain, undrain and reload over TCP (default: server.admin_token or the
+    /// file server.admin_token_file of the config); the control socket needs none.
     #[arg(long, env = crate::config::TOKEN_ENV, hide_env_values = true)]
     token: Option<String>,
 }

@@ -17,15 +17,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<(), String> {
         n => n,
     };
     let sockets = dns::bind::bind(&config.server.listen, udp_sockets).map_err(|e| e.to_string())?;
-    let admin_listener = match config.server.admin {
-        Some(addr) => {
-            let l = std::net::TcpListener::bind(addr)
-                .map_err(|e| format!("cannot listen on admin address {addr}: {e}"))?;
-            l.set_nonblocking(true).map_err(|e| e.to_string())?;
-            Some(l)
-        }
-        None => None,
-    };
+    let admin_listeners = server::AdminListeners::bind(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,7 +28,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<(), String> {
         let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-        let running = server::start(loaded, sockets, admin_listener)
+        let running = server::start(loaded, sockets, admin_listeners)
             .await
             .map_err(|e| e.to_string())?;
         let stopped = running.shutdown_token();

@@ -7,10 +7,12 @@
 //!   file, line and key path.
 //! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
 
+mod admin;
 mod error;
 mod load;
 mod locate;
 pub mod reputation;
+pub mod token;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -21,9 +23,11 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub(crate) use admin::host_name;
 pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
+pub use token::{AdminToken, TOKEN_ENV};
 
 /// The whole configuration, as read from one file.
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +79,17 @@ pub struct ServerConfig {
     pub admin_max_connections: usize,
     /// Bearer token for the mutating admin endpoints (also `SMARTHOSTD_ADMIN_TOKEN`).
     pub admin_token: Option<String>,
+    /// A file holding the bearer token, read at start and on every reload; relative to the
+    /// config file's folder. Others than its owner and group must not be able to read it.
+    pub admin_token_file: Option<PathBuf>,
+    /// Host names (besides this listener's address and `localhost`) that the admin API answers
+    /// to: the names of a reverse proxy or of this machine that browsers and scrapers use. Any
+    /// other `Host` is refused, so that a DNS rebinding page cannot reach the API.
+    pub admin_hosts: Vec<String>,
+    /// A UNIX socket serving the admin API to whoever may open it (file permissions decide,
+    /// as for knotc and unbound-control): state changes on it need no token. Relative to the
+    /// config file's folder.
+    pub control_socket: Option<PathBuf>,
     /// Folder for what is kept across restarts (drains, last known addresses); relative to the
     /// config file's folder; default: that folder. Locked: one instance per folder.
     pub state_dir: Option<PathBuf>,
@@ -86,17 +101,13 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
 }
 
-/// The environment variable that may hold the admin token.
-pub const TOKEN_ENV: &str = "SMARTHOSTD_ADMIN_TOKEN";
-
 impl Config {
-    /// The admin token: `server.admin_token`, else the environment.
-    pub fn admin_token(&self) -> Option<String> {
-        self.server
-            .admin_token
-            .clone()
-            .or_else(|| std::env::var(TOKEN_ENV).ok())
-            .filter(|t| !t.is_empty())
+    /// Whether state changes over TCP need a bearer token: `server.admin_token`,
+    /// `server.admin_token_file` or the environment names one.
+    pub fn has_admin_token(&self) -> bool {
+        self.server.admin_token.is_some()
+            || self.server.admin_token_file.is_some()
+            || std::env::var(TOKEN_ENV).is_ok_and(|t| !t.is_empty())
     }
 }
 
@@ -122,6 +133,9 @@ impl Default for ServerConfig {
             admin: Some(DEFAULT_ADMIN.parse().expect("valid default address")),
             admin_max_connections: 32,
             admin_token: None,
+            admin_token_file: None,
+            admin_hosts: Vec::new(),
+            control_socket: None,
             state_dir: None,
             trusted_resolvers: Vec::new(),
             allow_query: Vec::new(),
@@ -133,16 +147,32 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// The state directory, resolved against the folder of the config at `config_path`.
     pub fn state_dir_path(&self, config_path: &std::path::Path) -> PathBuf {
-        let dir = config_path.parent().unwrap_or(std::path::Path::new(""));
         match &self.state_dir {
-            Some(d) if d.is_relative() => dir.join(d),
-            Some(d) => d.clone(),
-            None => dir.to_path_buf(),
+            Some(d) => beside(config_path, d),
+            None => config_path
+                .parent()
+                .unwrap_or(std::path::Path::new(""))
+                .to_path_buf(),
         }
     }
 
+    /// The control socket's path, resolved against the folder of the config at `config_path`.
+    pub fn control_socket_path(&self, config_path: &std::path::Path) -> Option<PathBuf> {
+        self.control_socket
+            .as_deref()
+            .map(|p| beside(config_path, p))
+    }
+
+    /// The admin token file's path, resolved against the folder of the config at `config_path`.
+    pub fn admin_token_file_path(&self, config_path: &std::path::Path) -> Option<PathBuf> {
+        self.admin_token_file
+            .as_deref()
+            .map(|p| beside(config_path, p))
+    }
+
     /// The keys of `[server]` that differ in `new` and only take effect after a restart
-    /// (`trusted_resolvers` and `allow_query` reload).
+    /// (`trusted_resolvers`, `allow_query`, `admin_token`, `admin_token_file` and
+    /// `admin_hosts` reload).
     pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
         let mut keys = Vec::new();
         let mut check = |changed: bool, key| {
@@ -152,7 +182,10 @@ impl ServerConfig {
         };
         check(self.listen != new.listen, "server.listen");
         check(self.admin != new.admin, "server.admin");
-        check(self.admin_token != new.admin_token, "server.admin_token");
+        check(
+            self.control_socket != new.control_socket,
+            "server.control_socket",
+        );
         check(
             self.admin_max_connections != new.admin_max_connections,
             "server.admin_max_connections",
@@ -177,6 +210,16 @@ impl ServerConfig {
         );
         check(self.rate_limit != new.rate_limit, "server.rate_limit");
         keys
+    }
+}
+
+/// `path` as written in the config at `config_path`: a relative path is in the config's folder.
+fn beside(config_path: &std::path::Path, path: &std::path::Path) -> PathBuf {
+    let dir = config_path.parent().unwrap_or(std::path::Path::new(""));
+    if path.is_relative() {
+        dir.join(path)
+    } else {
+        path.to_path_buf()
     }
 }
 

@@ -99,17 +99,7 @@ impl Validator<'_> {
             at("tcp_idle_timeout"),
             "must be at least 100ms",
         )?;
-        if let Some(admin) = s.admin {
-            // An admin listener other machines can reach needs a token for drain and reload.
-            self.check(
-                admin.ip().is_loopback() || config.admin_token().is_some(),
-                at("admin"),
-                format!(
-                    "{admin} is not on loopback: set server.admin_token (or {}), so that drain and reload need it",
-                    super::TOKEN_ENV
-                ),
-            )?;
-        }
+        super::admin::check(self, config)?;
         let rl = &s.rate_limit;
         let rl_at = |k: &str| at("rate_limit").key(k);
         self.check(
@@ -476,7 +466,7 @@ pub(super) fn first_fallback<'c>(config: &'c Config, site_name: &str) -> Option<
 }
 
 /// True for an LDH label (RFC 952/1123), which is what a host name in a zone must be.
-fn is_hostname_label(label: &str) -> bool {
+pub(super) fn is_hostname_label(label: &str) -> bool {
     let bytes = label.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 63

@@ -25,6 +25,9 @@ pub struct Demand {
     pub dns_tcp: usize,
     /// Configured admin connections.
     pub admin: usize,
+    /// Control socket connections: kept whole, as the probes are, so that an operator always
+    /// gets in.
+    pub control: usize,
 }
 
 /// The slots each listener gets.
@@ -43,7 +46,7 @@ pub struct Shares {
 /// TCP, then the admin API, each at most what it is configured for.
 pub fn share(limit: u64, d: Demand) -> Shares {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let first = d.in_use + d.probes + RESERVE;
+    let first = d.in_use + d.probes + d.control + RESERVE;
     let left = limit.saturating_sub(first);
     // Never more than configured; never fewer than a few, however short descriptors are.
     let dns_tcp = d.dns_tcp.min(left.saturating_sub(MIN_SLOTS).max(MIN_SLOTS));
@@ -114,6 +117,7 @@ mod tests {
         probes: 100,
         dns_tcp: 256,
         admin: 32,
+        control: 0,
     };
 
     #[test]
@@ -143,6 +147,16 @@ mod tests {
         };
         let s = share(100, small);
         assert_eq!((s.dns_tcp, s.admin), (2, 1));
+    }
+
+    #[test]
+    fn the_control_socket_is_served_before_the_listeners() {
+        let with_control = Demand {
+            control: 8,
+            ..DEMAND
+        };
+        let s = share(400, with_control);
+        assert_eq!((s.dns_tcp, s.admin), (204, 4));
     }
 
     #[test]

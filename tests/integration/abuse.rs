@@ -64,7 +64,7 @@ async fn an_admin_flood_changes_no_answer_and_holds_no_descriptor_for_long() {
     // pipelines requests and never reads the responses.
     let mut slowloris = TcpStream::connect(server.admin).await.unwrap();
     slowloris
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .unwrap();
     let trickle = tokio::spawn(async move {
@@ -83,7 +83,7 @@ async fn an_admin_flood_changes_no_answer_and_holds_no_descriptor_for_long() {
     let reader = TcpSocket::new_v4().unwrap();
     reader.set_recv_buffer_size(4096).unwrap();
     let mut never_reads = reader.connect(server.admin).await.unwrap();
-    let pipelined = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
+    let pipelined = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(400);
     let _ = tokio::time::timeout(Duration::from_secs(2), never_reads.write_all(&pipelined)).await;
     let flood_started = Instant::now();
 

@@ -22,7 +22,8 @@ async fn http(method: &'static str, url: String, token: Option<&str>) -> (u16, S
         let mut response = match method {
             "GET" => agent.get(&url).call().unwrap(),
             _ => {
-                let mut r = agent.post(&url);
+                // What the CLI sends: a web page cannot.
+                let mut r = agent.post(&url).header("X-Smarthostd-Request", "1");
                 if let Some(t) = &token {
                     r = r.header("Authorization", format!("Bearer {t}"));
                 }

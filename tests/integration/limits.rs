@@ -159,7 +159,7 @@ fn failed_probes(metrics: &str) -> f64 {
 
 async fn scrape(admin: SocketAddr) -> String {
     let mut s = TcpStream::connect(admin).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut body = String::new();

@@ -4,9 +4,11 @@
 mod abuse;
 mod addresses;
 mod admin;
+mod admin_security;
 mod answers;
 mod blocklist;
 mod config;
+mod control_socket;
 mod events;
 mod fake_smtp;
 mod honest;

@@ -198,9 +198,11 @@ async fn ready_is_0_during_the_first_probe_round_and_1_after() {
     listener.set_nonblocking(true).unwrap();
     let admin = listener.local_addr().unwrap();
     let start = Instant::now();
-    let running = server::start(loaded, sockets, Some(listener))
-        .await
-        .unwrap();
+    let listeners = server::AdminListeners {
+        tcp: Some(listener),
+        control: None,
+    };
+    let running = server::start(loaded, sockets, listeners).await.unwrap();
 
     let (code, body) = http_status_and_body(admin, "/readyz").await;
     let (_, scrape) = http_status_and_body(admin, "/metrics").await;

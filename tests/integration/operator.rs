@@ -151,7 +151,7 @@ async fn a_second_instance_on_the_same_state_dir_is_refused() {
     let path = first.dir.path().join("smarthost.toml");
     let loaded = smarthostd::loaded::load(&path).unwrap();
     let sockets = smarthostd::dns::bind::bind(&loaded.config.server.listen, 1).unwrap();
-    let error = match smarthostd::server::start(loaded, sockets, None).await {
+    let error = match smarthostd::server::start(loaded, sockets, Default::default()).await {
         Ok(_) => panic!("a second instance started on the same state_dir"),
         Err(e) => e.to_string(),
     };
@@ -191,7 +191,7 @@ async fn an_unreadable_drains_file_stops_the_start_with_a_clear_message() {
     std::fs::write(dir.path().join("smarthost.internal.zone"), ZONE).unwrap();
     let loaded = smarthostd::loaded::load(&dir.path().join("smarthost.toml")).unwrap();
     let sockets = smarthostd::dns::bind::bind(&loaded.config.server.listen, 1).unwrap();
-    let error = match smarthostd::server::start(loaded, sockets, None).await {
+    let error = match smarthostd::server::start(loaded, sockets, Default::default()).await {
         Ok(_) => panic!("started without its drains"),
         Err(e) => e.to_string(),
     };

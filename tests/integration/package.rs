@@ -6,8 +6,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use smarthostd::loaded;
-
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -46,7 +44,7 @@ fn the_package_unit_is_the_hand_installed_one_with_package_paths_and_user() {
 #[test]
 fn the_package_config_touches_nothing_beyond_loopback() {
     let path = repo().join("deploy/debian/smarthost.toml");
-    let loaded = loaded::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = crate::support::load_shipped(&path);
     let server = &loaded.config.server;
     assert_eq!(
         server.listen,
@@ -57,6 +55,17 @@ fn the_package_config_touches_nothing_beyond_loopback() {
         server.state_dir.as_deref(),
         Some(Path::new("/var/lib/smarthostd"))
     );
+    // Who may act: root and the group smarthostd, through the socket in the unit's
+    // RuntimeDirectory= and the token the postinst makes.
+    assert_eq!(
+        server.control_socket.as_deref(),
+        Some(Path::new("/run/smarthostd/control.sock"))
+    );
+    assert!(loaded.admin_token.is_some());
+    let postinst = std::fs::read_to_string(repo().join("deploy/debian/postinst")).unwrap();
+    assert!(postinst.contains("TOKEN=/etc/smarthostd/admin-token"));
+    let unit = directives(&repo().join("deploy/debian/smarthostd.service"));
+    assert!(unit.contains(&"RuntimeDirectory=smarthostd".to_string()));
     let hosts = &loaded.topology.hosts;
     assert!(hosts.len() >= 3, "an example worth the name");
     for host in hosts {

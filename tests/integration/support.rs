@@ -83,7 +83,14 @@ impl TestServer {
         let sockets = dns::bind::bind(&loaded.config.server.listen, 2).unwrap();
         let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         admin.set_nonblocking(true).unwrap();
-        let running = server::start(loaded, sockets, Some(admin)).await.unwrap();
+        let control = (loaded.config.server)
+            .control_socket_path(&loaded.config.path)
+            .map(|p| smarthostd::admin::ControlSocket::bind(&p).unwrap_or_else(|e| panic!("{e}")));
+        let listeners = server::AdminListeners {
+            tcp: Some(admin),
+            control,
+        };
+        let running = server::start(loaded, sockets, listeners).await.unwrap();
         assert!(
             running.ready().await,
             "the server stopped before it was ready"
@@ -414,7 +421,7 @@ pub(crate) async fn http_get(admin: SocketAddr, path: &str, limit: Duration) -> 
     use tokio::io::AsyncReadExt;
     let attempt = async {
         let mut s = TcpStream::connect(admin).await.ok()?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {admin}\r\n\r\n").as_bytes())
             .await
             .ok()?;
         let mut body = String::new();
@@ -426,14 +433,35 @@ pub(crate) async fn http_get(admin: SocketAddr, path: &str, limit: Duration) -> 
 
 /// A GET over HTTP/1.0: status and body.
 pub(crate) async fn http_status_and_body(admin: SocketAddr, path: &str) -> (u16, String) {
+    http_raw(
+        admin,
+        &format!("GET {path} HTTP/1.0\r\nHost: {admin}\r\n\r\n"),
+    )
+    .await
+}
+
+/// Sends `request` as written (it should ask the server to close the connection) and returns
+/// the response's status and body.
+pub(crate) async fn http_raw(admin: SocketAddr, request: &str) -> (u16, String) {
+    let stream = TcpStream::connect(admin).await.unwrap();
+    exchange(stream, request).await
+}
+
+/// As [`http_raw`], over a UNIX socket (the control socket).
+pub(crate) async fn http_raw_unix(socket: &std::path::Path, request: &str) -> (u16, String) {
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    exchange(stream, request).await
+}
+
+async fn exchange<S>(mut stream: S, request: &str) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let exchange = async {
-        let mut s = TcpStream::connect(admin).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: smarthostd\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).await.unwrap();
-        response
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        String::from_utf8_lossy(&response).into_owned()
     };
     let response = tokio::time::timeout(DEADLINE, exchange)
         .await
@@ -458,4 +486,32 @@ pub(crate) fn cli(args: &[&str]) -> std::process::Output {
         .current_dir(std::env::temp_dir())
         .output()
         .unwrap()
+}
+
+/// Loads a config shipped in this tree as the server would on the machine it is meant for: a
+/// token file it names at an absolute path (`/etc/smarthostd/admin-token`, which the package
+/// makes at install) is given as a private file of this test, everything else as shipped.
+pub(crate) fn load_shipped(path: &std::path::Path) -> smarthostd::loaded::Loaded {
+    use std::os::unix::fs::PermissionsExt;
+    let config = smarthostd::config::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let Some(token_file) = config.server.admin_token_file.filter(|f| f.is_absolute()) else {
+        return smarthostd::loaded::load(path).unwrap_or_else(|e| panic!("{e}"));
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    let quoted = format!("\"{}\"", token_file.display());
+    assert_eq!(text.matches(&quoted).count(), 1, "{}", path.display());
+    // With its zone file, under the name the config gives it.
+    let copy = dir.path().join("smarthost.toml");
+    std::fs::write(&copy, text.replace(&quoted, &format!("{token:?}"))).unwrap();
+    if config.zone.file.is_relative() {
+        let zone = dir.path().join(&config.zone.file);
+        std::fs::create_dir_all(zone.parent().unwrap()).unwrap();
+        std::fs::copy(config.zone.file_path(path), zone).unwrap();
+    }
+    let loaded = smarthostd::loaded::load(&copy);
+    loaded.unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
