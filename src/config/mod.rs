@@ -349,6 +349,9 @@ pub struct ProbeConfig {
     pub max_concurrent: usize,
     /// Name servers that resolve hosts given by `fqdn`; default: the system resolver.
     pub resolver: Vec<SocketAddr>,
+    /// The address probes connect from (relays of the other address family are probed from
+    /// the system's choice); default: the system's choice. One of this machine's addresses.
+    pub source_address: Option<IpAddr>,
 }
 
 impl Default for ProbeConfig {
@@ -364,6 +367,7 @@ impl Default for ProbeConfig {
             tls_ca_file: None,
             max_concurrent: 1024,
             resolver: Vec::new(),
+            source_address: None,
         }
     }
 }

@@ -197,6 +197,21 @@ impl Validator<'_> {
             at("max_concurrent"),
             "must be at least 1",
         )?;
+        if let Some(source) = p.source_address {
+            let usable = !source.is_unspecified() && !source.is_multicast();
+            self.check(
+                usable,
+                at("source_address"),
+                "must be one of this machine's addresses",
+            )?;
+            // A source the system cannot bind would fail every probe: every site in failsafe.
+            if let Err(e) = std::net::UdpSocket::bind((source, 0)) {
+                return Err(self.error(
+                    at("source_address"),
+                    format!("{source} is not an address of this machine: {e}"),
+                ));
+            }
+        }
         if let Some(ehlo) = &p.ehlo {
             self.check(
                 Name::from_ascii(ehlo).is_ok() && !ehlo.is_empty(),

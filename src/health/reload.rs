@@ -217,6 +217,7 @@ impl HealthTask {
                 None
             },
             tls_name: host.tls_name(),
+            source: self.loaded.config.probe.source_address,
         }
     }
 

@@ -4,13 +4,13 @@
 //! never an error that escapes. The connection lives inside this one future, so a peer that
 //! stalls costs nothing once the timeout fires.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 
@@ -27,6 +27,8 @@ pub struct ProbeSettings {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The name checked against the certificate, when verification is on.
     pub tls_name: Option<ServerName<'static>>,
+    /// The address to connect from (`probe.source_address`), for relays of its family.
+    pub source: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for ProbeSettings {
@@ -52,6 +54,7 @@ impl PartialEq for ProbeSettings {
             && self.timeout == other.timeout
             && self.ehlo == other.ehlo
             && self.tls_name == other.tls_name
+            && self.source == other.source
     }
 }
 
@@ -87,7 +90,7 @@ pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), Str
 async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), String> {
     let t = settings.timeout;
     let secs = humantime::format_duration(t);
-    let stream = match timeout(t, TcpStream::connect(addr)).await {
+    let stream = match timeout(t, connect(addr, settings.source)).await {
         Err(_) => return Err(format!("no answer to TCP connect within {secs}")),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             return Err("connection refused".into());
@@ -131,6 +134,20 @@ async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), Stri
     let mut session = Session::new(stream, t);
     session.quit().await;
     Ok(())
+}
+
+/// Connects to `addr`, from `source` when it is of the same family.
+async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source.filter(|s| s.is_ipv4() == addr.is_ipv4()) else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
 }
 
 /// A connection and its reply reader.

@@ -7,7 +7,7 @@ use std::process::Command;
 use smarthostd::config::ConfigError;
 use smarthostd::loaded;
 
-const GOOD: &str = r#"[server]
+pub(crate) const GOOD: &str = r#"[server]
 listen = ["127.0.0.1:5353"]
 
 [zone]
@@ -30,11 +30,14 @@ fallback = ["cambridge"]
 hosts = [ { name = "mail1", addresses = ["127.0.1.21"] } ]
 "#;
 
-const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 30\n\
+pub(crate) const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 30\n\
 @ IN SOA ns1 hostmaster ( 1 3600 600 86400 30 )\n@ IN NS ns1\nns1 IN A 127.0.0.1\n";
 
 /// Writes `config` and `zone` to a fresh folder and loads them.
-fn load(config: &str, zone: &str) -> (Result<loaded::Loaded, ConfigError>, tempfile::TempDir) {
+pub(crate) fn load(
+    config: &str,
+    zone: &str,
+) -> (Result<loaded::Loaded, ConfigError>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("smarthost.toml"), config).unwrap();
     std::fs::write(dir.path().join("smarthost.internal.zone"), zone).unwrap();
@@ -42,7 +45,7 @@ fn load(config: &str, zone: &str) -> (Result<loaded::Loaded, ConfigError>, tempf
 }
 
 /// Loads a variant of GOOD and returns its error.
-fn error(config: &str, zone: &str) -> ConfigError {
+pub(crate) fn error(config: &str, zone: &str) -> ConfigError {
     let (result, _dir) = load(config, zone);
     match result {
         Ok(_) => panic!("this config must be rejected"),

@@ -33,6 +33,9 @@ pub(crate) enum Behavior {
     Starttls(Arc<rustls::ServerConfig>),
     /// The next connection is refused by closing it at once; healthy afterwards.
     FailOnce,
+    /// Connections from this source address are reset at once (a route or firewall that
+    /// blocks one prober); healthy to everyone else.
+    RefuseFrom(IpAddr),
 }
 
 /// A distinct loopback address for each fake host of the whole test run, so that answers
@@ -86,7 +89,7 @@ impl FakeSmtp {
         tasks.spawn(async move {
             let mut sessions = JoinSet::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, from)) = listener.accept().await else {
                     continue;
                 };
                 connections.fetch_add(1, Ordering::Relaxed);
@@ -98,6 +101,11 @@ impl FakeSmtp {
                     }
                     now
                 };
+                if matches!(now, Behavior::RefuseFrom(ip) if ip == from.ip()) {
+                    // A reset rather than a close: what a REJECT rule gives the prober.
+                    let _ = stream.set_zero_linger();
+                    continue;
+                }
                 let open = open.clone();
                 open.fetch_add(1, Ordering::Relaxed);
                 sessions.spawn(async move {
