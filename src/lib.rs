@@ -21,7 +21,8 @@
 //!
 //! Beside the flow: [`metrics`] (dns and health write to it, admin serves it), [`events`] (what
 //! happened: health and admin write to it, admin serves it, `state_dir/events.jsonl` keeps it),
-//! [`state`] (what is kept across restarts — drains, last known addresses — in a locked folder),
+//! [`state`] (what is kept across restarts — drains, stamped by [`cluster::hlc`], last known
+//! addresses — in a locked folder),
 //! [`connections`] (what a TCP client may hold). [`server`] wires them together; [`cli`] is the
 //! command line.
 //!
@@ -34,6 +35,7 @@
 pub mod admin;
 pub mod answer;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod dns;

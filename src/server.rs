@@ -16,6 +16,7 @@ use tracing::{error, info};
 
 use crate::admin::{self, AdminPolicy, Control, ControlSocket};
 use crate::answer;
+use crate::cluster::Clock;
 use crate::connections::Slots;
 use crate::connections::budget::{self, Demand};
 use crate::dns::{self, DnsShared, DnsSockets};
@@ -134,6 +135,12 @@ pub async fn start(
     let (events, events_thread) =
         EventLog::open(state.path(), metrics.events_write_failures.clone())?;
     events.record(Event::start());
+    // Drains are stamped with this instance's name: its admin address.
+    let me = match &admin_listeners.tcp {
+        Some(l) => l.local_addr()?.to_string(),
+        None => "localhost".to_string(),
+    };
+    let (drains_out, _drains_watch) = watch::channel(Arc::new(Drains::default()));
     let wiring = Wiring {
         snapshot: snapshot.clone(),
         metrics: metrics.clone(),
@@ -147,6 +154,8 @@ pub async fn start(
         ready: ready_tx,
         state: Some(state),
         drains,
+        clock: Clock::new(me),
+        drains_out,
         events: events.clone(),
         shutdown: shutdown.clone(),
     };

@@ -13,11 +13,11 @@ use super::AdminPolicy;
 use crate::answer;
 use crate::config::{Config, ConfigError, ServerConfig};
 use crate::events::{Event, EventLog};
-use crate::health::Command;
+use crate::health::{Command, MergeOutcome};
 use crate::health::status::{DrainStatus, StatusReport};
 use crate::loaded;
 use crate::metrics::Metrics;
-use crate::state::drains::Drain;
+use crate::state::drains::{Drain, Drains, Entry};
 
 /// Why an operator action did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,8 @@ pub struct Drained {
     pub warning: Option<String>,
     /// Why the drain could not be written to the state directory: it holds until a restart.
     pub not_saved: Option<String>,
+    /// The host's register as stamped (`site/host` and the change), for the peers.
+    pub entry: (String, Entry),
 }
 
 /// Operator actions: reload, drain, status. Cheap to clone.
@@ -185,7 +187,20 @@ impl Control {
         Ok(Drained {
             warning: outcome.warning,
             not_saved,
+            entry: outcome.entry,
         })
+    }
+
+    /// Merges a peer's drains (`from` names it): the answers reflect them when this returns.
+    pub async fn merge(&self, drains: Drains, from: String) -> Option<MergeOutcome> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Merge {
+            drains: Box::new(drains),
+            from,
+            reply,
+        };
+        self.commands.send(command).await.ok()?;
+        answer.await.ok()
     }
 
     /// Every drain kept in the state directory, also of hosts no longer configured.

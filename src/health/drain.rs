@@ -1,6 +1,7 @@
-//! Operator drains: a host taken out of the answers (still probed), until an undrain or until
-//! the end of its maintenance window; every drain kept in the state directory, and every start
-//! and end of one recorded as an event.
+//! Drains: a host taken out of the answers (still probed), until an undrain or until the end
+//! of its maintenance window. Each change is stamped by the cluster's clock and kept as the
+//! host's register in the state directory; a change from a peer is merged the same way (the
+//! greater stamp wins). Every start and end of a drain is an event.
 
 use std::time::SystemTime;
 
@@ -8,14 +9,14 @@ use tracing::{info, warn};
 
 use super::runtime::view_of;
 use super::status::DrainStatus;
-use super::task::{DrainOutcome, HealthTask};
+use super::task::{DrainOutcome, HealthTask, MergeOutcome};
 use crate::answer::{self, Mode};
 use crate::events::Event;
-use crate::state::drains::Drain;
+use crate::state::drains::{Drain, Drains, Entry};
 
 impl HealthTask {
-    /// Drains (`Some`) or undrains `site/host`. A host no longer configured can be undrained,
-    /// which clears its stale drain; it cannot be drained.
+    /// Drains (`Some`) or undrains `site/host`, stamped now. A host no longer configured can be
+    /// undrained, which clears its stale drain; it cannot be drained.
     pub(super) fn drain(
         &mut self,
         site: &str,
@@ -23,79 +24,143 @@ impl HealthTask {
         drain: Option<Drain>,
     ) -> Result<DrainOutcome, String> {
         let topology = self.loaded.topology.clone();
-        let id = topology.find_host(site, host);
-        let key = match id {
-            Some(id) => topology.hosts[id].key(&topology),
+        let now = SystemTime::now();
+        let key = match topology.find_host(site, host) {
+            Some(id) => topology.hosts[id].key(&topology).to_ascii_lowercase(),
             None if drain.is_none()
-                && self.kept.drains.get(&format!("{site}/{host}")).is_some() =>
+                && self
+                    .kept
+                    .drains
+                    .active(&format!("{site}/{host}"), now)
+                    .is_some() =>
             {
                 format!("{site}/{host}").to_ascii_lowercase()
             }
             None => return Err(format!("no host {site}/{host} in the configuration")),
         };
-        let changed = self.kept.drains.set(&key, drain);
-        let mut warning = None;
-        if let Some(id) = id
-            && self.hosts[id].drain != drain
-        {
-            let was_drained = self.hosts[id].drain.is_some();
-            self.hosts[id].drain = drain;
-            if was_drained != drain.is_some() {
-                self.publisher.dirty = true;
-            }
-            let until = drain
-                .and_then(|d| d.until)
-                .map(|u| humantime::format_rfc3339_seconds(u).to_string());
-            info!(host = %key, drained = drain.is_some(), until = until.as_deref().unwrap_or("-"), "drain changed by operator");
-            let h = &topology.hosts[id];
-            let (site_name, host_name) = (&topology.sites[h.site].name, &h.name);
-            self.events.record(match drain {
-                Some(d) => Event::drain(site_name, host_name, was_drained, d.until, "by operator"),
-                None => Event::undrain(site_name, host_name, "by operator"),
-            });
-            let site_id = topology.hosts[id].site;
-            let plan = answer::plan::site_plan(&topology, &view_of(&self.hosts), site_id);
-            if drain.is_some() && plan.mode != Mode::Normal {
-                let text = format!(
-                    "site {} has no healthy local host left: its answer now {}",
-                    topology.sites[site_id].name,
-                    if plan.mode == Mode::Failsafe {
-                        "lists every configured host (failsafe), drained ones included, so that senders queue and retry"
-                    } else {
-                        "names only the fallback sites' hosts"
-                    }
-                );
-                warn!(host = %key, "{text}");
-                warning = Some(text);
-            }
-        } else if id.is_none() {
-            info!(host = %key, "stale drain cleared by operator");
-            self.events.record(Event::undrain(
-                site,
-                host,
-                "by operator (a host no longer configured)",
-            ));
-        }
-        let saved = if changed {
-            self.kept.save_drains()
-        } else {
-            None
+        let entry = Entry {
+            drain,
+            stamp: self.kept.clock.now(),
         };
-        Ok(DrainOutcome { warning, saved })
+        let before = self.kept.drains.active(&key, now);
+        // A fresh stamp beats whatever is held: the operator's word is the latest.
+        self.kept.drains.merge(&key, entry.clone(), now);
+        let warning = self.apply_drain(&key, before, now, "by operator");
+        let saved = self.kept.save_drains();
+        Ok(DrainOutcome {
+            warning,
+            saved,
+            entry: (key, entry),
+        })
     }
 
-    /// Ends the drains whose time has come.
+    /// Merges a peer's registers (`from` names it): the greater stamp wins each host; what
+    /// changes is applied, recorded and saved, and the answers change before this returns.
+    pub(super) fn merge_drains(&mut self, incoming: &Drains, from: &str) -> MergeOutcome {
+        let now = SystemTime::now();
+        let mut outcome = MergeOutcome::default();
+        for (key, entry) in incoming.iter() {
+            if let Err(e) = self.kept.clock.observe(&entry.stamp) {
+                warn!(peer = %from, host = %key, error = %e, "a drain from a peer was not taken");
+                outcome.refused.push(format!("{key}: {e}"));
+                continue;
+            }
+            let before = self.kept.drains.entry(key).cloned();
+            if !self.kept.drains.merge(key, entry.clone(), now) {
+                continue;
+            }
+            outcome.changed += 1;
+            let was = before.as_ref().and_then(|b| b.active(now));
+            let ended_window = entry.drain.is_none()
+                && before.is_some_and(|b| b.stamp == entry.stamp && b.drain.is_some());
+            let reason = if ended_window {
+                "maintenance window over".to_string()
+            } else if entry.stamp.origin.is_empty() {
+                format!("by operator on {from}")
+            } else {
+                format!("by operator on {}", entry.stamp.origin)
+            };
+            self.apply_drain(key, was, now, &reason);
+        }
+        let purged = self.kept.drains.purge(now);
+        if outcome.changed > 0 || purged > 0 {
+            self.save_drains_logged();
+        }
+        outcome
+    }
+
+    /// Brings the host of `key` in line with its register at `now`: its drain, an event when
+    /// that changed (`reason` says by whom), and a warning when its site is left without a
+    /// healthy local host. `before` is the register's drain before the change, for a host no
+    /// longer configured.
+    fn apply_drain(
+        &mut self,
+        key: &str,
+        before: Option<Drain>,
+        now: SystemTime,
+        reason: &str,
+    ) -> Option<String> {
+        let topology = self.loaded.topology.clone();
+        let drain = self.kept.drains.active(key, now);
+        let (site, host) = key.split_once('/')?;
+        let Some(id) = topology.find_host(site, host) else {
+            if drain.is_none() && before.is_some() {
+                info!(host = %key, "stale drain cleared");
+                let reason = format!("{reason} (a host no longer configured)");
+                self.events.record(Event::undrain(site, host, &reason));
+            }
+            return None;
+        };
+        if self.hosts[id].drain == drain {
+            return None;
+        }
+        let was_drained = self.hosts[id].drain.is_some();
+        self.hosts[id].drain = drain;
+        if was_drained != drain.is_some() {
+            self.publisher.dirty = true;
+        }
+        let until = drain
+            .and_then(|d| d.until)
+            .map(|u| humantime::format_rfc3339_seconds(u).to_string());
+        info!(host = %key, drained = drain.is_some(), until = until.as_deref().unwrap_or("-"), %reason, "drain changed");
+        let h = &topology.hosts[id];
+        let (site_name, host_name) = (&topology.sites[h.site].name, &h.name);
+        self.events.record(match drain {
+            Some(d) => Event::drain(site_name, host_name, was_drained, d.until, reason),
+            None => Event::undrain(site_name, host_name, reason),
+        });
+        let site_id = h.site;
+        let plan = answer::plan::site_plan(&topology, &view_of(&self.hosts), site_id);
+        if drain.is_none() || plan.mode == Mode::Normal {
+            return None;
+        }
+        let text = format!(
+            "site {} has no healthy local host left: its answer now {}",
+            topology.sites[site_id].name,
+            if plan.mode == Mode::Failsafe {
+                "lists every configured host (failsafe), drained ones included, so that senders queue and retry"
+            } else {
+                "names only the fallback sites' hosts"
+            }
+        );
+        warn!(host = %key, "{text}");
+        Some(text)
+    }
+
+    /// Ends the maintenance windows whose time has come: the same on every instance, since
+    /// each ends at the time the drain carries.
     pub(super) fn expire_drains(&mut self) {
-        let ended = self.kept.drains.expire(SystemTime::now());
+        let now = SystemTime::now();
+        let ended = self.kept.drains.expire(now);
         if ended.is_empty() {
             return;
         }
-        let topology = self.loaded.topology.clone();
         for key in &ended {
             info!(host = %key, "maintenance window over: the host is served again once healthy");
             let Some((site, host)) = key.split_once('/') else {
                 continue;
             };
+            let topology = self.loaded.topology.clone();
             let id = topology.find_host(site, host);
             let (site, host) = id.map_or((site, host), |id| {
                 let h = &topology.hosts[id];
@@ -110,22 +175,28 @@ impl HealthTask {
                 self.publisher.dirty = true;
             }
         }
-        if let Some(write) = self.kept.save_drains() {
-            tokio::spawn(async move {
-                if let Ok(Err(error)) = write.await {
-                    warn!(%error, "cannot save the drains after a maintenance window ended");
-                }
-            });
-        }
+        self.kept.drains.purge(now);
+        self.save_drains_logged();
         self.publish_if_due();
     }
 
-    /// Every drain in the state file, and whether its host is configured.
+    /// Saves the drains, logging a failure (no operator waits for this write).
+    fn save_drains_logged(&mut self) {
+        if let Some(write) = self.kept.save_drains() {
+            tokio::spawn(async move {
+                if let Ok(Err(error)) = write.await {
+                    warn!(%error, "cannot save the drained hosts");
+                }
+            });
+        }
+    }
+
+    /// Every drain in force, and whether its host is configured.
     pub(super) fn drain_list(&self) -> Vec<DrainStatus> {
         let topology = &self.loaded.topology;
         self.kept
             .drains
-            .iter()
+            .active_drains(SystemTime::now())
             .map(|(key, drain)| DrainStatus {
                 key: key.to_string(),
                 configured: key

@@ -14,6 +14,7 @@
 
 mod drain;
 pub mod hysteresis;
+mod kept;
 mod listing_status;
 mod listings;
 mod probes;
@@ -27,4 +28,4 @@ mod task;
 mod verdicts;
 
 pub use crate::answer::health::{AddressHealth, HealthView, HostHealth, State};
-pub use task::{Command, DrainOutcome, HealthTask, Wiring, first_round_bound};
+pub use task::{Command, DrainOutcome, HealthTask, MergeOutcome, Wiring, first_round_bound};

@@ -58,7 +58,7 @@ impl HealthTask {
         for (id, host) in topology.hosts.iter().enumerate() {
             let key = host.key(&topology);
             let previous = old.remove(&key);
-            let drain = self.kept.drains.get(&key);
+            let drain = self.kept.drains.active(&key, std::time::SystemTime::now());
             if !initial && previous.is_none() && drain.is_some() {
                 warn!(host = %key, "a host returns to the configuration drained, as it was when it left: undrain it to serve it");
             }

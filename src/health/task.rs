@@ -17,6 +17,7 @@ use tracing::info;
 
 use super::State;
 use super::hysteresis::Thresholds;
+use super::kept::Kept;
 use super::listings::Listings;
 use super::probes::Probes;
 use super::publish::Publisher;
@@ -28,17 +29,17 @@ use crate::events::{Event, EventLog};
 use crate::loaded::Loaded;
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::probe::{ProbeContext, ProbeReport};
+use crate::cluster::Clock;
 use crate::state::StateDir;
-use crate::state::drains::{Drain, Drains};
+use crate::state::drains::{Drain, Drains, Entry};
 use crate::state::resolved::Resolved;
-use crate::state::writer::FileWriter;
 
 /// Time granted to the start-up round beyond the longest probe, before serving anyway.
 pub(super) const ROUND_MARGIN: Duration = Duration::from_millis(500);
 
 /// Requests to the health task.
 pub enum Command {
-    /// Drain `site/host` (`Some`, maybe until a time) or undrain it (`None`).
+    /// Drain `site/host` (`Some`, maybe until a time) or undrain it (`None`), stamped now.
     Drain {
         /// The site's name.
         site: String,
@@ -66,6 +67,15 @@ pub enum Command {
         /// Every drain, as `GET /drains` lists them.
         reply: oneshot::Sender<Vec<DrainStatus>>,
     },
+    /// Merge a peer's drains: the greater stamp wins each host.
+    Merge {
+        /// The peer's registers.
+        drains: Box<Drains>,
+        /// The peer, for events and logs.
+        from: String,
+        /// What the merge changed; sent once the answers reflect it.
+        reply: oneshot::Sender<MergeOutcome>,
+    },
 }
 
 /// What a drain command did.
@@ -74,6 +84,17 @@ pub struct DrainOutcome {
     pub warning: Option<String>,
     /// Whether the state file took the change; `None` when nothing changed.
     pub saved: Option<JoinHandle<std::io::Result<()>>>,
+    /// The host's register (`site/host` and the stamped change): what the peers are sent.
+    pub entry: (String, Entry),
+}
+
+/// What merging a peer's drains did.
+#[derive(Debug, Default)]
+pub struct MergeOutcome {
+    /// Hosts whose register the peer's entry replaced.
+    pub changed: usize,
+    /// Entries not taken, and why (a stamp too far ahead of this clock).
+    pub refused: Vec<String>,
 }
 
 /// The start-up round: what it waits for, until when.
@@ -83,43 +104,6 @@ pub(super) struct Round {
     pub(super) probes: usize,
     /// DNS-named hosts whose first resolution has not come.
     pub(super) resolutions: FxHashSet<String>,
-}
-
-/// What is kept in the state directory, and how it is written.
-pub(super) struct Kept {
-    /// Held for its lock: no other instance may use the folder while this one runs.
-    pub(super) _dir: Option<StateDir>,
-    pub(super) drains: Drains,
-    drains_file: Option<Arc<FileWriter>>,
-    pub(super) resolved: Resolved,
-    resolved_file: Option<Arc<FileWriter>>,
-    written: u64,
-}
-
-impl Kept {
-    /// Writes the drains file off the task's thread; the handle says whether it worked.
-    pub(super) fn save_drains(&mut self) -> Option<JoinHandle<std::io::Result<()>>> {
-        let file = self.drains_file.clone()?;
-        self.written += 1;
-        let (generation, text) = (self.written, self.drains.text());
-        Some(tokio::task::spawn_blocking(move || {
-            file.write(generation, &text)
-        }))
-    }
-
-    /// Writes the last known addresses off the task's thread, logging a failure.
-    pub(super) fn save_resolved(&mut self) {
-        let Some(file) = self.resolved_file.clone() else {
-            return;
-        };
-        self.written += 1;
-        let (generation, text) = (self.written, self.resolved.text());
-        tokio::task::spawn_blocking(move || {
-            if let Err(error) = file.write(generation, &text) {
-                tracing::warn!(file = %file.path().display(), %error, "cannot save the last known addresses");
-            }
-        });
-    }
 }
 
 /// The health task's state.
@@ -157,6 +141,10 @@ pub struct Wiring {
     pub state: Option<StateDir>,
     /// The drains read from it at start.
     pub drains: Drains,
+    /// Stamps every drain and undrain; shared with the cluster's peer task.
+    pub clock: Clock,
+    /// Where the drains are published on every change, for the peers.
+    pub drains_out: watch::Sender<Arc<Drains>>,
     /// Where state changes, drains and answer-mode changes are recorded.
     pub events: EventLog,
     /// Cancelled to stop the task, its probes and its lookups.
@@ -178,6 +166,8 @@ impl HealthTask {
             ready,
             state,
             drains,
+            clock,
+            drains_out,
             events,
             shutdown,
         } = wiring;
@@ -190,19 +180,7 @@ impl HealthTask {
             }
             resolved
         });
-        let file = |name: &str| {
-            state
-                .as_ref()
-                .map(|d| Arc::new(FileWriter::new(d.path().join(name))))
-        };
-        let kept = Kept {
-            drains_file: file(crate::state::drains::FILE_NAME),
-            resolved_file: file(crate::state::resolved::FILE_NAME),
-            _dir: state,
-            drains,
-            resolved,
-            written: 0,
-        };
+        let kept = Kept::new(state, drains, resolved, clock, drains_out);
         let first_round = Round {
             until: Instant::now() + first_round_bound(&loaded),
             probes: 0,
@@ -227,7 +205,7 @@ impl HealthTask {
         task.check_round();
         loop {
             let round_end = task.round.as_ref().map(|r| r.until);
-            let drain_end = task.kept.drains.next_end();
+            let drain_end = task.kept.drains.next_end(SystemTime::now());
             tokio::select! {
                 Some(report) = reports.recv() => task.report(report),
                 Some(resolution) = resolutions.recv() => task.resolved(resolution),
@@ -406,6 +384,15 @@ impl HealthTask {
             }
             Command::Drains { reply } => {
                 let _ = reply.send(self.drain_list());
+            }
+            Command::Merge {
+                drains,
+                from,
+                reply,
+            } => {
+                let outcome = self.merge_drains(&drains, &from);
+                self.publish_if_due();
+                let _ = reply.send(outcome);
             }
         }
     }
