@@ -17,7 +17,8 @@
 //! - [`answer`] snapshot (pure) and publishes it atomically to
 //! - [`dns`]: the sockets, which read the current snapshot once per query, and
 //! - [`admin`]: the operator's [`Control`](admin::Control), and status, drain, reload and
-//!   metrics over HTTP.
+//!   metrics over HTTP; beside it [`cluster`]: the other instances serving the zone, reached
+//!   through their admin APIs (drains and reloads delivered to all, views compared).
 //!
 //! Beside the flow: [`metrics`] (dns and health write to it, admin serves it), [`events`] (what
 //! happened: health and admin write to it, admin serves it, `state_dir/events.jsonl` keeps it),
@@ -28,7 +29,8 @@
 //!
 //! Threads: the DNS UDP sockets each have an OS thread; the health task, all probes and the
 //! blocklist lookups share one thread and a single-threaded runtime; the events file has a
-//! writer thread; TCP DNS and admin HTTP run on the main multi-threaded runtime.
+//! writer thread; TCP DNS, admin HTTP and the cluster's peer task run on the main
+//! multi-threaded runtime.
 
 #![forbid(unsafe_code)]
 

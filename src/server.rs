@@ -16,7 +16,7 @@ use tracing::{error, info};
 
 use crate::admin::{self, AdminPolicy, Control, ControlSocket};
 use crate::answer;
-use crate::cluster::Clock;
+use crate::cluster::{self, Clock, Cluster};
 use crate::connections::Slots;
 use crate::connections::budget::{self, Demand};
 use crate::dns::{self, DnsShared, DnsSockets};
@@ -135,12 +135,26 @@ pub async fn start(
     let (events, events_thread) =
         EventLog::open(state.path(), metrics.events_write_failures.clone())?;
     events.record(Event::start());
-    // Drains are stamped with this instance's name: its admin address.
-    let me = match &admin_listeners.tcp {
-        Some(l) => l.local_addr()?.to_string(),
-        None => "localhost".to_string(),
+    // The cluster's name for this instance stamps its drains, with or without a cluster.
+    let admin_bound = match &admin_listeners.tcp {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
     };
-    let (drains_out, _drains_watch) = watch::channel(Arc::new(Drains::default()));
+    let peers = config.cluster.as_ref().map_or(&[][..], |c| &c.peers[..]);
+    let me = cluster::members::own_name(peers, admin_bound);
+    let clock = Clock::new(me.clone());
+    let (drains_out, drains_watch) = watch::channel(Arc::new(Drains::default()));
+    let cluster = config.cluster.as_ref().map(|_| {
+        Cluster::new(
+            me,
+            admin_bound,
+            &loaded,
+            clock.clone(),
+            drains_watch,
+            metrics.clone(),
+            events.clone(),
+        )
+    });
     let wiring = Wiring {
         snapshot: snapshot.clone(),
         metrics: metrics.clone(),
@@ -154,7 +168,7 @@ pub async fn start(
         ready: ready_tx,
         state: Some(state),
         drains,
-        clock: Clock::new(me),
+        clock,
         drains_out,
         events: events.clone(),
         shutdown: shutdown.clone(),
@@ -193,7 +207,16 @@ pub async fn start(
         &config,
         events,
         policy,
-    );
+    )
+    .with_cluster(cluster.clone());
+    if let Some(cluster) = cluster {
+        info!(instance = %cluster.me(), peers = cluster.settings().peers.len(), "cluster: polling the peers");
+        tracker.spawn(cluster::sync::run(
+            cluster,
+            control.clone(),
+            shutdown.clone(),
+        ));
+    }
     let admin_addr = match admin_listeners.tcp {
         Some(listener) => {
             let addr = listener.local_addr()?;

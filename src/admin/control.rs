@@ -11,10 +11,11 @@ use tracing::{error, info, warn};
 
 use super::AdminPolicy;
 use crate::answer;
+use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError, ServerConfig};
 use crate::events::{Event, EventLog};
-use crate::health::{Command, MergeOutcome};
 use crate::health::status::{DrainStatus, StatusReport};
+use crate::health::{Command, MergeOutcome};
 use crate::loaded;
 use crate::metrics::Metrics;
 use crate::state::drains::{Drain, Drains, Entry};
@@ -61,6 +62,8 @@ pub struct Control {
     /// What the admin API's gate checks against: the token and `server.admin_hosts`, swapped
     /// by every reload.
     policy: Arc<ArcSwap<AdminPolicy>>,
+    /// The other instances, with `[cluster]`.
+    cluster: Option<Cluster>,
 }
 
 impl Control {
@@ -75,6 +78,7 @@ impl Control {
         policy: AdminPolicy,
     ) -> Self {
         Self {
+            cluster: None,
             commands,
             metrics,
             snapshot,
@@ -86,8 +90,18 @@ impl Control {
         }
     }
 
+    /// The same handle, acting with the other instances of `cluster`.
+    pub(crate) fn with_cluster(self, cluster: Option<Cluster>) -> Self {
+        Self { cluster, ..self }
+    }
+
+    /// The other instances, with `[cluster]`.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
+    }
+
     /// The admin API's policy now.
-    pub(super) fn admin_policy(&self) -> Arc<AdminPolicy> {
+    pub(crate) fn admin_policy(&self) -> Arc<AdminPolicy> {
         self.policy.load_full()
     }
 
@@ -118,7 +132,10 @@ impl Control {
             }
         };
         let mut notes = Vec::new();
-        let stale = self.server.restart_needed(&loaded.config.server);
+        let mut stale = self.server.restart_needed(&loaded.config.server);
+        if self.cluster.is_none() && loaded.config.cluster.is_some() {
+            stale.push("[cluster] (added)");
+        }
         if !stale.is_empty() {
             let note = format!(
                 "{} changed: these take effect after a restart",
@@ -128,6 +145,9 @@ impl Control {
             notes.push(note);
         }
         let policy = AdminPolicy::new(&loaded);
+        if let Some(cluster) = &self.cluster {
+            cluster.reconfigure(&loaded);
+        }
         let (reply, done) = oneshot::channel();
         let command = Command::Reload {
             loaded: Box::new(loaded),
@@ -212,11 +232,16 @@ impl Control {
 
     /// The status of every site, host and address, with each one's last 24 hours.
     pub async fn status(&self) -> Option<StatusReport> {
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Status { reply }).await.ok()?;
-        let mut report = answer.await.ok()?;
+        let mut report = self.status_now().await?;
         super::history::annotate(&mut report, &self.events.shared(), SystemTime::now());
         Some(report)
+    }
+
+    /// The status of every site, host and address now, without their history.
+    pub async fn status_now(&self) -> Option<StatusReport> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Status { reply }).await.ok()?;
+        answer.await.ok()
     }
 
     /// Whether the first probe round has finished.

@@ -42,6 +42,18 @@ pub struct AdminPolicy {
 }
 
 impl AdminPolicy {
+    /// The token state changes over TCP need, and peers share.
+    pub(crate) fn token(&self) -> Option<&AdminToken> {
+        self.token.as_ref()
+    }
+
+    /// Whether `headers` carry this policy's bearer token (false when it has none).
+    pub(crate) fn bearer_holds(&self, headers: &HeaderMap) -> bool {
+        self.token
+            .as_ref()
+            .is_some_and(|t| bearer_matches(headers, t).is_ok())
+    }
+
     /// The policy of a loaded configuration.
     pub fn new(loaded: &Loaded) -> Self {
         Self {
@@ -99,8 +111,10 @@ impl IntoResponse for Refusal {
                 StatusCode::FORBIDDEN,
                 "a cross-site request other than a navigation is refused",
             ),
-            Self::CrossSite(why) => super::action(StatusCode::FORBIDDEN, false, why.into()),
-            Self::Token => super::action(
+            Self::CrossSite(why) => {
+                super::actions::action(StatusCode::FORBIDDEN, false, why.into())
+            }
+            Self::Token => super::actions::action(
                 StatusCode::UNAUTHORIZED,
                 false,
                 "a valid bearer token is required".into(),
@@ -121,6 +135,11 @@ pub(super) async fn gate(State(control): State<Control>, request: Request, next:
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             tracing::debug!(?refusal, "admin request refused");
+            if request.uri().path().starts_with("/cluster/")
+                && let Some(remote) = request.extensions().get::<super::Remote>()
+            {
+                remote.refused("a peer request");
+            }
             refusal.into_response()
         }
     }

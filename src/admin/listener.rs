@@ -7,10 +7,12 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -34,25 +36,61 @@ pub(super) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A response must be taken by the client within this time.
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where a request came from: the client's address over TCP, nothing on the control socket.
+/// Put on each request by the listener, for logs of refused peer requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remote(pub Option<SocketAddr>);
+
+/// Refused peer requests are logged at most this often: a flood of them is one line.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Remote {
+    /// Logs a refused peer request (`what`), never its token, at most once per
+    /// [`REFUSAL_LOG_EVERY`].
+    pub fn refused(&self, what: &str) {
+        static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+        static QUIET: AtomicU64 = AtomicU64::new(0);
+        let mut last = LAST.lock().expect("refusal log lock");
+        if last.is_some_and(|t| t.elapsed() < REFUSAL_LOG_EVERY) {
+            QUIET.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        *last = Some(Instant::now());
+        let unlogged = QUIET.swap(0, Ordering::Relaxed);
+        tracing::warn!(from = %self, unlogged, "{what} was refused: is an instance configured with another admin token?");
+    }
+}
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("the control socket"),
+        }
+    }
+}
+
 /// A listener the admin API is served on.
 pub(super) trait Accept: Send + 'static {
     /// A connection.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// The next connection.
-    fn next(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    /// The next connection, and the client's address when it has one.
+    fn next(&self) -> impl Future<Output = io::Result<(Self::Stream, Option<SocketAddr>)>> + Send;
 }
 
 impl Accept for TcpListener {
     type Stream = tokio::net::TcpStream;
-    async fn next(&self) -> io::Result<Self::Stream> {
-        self.accept().await.map(|(stream, _)| stream)
+    async fn next(&self) -> io::Result<(Self::Stream, Option<SocketAddr>)> {
+        self.accept()
+            .await
+            .map(|(stream, addr)| (stream, Some(addr)))
     }
 }
 
 impl Accept for UnixListener {
     type Stream = tokio::net::UnixStream;
-    async fn next(&self) -> io::Result<Self::Stream> {
-        self.accept().await.map(|(stream, _)| stream)
+    async fn next(&self) -> io::Result<(Self::Stream, Option<SocketAddr>)> {
+        self.accept().await.map(|(stream, _)| (stream, None))
     }
 }
 
@@ -70,11 +108,11 @@ pub(super) async fn serve<L: Accept>(
     let tracker = TaskTracker::new();
     let mut backoff = Backoff::default();
     loop {
-        let stream = tokio::select! {
+        let (stream, remote) = tokio::select! {
             r = listener.next() => match r {
-                Ok(stream) => {
+                Ok(accepted) => {
                     backoff.succeeded();
-                    stream
+                    accepted
                 }
                 Err(error) => {
                     metrics.accept_error(name);
@@ -95,6 +133,7 @@ pub(super) async fn serve<L: Accept>(
             let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
                 let progress = progress.clone();
                 request.extensions_mut().insert(peer);
+                request.extensions_mut().insert(Remote(remote));
                 let response = app.clone().oneshot(request);
                 async move {
                     let response = response.await;

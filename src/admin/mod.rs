@@ -15,6 +15,7 @@
 //! header `X-Smarthostd-Request`. On the control socket, file permissions decide who may act.
 //! Every connection is bounded ([`listener`]): no client can hold the admin port.
 
+mod actions;
 pub mod control;
 mod events;
 mod guard;
@@ -26,23 +27,24 @@ mod socket;
 pub mod timeline;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::connections::Slots;
-
-use crate::state::drains::Drain;
+use actions::{drain, drains, reload, undrain};
 
 pub use crate::config::TOKEN_ENV;
+pub use actions::ActionResult;
+pub(crate) use actions::error_status;
 pub use control::{Control, ControlError, Drained};
 pub use guard::{AdminPolicy, REQUEST_HEADER};
+pub use listener::Remote;
 pub use socket::{ControlSocket, SOCKET_MODE};
 
 /// Serves the admin API on `listener` until `shutdown`, with at most `slots` connections.
@@ -100,6 +102,7 @@ fn app(control: Control) -> Router {
         .route("/drains", get(drains))
         .route("/events", get(events::list))
         .route("/reload", post(reload))
+        .merge(crate::cluster::routes::router())
         .with_state(control.clone());
     Router::new()
         .fallback_service(routes)
@@ -109,18 +112,36 @@ fn app(control: Control) -> Router {
 async fn page_handler(State(s): State<Control>) -> Response {
     match s.status().await {
         Some(report) => {
-            let past = timeline::section(&report, &s.events().shared());
-            Html(page::render(&report, &past)).into_response()
+            let mut below = match s.cluster() {
+                Some(cluster) => crate::cluster::page::section(&cluster.report(&report)),
+                None => String::new(),
+            };
+            below.push_str(&timeline::section(&report, &s.events().shared()));
+            Html(page::render(&report, &below)).into_response()
         }
         None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
 
-async fn status(State(s): State<Control>) -> Response {
-    match s.status().await {
-        Some(report) => axum::Json(report).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+/// `?cluster=1`: every instance side by side too.
+#[derive(Debug, Default, Deserialize)]
+struct StatusParams {
+    #[serde(default)]
+    cluster: Option<String>,
+}
+
+async fn status(State(s): State<Control>, Query(params): Query<StatusParams>) -> Response {
+    let Some(mut report) = s.status().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    };
+    let wanted = params
+        .cluster
+        .as_deref()
+        .is_some_and(|v| v != "0" && v != "false");
+    if wanted && let Some(cluster) = s.cluster() {
+        report.cluster = Some(cluster.report(&report));
     }
+    axum::Json(report).into_response()
 }
 
 async fn metrics_handler(State(s): State<Control>) -> Response {
@@ -143,113 +164,5 @@ async fn ready(State(s): State<Control>) -> Response {
             "first probe round in progress\n",
         )
             .into_response()
-    }
-}
-
-/// The JSON answer of a mutating endpoint.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ActionResult {
-    /// Whether the action happened; `false` comes with a 4xx or 5xx status.
-    pub ok: bool,
-    /// What happened, or why not, for a person to read: `oxford/mail1 drained`, what a reload
-    /// changed, an error.
-    pub message: String,
-    /// For a drain: whether the state file took it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub saved: Option<bool>,
-}
-
-fn action(code: StatusCode, ok: bool, message: String) -> Response {
-    let result = ActionResult {
-        ok,
-        message,
-        saved: None,
-    };
-    (code, axum::Json(result)).into_response()
-}
-
-/// The HTTP status of a failed operator action.
-fn error_status(e: &ControlError) -> StatusCode {
-    match e {
-        ControlError::UnknownHost(_) => StatusCode::NOT_FOUND,
-        ControlError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-async fn set_drain(s: Control, site: String, host: String, drain: Option<Drain>) -> Response {
-    let verb = match drain {
-        None => "undrained".to_string(),
-        Some(Drain { until: None }) => "drained".to_string(),
-        Some(Drain { until: Some(t) }) => {
-            format!("drained until {}", humantime::format_rfc3339_seconds(t))
-        }
-    };
-    match s.drain(&site, &host, drain).await {
-        Ok(done) => {
-            let mut message = format!("{site}/{host} {verb}");
-            if let Some(warning) = &done.warning {
-                message.push_str(&format!("; warning: {warning}"));
-            }
-            if let Some(error) = &done.not_saved {
-                message.push_str(&format!(
-                    "; NOT SAVED ({error}): it holds until smarthostd restarts"
-                ));
-            }
-            let result = ActionResult {
-                ok: true,
-                message,
-                saved: Some(done.not_saved.is_none()),
-            };
-            (StatusCode::OK, axum::Json(result)).into_response()
-        }
-        Err(e) => action(error_status(&e), false, e.to_string()),
-    }
-}
-
-/// `?for=2h`: a drain that ends by itself.
-#[derive(Debug, Default, Deserialize)]
-struct DrainParams {
-    #[serde(rename = "for")]
-    period: Option<String>,
-}
-
-/// The longest maintenance window a timed drain may set.
-const LONGEST_DRAIN: Duration = Duration::from_secs(366 * 24 * 3600);
-
-async fn drain(
-    State(s): State<Control>,
-    Path((site, host)): Path<(String, String)>,
-    Query(params): Query<DrainParams>,
-) -> Response {
-    let until = match params.period.as_deref().map(humantime::parse_duration) {
-        None => None,
-        Some(Ok(d)) if !d.is_zero() && d <= LONGEST_DRAIN => Some(SystemTime::now() + d),
-        Some(_) => {
-            return action(
-                StatusCode::BAD_REQUEST,
-                false,
-                "for= takes a duration such as 30m or 2h, at most 366 days".into(),
-            );
-        }
-    };
-    set_drain(s, site, host, Some(Drain { until })).await
-}
-
-async fn undrain(State(s): State<Control>, Path((site, host)): Path<(String, String)>) -> Response {
-    set_drain(s, site, host, None).await
-}
-
-async fn drains(State(s): State<Control>) -> Response {
-    match s.drains().await {
-        Some(list) => axum::Json(list).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
-    }
-}
-
-async fn reload(State(s): State<Control>) -> Response {
-    match s.reload().await {
-        Ok(message) => action(StatusCode::OK, true, message),
-        Err(e) => action(error_status(&e), false, e.to_string()),
     }
 }

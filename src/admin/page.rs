@@ -135,7 +135,7 @@ fn listing_lines(html: &mut String, site: &SiteStatus) {
 }
 
 /// Escapes text for HTML element content and attribute values.
-pub(super) fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

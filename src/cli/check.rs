@@ -23,6 +23,9 @@ pub(super) fn run(path: &Path) -> Result<(), String> {
     for warning in crate::config::reputation::warnings(&loaded.config) {
         println!("warning: {warning}");
     }
+    for warning in crate::config::cluster::warnings(&loaded.config) {
+        println!("warning: {warning}");
+    }
     Ok(())
 }
 

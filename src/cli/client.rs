@@ -143,8 +143,18 @@ impl Admin {
                 printable(reply.body.trim())
             )
         })?;
+        let peers = super::cluster::deliveries(&result.instances);
         if result.ok && result.saved != Some(false) {
-            Ok(printable(&result.message))
+            let text = format!("{}{}", printable(&result.message), peers.text);
+            if peers.all_will_have_it {
+                Ok(text)
+            } else {
+                Err(format!(
+                    "{text}\nsome instances will not get this change (see above)"
+                ))
+            }
+        } else if !result.instances.is_empty() {
+            Err(format!("{}{}", printable(&result.message), peers.text))
         } else if reply.status == 401 || reply.status == 403 {
             // Say why this user could not act: the socket it could not open, the token file
             // it could not read.
@@ -159,11 +169,18 @@ impl Admin {
     }
 }
 
-pub(super) fn status(args: &ClientArgs) -> Result<(), String> {
+pub(super) fn status(args: &ClientArgs, cluster: bool) -> Result<(), String> {
     let admin = Admin::new(args)?;
+    let pairs: &[(&str, &str)] = if cluster { &[("cluster", "1")] } else { &[] };
     let report: StatusReport =
-        serde_json::from_str(&admin.get("/status")?).map_err(|e| e.to_string())?;
+        serde_json::from_str(&admin.get_query("/status", pairs)?).map_err(|e| e.to_string())?;
     print!("{}", status_table(&report));
+    if cluster {
+        match &report.cluster {
+            Some(c) => print!("{}", super::cluster::table(c)),
+            None => println!("this instance has no [cluster]: it stands alone"),
+        }
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod check;
 mod client;
+mod cluster;
 mod endpoint;
 mod events;
 mod explain;
@@ -63,7 +64,14 @@ enum Command {
         path: PathBuf,
     },
     /// Show every site, host and address as the running server sees it.
-    Status(ClientArgs),
+    Status {
+        /// Also every instance of the cluster side by side: each one's verdict on each relay,
+        /// the answer each serves, and whether its config differs.
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List what happened, oldest first: state changes, drains, reloads, answer modes.
     Events(events::EventsArgs),
     /// Take a host out of the answers (it keeps being probed).
@@ -142,7 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
         None => serve::run(&cli.serve),
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::CheckConfig { path }) => check::run(&path),
-        Some(Command::Status(args)) => client::status(&args),
+        Some(Command::Status { cluster, client }) => client::status(&client, cluster),
         Some(Command::Events(args)) => events::run(&args),
         Some(Command::Drain {
             target,

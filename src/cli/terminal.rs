@@ -17,12 +17,25 @@ pub(super) fn printable(text: &str) -> String {
 
 /// `rows` (the first one a header) as aligned lines, each cell made printable.
 pub(super) fn render<const N: usize>(rows: &[[String; N]]) -> String {
-    let rows: Vec<[String; N]> = rows
+    let rows: Vec<Vec<String>> = rows.iter().map(|row| row.to_vec()).collect();
+    render_rows(&rows)
+}
+
+/// As [`render`], for rows of as many cells as the first one has (columns known at run time:
+/// one per instance of a cluster).
+pub(super) fn render_rows(rows: &[Vec<String>]) -> String {
+    let n = rows.first().map_or(0, Vec::len);
+    let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| std::array::from_fn(|i| printable(&row[i])))
+        .map(|row| {
+            (0..n)
+                .map(|i| printable(row.get(i).map_or("", String::as_str)))
+                .collect()
+        })
         .collect();
-    let widths: [usize; N] =
-        std::array::from_fn(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0));
+    let widths: Vec<usize> = (0..n)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in &rows {
         let line: Vec<String> = row

@@ -51,7 +51,8 @@ impl Stamp {
     pub fn parse(text: &str) -> Option<Self> {
         let (clock, origin) = text.split_once('@')?;
         let (millis, counter) = clock.split_once('.')?;
-        let digits = |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(millis) || !digits(counter) || !valid_origin(origin) {
             return None;
         }

@@ -6,8 +6,10 @@
 //!   cross-references serde cannot see, and reports every problem as a [`ConfigError`] that names
 //!   file, line and key path.
 //! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
+//! - [`cluster`]: `[cluster]`, the other instances serving the same zone.
 
 mod admin;
+pub mod cluster;
 mod error;
 mod load;
 mod locate;
@@ -24,6 +26,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub(crate) use admin::host_name;
+pub use cluster::ClusterConfig;
 pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
@@ -52,6 +55,9 @@ pub struct Config {
     /// DNS blocklist checks of the sites' egress addresses; absent: none.
     #[serde(default)]
     pub reputation: Option<ReputationConfig>,
+    /// The other instances serving the same zone; absent: this one stands alone.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[server]`: where smarthostd listens and keeps its state.

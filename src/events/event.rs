@@ -30,6 +30,12 @@ pub enum Kind {
     /// A site's standing from its blocklist verdicts changed (`from`/`to`: `clean`, `listed`,
     /// `held`): whether its answers were demoted.
     Standing,
+    /// A peer of the cluster (`address`) became unreachable for a minute (`to`: `unreachable`)
+    /// or reachable again (`to`: `reachable`); `reason` says what failed.
+    Peer,
+    /// Instances disagreed about a relay for longer than one probe interval plus two timeouts
+    /// (`to`: `disagree`), or agree again (`to`: `agree`); `reason` gives each one's verdict.
+    Disagreement,
     /// smarthostd started: nothing is known of any relay until its first probe.
     Start,
     /// smarthostd stopped: nothing was probed or answered until the next start.
@@ -48,6 +54,8 @@ impl Kind {
             Kind::Mode => "mode",
             Kind::Listing => "listing",
             Kind::Standing => "standing",
+            Kind::Peer => "peer",
+            Kind::Disagreement => "disagreement",
             Kind::Start => "start",
             Kind::Stop => "stop",
         }
@@ -73,7 +81,8 @@ pub struct Event {
     /// The host's name in its site, for `state`, `drain` and `undrain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// The address as text: the probed one for `state`, the egress one for `listing`.
+    /// The address as text: the probed one for `state`, the egress one for `listing`, the
+    /// peer's admin address for `peer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// The state before: the names each kind uses are on [`Kind`] (`drained` and `undrained` for
@@ -203,6 +212,37 @@ impl Event {
             to: Some(to.into()),
             reason: Some(reason.into()),
             ..Self::new(Kind::Standing)
+        }
+    }
+
+    /// A peer became unreachable for a minute (`unreachable`), or is reachable again.
+    pub fn peer(peer: &str, unreachable: bool, reason: &str) -> Self {
+        let (from, to) = if unreachable {
+            ("reachable", "unreachable")
+        } else {
+            ("unreachable", "reachable")
+        };
+        Self {
+            address: Some(peer.into()),
+            from: Some(from.into()),
+            to: Some(to.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::Peer)
+        }
+    }
+
+    /// Instances began to disagree about `site/host` (`disagree`), or agree again.
+    pub fn disagreement(site: &str, host: &str, disagree: bool, reason: &str) -> Self {
+        let (from, to) = if disagree {
+            ("agree", "disagree")
+        } else {
+            ("disagree", "agree")
+        };
+        Self {
+            from: Some(from.into()),
+            to: Some(to.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::Disagreement).on(site, host)
         }
     }
 

@@ -101,6 +101,7 @@ impl HealthTask {
             origin: topology.origin.to_ascii(),
             sites,
             drains: self.drain_list(),
+            cluster: None,
         }
     }
 }

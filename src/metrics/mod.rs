@@ -8,7 +8,9 @@
 //! - [`collectors`]: warm-standby counts, runtime tasks and readiness, read at scrape time.
 //! - [`process`]: `process_*` figures from `/proc/self`, read at scrape time.
 //! - [`reputation`]: blocklist listings, demotions and lookups, updated by the health task.
+//! - [`cluster`]: peers up, their configs, disagreements about relays; updated by the peer task.
 
+mod cluster;
 mod collectors;
 mod dns;
 mod process;
@@ -26,6 +28,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::answer::Snapshot;
+pub use cluster::{ClusterMetrics, PeerLabels};
 use collectors::{ReadyCollector, RuntimeCollector, WarmCollector};
 use dns::DnsCollector;
 pub use dns::{Answered, DnsStats};
@@ -154,6 +157,8 @@ pub struct Metrics {
     pub events_write_failures: Counter,
     /// The blocklist families: listings, demotions, lookups.
     pub reputation: ReputationMetrics,
+    /// The cluster families: peers up, configs that differ, disagreements.
+    pub cluster: ClusterMetrics,
     reloads: Family<ResultLabels, Counter>,
     evictions: Family<ListenerLabels, Counter>,
     accept_errors: Family<ListenerLabels, Counter>,
@@ -205,6 +210,7 @@ impl Metrics {
             generation: Gauge::default(),
             events_write_failures: Counter::default(),
             reputation: ReputationMetrics::default(),
+            cluster: ClusterMetrics::default(),
             reloads: Family::default(),
             evictions: Family::default(),
             accept_errors: Family::default(),
@@ -271,6 +277,7 @@ impl Metrics {
             m.accept_errors.clone(),
         );
         m.reputation.register(registry);
+        m.cluster.register(registry);
         registry.register(
             "build",
             "Build information",

@@ -286,15 +286,26 @@ mod tests {
         let mut d = Drains::default();
         let now = at(NOW);
         assert!(d.merge("Oxford/Mail1", drained(None, stamp(NOW, 0, "a:1")), now));
-        assert!(d.merge("cambridge/mail2", drained(Some(NOW + 60), stamp(NOW, 1, "a:1")), now));
+        assert!(d.merge(
+            "cambridge/mail2",
+            drained(Some(NOW + 60), stamp(NOW, 1, "a:1")),
+            now
+        ));
         assert!(d.merge("london/mail1", undrained(stamp(NOW, 2, "[::1]:8053")), now));
         let (again, dropped) = Drains::parse(d.text().as_bytes());
         assert!(dropped.is_empty(), "{dropped:?}");
         assert_eq!(again, d);
-        assert_eq!(again.active("OXFORD/MAIL1", now), Some(Drain { until: None }));
+        assert_eq!(
+            again.active("OXFORD/MAIL1", now),
+            Some(Drain { until: None })
+        );
         assert_eq!(again.active("london/mail1", now), None);
         assert_eq!(again.next_end(now), Some(at(NOW + 60)));
-        assert!(d.text().contains("london/mail1 undrained stamp="), "{}", d.text());
+        assert!(
+            d.text().contains("london/mail1 undrained stamp="),
+            "{}",
+            d.text()
+        );
     }
 
     #[test]
@@ -305,7 +316,10 @@ mod tests {
         assert_eq!(d.entry("oxford/mail1").unwrap().stamp, Stamp::ZERO);
         assert!(d.merge("oxford/mail1", undrained(stamp(1, 0, "b:1")), at(2)));
         assert_eq!(d.active("oxford/mail1", at(2)), None);
-        assert!(d.text().contains("cambridge/mail1 until=2030-01-01T00:00:00Z\n"));
+        assert!(
+            d.text()
+                .contains("cambridge/mail1 until=2030-01-01T00:00:00Z\n")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod admin;
 mod admin_security;
 mod answers;
 mod blocklist;
+mod cluster;
 mod config;
 mod control_socket;
 mod events;

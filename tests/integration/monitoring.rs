@@ -106,8 +106,8 @@ fn value(scrape: &str, name: &str) -> f64 {
 }
 
 /// A server with every family populated: two sites, one with a warm share and an egress
-/// address checked on a blocklist (asked of a loopback port where nothing answers), and some
-/// queries.
+/// address checked on a blocklist (asked of a loopback port where nothing answers), a cluster
+/// peer (a loopback port where nothing listens), and some queries.
 async fn scraped_server() -> (TestServer, String, FakeSmtp, FakeSmtp) {
     let oxford = FakeSmtp::start(Behavior::Healthy).await;
     let cambridge = FakeSmtp::start(Behavior::Healthy).await;
@@ -119,11 +119,14 @@ async fn scraped_server() -> (TestServer, String, FakeSmtp, FakeSmtp) {
         "[sites.oxford]\nhosts = [{}]\nfallback = [\"cambridge\"]\nwarm_share = 0.5\n\
          egress = [\"198.51.100.7\"]\n\
          [sites.cambridge]\nhosts = [{}]\n\
-         [reputation]\nlists = [{{ zone = \"bl.test\" }}]\nresolver = [\"{nobody}\"]\n",
+         [reputation]\nlists = [{{ zone = \"bl.test\" }}]\nresolver = [\"{nobody}\"]\n\
+         [cluster]\npeers = [\"{nobody}\"]\n",
         oxford.host_entry("mail1"),
         cambridge.host_entry("mail1")
     );
-    let server = TestServer::start(&Setup::new(sites)).await;
+    let mut setup = Setup::new(sites);
+    setup.server = "admin_token = \"monitoring-test-token\"\n".into();
+    let server = TestServer::start(&setup).await;
     udp(server.dns, "oxford.smarthost.internal", RecordType::MX).await;
     udp(server.dns, "nope.smarthost.internal", RecordType::A).await;
     let (code, scrape) = http_status_and_body(server.admin, "/metrics").await;

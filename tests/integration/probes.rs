@@ -71,7 +71,10 @@ async fn probes_leave_from_the_source_address_when_one_is_set() {
         ..settings(1000)
     };
     let refused = probe(relay.addr, &from("127.0.0.2")).await.unwrap_err();
-    assert!(refused.contains("reset") || refused.contains("closed"), "{refused}");
+    assert!(
+        refused.contains("reset") || refused.contains("closed"),
+        "{refused}"
+    );
     probe(relay.addr, &from("127.0.0.3")).await.unwrap();
     probe(relay.addr, &settings(1000)).await.unwrap();
     // An IPv6 relay is probed from the system's choice: the source is IPv4.
@@ -98,7 +101,10 @@ fn a_probe_source_address_must_be_one_of_this_machines() {
         ("0.0.0.0", "one of this machine's addresses"),
     ] {
         let e = error(&at(source), ZONE).to_string();
-        assert!(e.contains("probe.source_address") && e.contains(want), "{e}");
+        assert!(
+            e.contains("probe.source_address") && e.contains(want),
+            "{e}"
+        );
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) const FAST_PROBES: &str =
 
 /// A config file's parts; `render` fills in what tests do not care about.
 pub(crate) struct Setup {
+    /// `server.admin` as written (the test server listens where it is given a listener).
+    pub admin: String,
     pub server: String,
     pub zone: String,
     pub probe: String,
@@ -41,6 +43,7 @@ impl Setup {
     /// `rest` holds the `[sites.*]` (and `[views]`) tables.
     pub(crate) fn new(rest: impl Into<String>) -> Self {
         Self {
+            admin: "127.0.0.1:0".into(),
             server: String::new(),
             zone: String::new(),
             probe: FAST_PROBES.to_string(),
@@ -51,10 +54,10 @@ impl Setup {
 
     pub(crate) fn render(&self) -> String {
         format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"127.0.0.1:0\"\n{}\n\
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin = \"{}\"\n{}\n\
              [zone]\norigin = \"smarthost.internal\"\nfile = \"smarthost.internal.zone\"\nttl = \"30s\"\n{}\n\
              {}\n{}\n",
-            self.server, self.zone, self.probe, self.rest
+            self.admin, self.server, self.zone, self.probe, self.rest
         )
     }
 }
@@ -76,12 +79,22 @@ impl TestServer {
 
     /// Starts with the config written into `dir` (a restart reuses the folder and its state).
     pub(crate) async fn start_in(setup: &Setup, dir: tempfile::TempDir) -> Self {
+        let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_with(setup, dir, admin).await
+    }
+
+    /// As [`start_in`](Self::start_in), with the admin API on `admin`, already bound (so that
+    /// other instances' configs can name it before this one starts).
+    pub(crate) async fn start_with(
+        setup: &Setup,
+        dir: tempfile::TempDir,
+        admin: std::net::TcpListener,
+    ) -> Self {
         let path = dir.path().join("smarthost.toml");
         std::fs::write(&path, setup.render()).unwrap();
         std::fs::write(dir.path().join("smarthost.internal.zone"), &setup.zone_file).unwrap();
         let loaded = loaded::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let sockets = dns::bind::bind(&loaded.config.server.listen, 2).unwrap();
-        let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         admin.set_nonblocking(true).unwrap();
         let control = (loaded.config.server)
             .control_socket_path(&loaded.config.path)

@@ -1,0 +1,184 @@
+//! Act once: a drain, an undrain, a timed drain or a reload made on one instance is in every
+//! instance's answers when the reply comes (within a second), and the reply names each
+//! instance and its result; an instance that was down catches up within a second of starting.
+
+use std::time::{Duration, Instant};
+
+use smarthostd::cluster::Outcome;
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_on_one_is_in_every_instances_answers_within_a_second() {
+    let relays = Relays::start().await;
+    let cluster = Cluster::start(3, &relays.sites()).await;
+    for i in 0..3 {
+        assert_eq!(cluster.server(i).mx(OXFORD).await, full());
+    }
+    // Drained on each instance in turn, undrained on the next: five times round.
+    for round in 0..5 {
+        let (on, off) = (round % 3, (round + 1) % 3);
+        let asked = Instant::now();
+        let (code, result) = act(cluster.nodes[on].admin, "/hosts/oxford/mail1/drain", TOKEN).await;
+        assert_eq!(code, 200, "{result:?}");
+        for i in 0..3 {
+            assert_eq!(
+                cluster.server(i).mx(OXFORD).await,
+                without_mail1(),
+                "instance {i}"
+            );
+        }
+        let took = asked.elapsed();
+        assert!(took < Duration::from_secs(1), "{took:?}");
+        // The reply names each instance, this one first, and each has it.
+        let names: Vec<&str> = result
+            .instances
+            .iter()
+            .map(|d| d.instance.as_str())
+            .collect();
+        let mut want = vec![cluster.nodes[on].admin.to_string()];
+        want.extend(
+            (0..3)
+                .filter(|&i| i != on)
+                .map(|i| cluster.nodes[i].admin.to_string()),
+        );
+        assert_eq!(names, want);
+        assert!(
+            result
+                .instances
+                .iter()
+                .all(|d| d.result == Outcome::Applied),
+            "{result:?}"
+        );
+        let (code, _) = act(
+            cluster.nodes[off].admin,
+            "/hosts/oxford/mail1/undrain",
+            TOKEN,
+        )
+        .await;
+        assert_eq!(code, 200);
+        for i in 0..3 {
+            assert_eq!(cluster.server(i).mx(OXFORD).await, full(), "instance {i}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_drain_ends_at_the_same_time_everywhere_and_the_cli_names_each_instance() {
+    let relays = Relays::start().await;
+    let cluster = Cluster::start(3, &relays.sites()).await;
+    let config = cluster.server(2).dir.path().join("smarthost.toml");
+    let out = cli(&[
+        "drain",
+        "oxford/mail2",
+        "--for",
+        "2h",
+        "-c",
+        config.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("oxford/mail2 drained until"), "{stdout}");
+    for node in &cluster.nodes {
+        let line = stdout.lines().find(|l| l.contains(&node.admin.to_string()));
+        assert!(line.is_some(), "{} missing from:\n{stdout}", node.admin);
+    }
+    let mut ends = Vec::new();
+    for i in 0..3 {
+        let status = cluster.server(i).control.status().await.unwrap();
+        let host = &status.sites[0].hosts[1];
+        assert!(host.drained, "instance {i}");
+        ends.push(host.drained_until.clone().expect("a timed drain"));
+    }
+    assert!(ends.windows(2).all(|w| w[0] == w[1]), "{ends:?}");
+    // The register is kept with its stamp, in the same form on every instance.
+    let file = |i: usize| {
+        std::fs::read_to_string(cluster.server(i).dir.path().join("drained-hosts")).unwrap()
+    };
+    assert!(file(0).contains("stamp="), "{}", file(0));
+    assert_eq!(file(0), file(1));
+    assert_eq!(file(1), file(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_down_during_a_drain_has_it_within_a_second_of_starting() {
+    let relays = Relays::start().await;
+    let mut cluster = Cluster::start(3, &relays.sites()).await;
+    cluster.stop(2).await;
+    let (code, result) = act(cluster.nodes[0].admin, "/hosts/oxford/mail1/drain", TOKEN).await;
+    assert_eq!(code, 200);
+    let away = &result.instances[2];
+    assert_eq!(away.instance, cluster.nodes[2].admin.to_string());
+    assert_eq!(away.result, Outcome::Unreachable, "{away:?}");
+    assert!(away.message.contains("when it is back"), "{away:?}");
+    let started = Instant::now();
+    cluster.restart(2).await;
+    let server = cluster.server(2);
+    within(
+        Duration::from_secs(1),
+        "the restarted instance's drain",
+        || async { server.mx(OXFORD).await == without_mail1() },
+    )
+    .await;
+    eprintln!("caught up {:?} after the start began", started.elapsed());
+    // And an undrain made while it is down again, the same way.
+    cluster.stop(2).await;
+    act(cluster.nodes[1].admin, "/hosts/oxford/mail1/undrain", TOKEN).await;
+    let started = Instant::now();
+    cluster.restart(2).await;
+    let server = cluster.server(2);
+    within(
+        Duration::from_secs(1),
+        "the restarted instance's undrain",
+        || async { server.mx(OXFORD).await == full() },
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_reaches_every_instance_and_each_reads_its_own_file() {
+    let relays = Relays::start().await;
+    let mut cluster = Cluster::start(3, &relays.sites()).await;
+    // Every instance's file loses oxford's mail2; only instance 0 is asked to reload.
+    let fewer = format!(
+        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
+        relays.oxford[0].host_entry("mail1"),
+        relays.cambridge.host_entry("mail1")
+    );
+    for i in 0..3 {
+        let node = &mut cluster.nodes[i];
+        node.setup.rest = node.setup.rest.replace(&relays.sites(), &fewer);
+        cluster.server(i).rewrite(&cluster.nodes[i].setup);
+    }
+    let (code, result) = act(cluster.nodes[0].admin, "/reload", TOKEN).await;
+    assert_eq!(code, 200, "{result:?}");
+    assert_eq!(result.instances.len(), 3, "{result:?}");
+    assert!(
+        result
+            .instances
+            .iter()
+            .all(|d| d.result == Outcome::Applied),
+        "{result:?}"
+    );
+    assert!(
+        result.instances[1].message.contains("removed"),
+        "{result:?}"
+    );
+    let want = vec![mx(10, "mail1.oxford"), mx(20, "mail1.cambridge")];
+    for i in 0..3 {
+        assert_eq!(cluster.server(i).mx(OXFORD).await, want, "instance {i}");
+    }
+    // Asked again, each has nothing to do, and says so.
+    let (_, again) = act(cluster.nodes[2].admin, "/reload", TOKEN).await;
+    assert!(
+        again.instances[1..]
+            .iter()
+            .all(|d| d.message.contains("unchanged")),
+        "{again:?}"
+    );
+}
