@@ -241,7 +241,8 @@ start_sinks() {
 # ---------------------------------------------------------------------------------------------
 # write_smarthostd_config INSTANCE: the config of instance 1 (IP_SHD, admin 127.0.0.1:8053) or 2
 # (IP_SHD2, admin 127.0.0.1:8054), each with its own folder, i.e. its own state_dir; the zone
-# names every address of SHD_IPS as a name server.
+# names every address of SHD_IPS as a name server. With two instances, they are one cluster:
+# [cluster] names both admin listeners, and both read one token file (made once per run).
 shd_ip() { [ "$1" = 1 ] && echo "$IP_SHD" || echo "$IP_SHD2"; }
 shd_admin() { echo "127.0.0.1:$(( 8052 + $1 ))"; }
 shd_dir() { [ "$1" = 1 ] && echo "$W/smarthostd" || echo "$W/smarthostd-$1"; }
@@ -258,11 +259,19 @@ write_smarthostd_config() {
     for ((i = 0; i < ${#SHD_IPS[@]}; i++)); do echo "@   IN NS  ns$(( i + 1 )).smarthost.internal."; done
     for ((i = 0; i < ${#SHD_IPS[@]}; i++)); do echo "ns$(( i + 1 )) IN A   ${SHD_IPS[$i]}"; done
   } > "$dir/smarthost.internal.zone"
+  local cluster="" token=""
+  if [ "${#SHD_IPS[@]}" -gt 1 ]; then
+    [ -s "$W/admin-token" ] || ( umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$W/admin-token" )
+    token="admin_token_file = \"$W/admin-token\""
+    cluster="[cluster]
+peers = [$(for ((i = 1; i <= ${#SHD_IPS[@]}; i++)); do printf '"%s", ' "$(shd_admin "$i")"; done)]"
+  fi
   cat > "$dir/smarthost.toml" <<EOF
 [server]
 listen = ["$(shd_ip "$inst"):53"]
 admin = "$(shd_admin "$inst")"
 state_dir = "$dir"
+$token
 
 [zone]
 origin = "smarthost.internal"
@@ -283,6 +292,8 @@ hosts = [ { name = "mail1", addresses = ["${HOST_IP[oxford-mail1]}"] },
 [sites.cambridge]
 hosts = [ { name = "mail1", addresses = ["${HOST_IP[cambridge-mail1]}"] },
           { name = "mail2", addresses = ["${HOST_IP[cambridge-mail2]}"] } ]
+
+$cluster
 EOF
   "$SMARTHOSTD_BIN" check-config "$dir/smarthost.toml" >"$W/check-config-$inst.log" 2>&1 \
     || { cat "$W/check-config-$inst.log"; die "smarthostd check-config failed"; }

@@ -25,7 +25,11 @@
 #     pdns-recursor      Postfix (MX) / PowerDNS Recursor: forward-zones, a negative trust anchor
 #     dnsmasq            Postfix (MX) / dnsmasq: --server=/smarthost.internal/..., --no-resolv
 #     two-ns             Postfix (MX) / unbound stub-zone with two smarthostd instances (10.99.0.53
-#                        and 10.99.0.54, same config, each its own state_dir, both in the NS set):
+#                        and 10.99.0.54, same config, each its own state_dir, both in the NS set,
+#                        one [cluster] with a shared token file): oxford's mail1 is drained on
+#                        instance 1 alone and N messages are sent: instance 2 must have the drain
+#                        when the command returns (its reply says applied), and no message may
+#                        reach mail1; the undrain is made on instance 2; then
 #                        instance 2 is SIGKILLed in the middle of a batch (all mail still delivered,
 #                        the survivor answering alone); the oxford relays are killed while it is
 #                        down; it is restarted and its first answer must already leave them out
@@ -832,6 +836,9 @@ NFT
 resolver_queries() { # resolver_queries 1|2
   ip netns exec "$NS_DNS" nft list counter inet she2e "q$1" | awk '/packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }'
 }
+lacks_mail1() { # answer names oxford's mail2 but not its mail1
+  grep -q 'mail2\.oxford' <<<"$1" && ! grep -q 'mail1\.oxford' <<<"$1"
+}
 answers_at() { # answers_at SERVER: 0 if SERVER answers the oxford MX at all
   ip netns exec "$NS_MTA" dig +short +time=1 +tries=1 @"$1" oxford.smarthost.internal MX 2>/dev/null | grep -q '^[0-9]'
 }
@@ -872,6 +879,28 @@ run_two_ns() {
   q1a=$(resolver_queries 1) q2a=$(resolver_queries 2)
   log "phase 1: queries from unbound: instance 1 $q1a, instance 2 $q2a"
   check $(( q1a > 0 && q2a > 0 ? 0 : 1 )) "phase 1: unbound asked both instances"
+
+  # --- phase 1b: a drain made on instance 1 alone reaches instance 2 ([cluster]) --------------
+  # unbound asks both instances: had instance 2 not taken the drain, some mail would reach mail1.
+  local out has1 has2
+  out=$(ip netns exec "$NS_DNS" "$SMARTHOSTD_BIN" drain oxford/mail1 -c "$(shd_dir 1)/smarthost.toml" 2>&1) \
+    || die "phase 1b: the drain on instance 1 failed: $out"
+  log "phase 1b: drain on instance 1: $(tr '\n' ' ' <<<"$out")"
+  grep -q "$(shd_admin 2) *applied" <<<"$out" && a=0 || a=1
+  check "$a" "phase 1b: the drain's reply names instance 2 and says applied"
+  has1=$(mx_answer "$IP_SHD" MX | grep -c 'mail1\.oxford' || true)
+  has2=$(mx_answer "$IP_SHD2" MX | grep -c 'mail1\.oxford' || true)
+  check $(( has1 + has2 == 0 ? 0 : 1 )) "phase 1b: neither instance names oxford's mail1 once the command returned"
+  wait_answer lacks_mail1 "$IP_UNBOUND" "$CHANGE_TIMEOUT" >/dev/null || die "phase 1b: the resolver never left mail1 out"
+  send_batch p1b 1 "$N"
+  wait_delivered p1b "$N" || die "phase 1b: not all mail delivered"
+  phase_counts p1b; P1BC=$PC
+  check $(( C[oxford-mail1] == 0 && C[oxford-mail2] == N ? 0 : 1 )) "phase 1b: all $N at oxford's mail2, none at the drained mail1"
+  out=$(ip netns exec "$NS_DNS" "$SMARTHOSTD_BIN" undrain oxford/mail1 -c "$(shd_dir 2)/smarthost.toml" 2>&1) \
+    || die "phase 1b: the undrain on instance 2 failed: $out"
+  is_full "$(mx_answer "$IP_SHD" MX)" && a=0 || a=1
+  check "$a" "phase 1b: the undrain made on instance 2 is in instance 1's answer when the command returns"
+  wait_answer is_full "$IP_UNBOUND" "$CHANGE_TIMEOUT" >/dev/null || die "phase 1b: the resolver never showed the full answer again"
 
   # --- phase 2: instance 2 SIGKILLed in the middle of a batch -----------------------------------
   local half=$(( N / 2 ))
@@ -959,9 +988,9 @@ run_two_ns() {
   check $(awk -v m="$WD_MAX" -v b="$bound" 'BEGIN { exit !(m <= b) }' && echo 0 || echo 1) \
     "withdrawal spread between the instances at most ${bound}s (probe interval + timeout + polling): max ${WD_MAX}s"
 
-  finish_run $(( 3 * N + P4 ))
+  finish_run $(( 4 * N + P4 ))
   local result=PASS; [ "$FAILED" = 0 ] || result=FAIL
-  summary "baseline $P1C; instance 2 killed mid-batch: $P2C; relays killed, instance 2 restarted: $P3C, its first answer $STATE2 $(calc "$T_FIRST2 - $T_R2")s after restart; back: $P4C, unbound asked instance 2 again ${REJOIN}s after its restart (infra-host-ttl ${INFRA_HOST_TTL}s); withdrawal spread over $SPREAD_TRIALS trials: median ${WD_MED}s max ${WD_MAX}s (re-listing max ${RS_MAX}s)"
+  summary "baseline $P1C; drained on instance 1 (cluster): $P1BC; instance 2 killed mid-batch: $P2C; relays killed, instance 2 restarted: $P3C, its first answer $STATE2 $(calc "$T_FIRST2 - $T_R2")s after restart; back: $P4C, unbound asked instance 2 again ${REJOIN}s after its restart (infra-host-ttl ${INFRA_HOST_TTL}s); withdrawal spread over $SPREAD_TRIALS trials: median ${WD_MED}s max ${WD_MAX}s (re-listing max ${RS_MAX}s)"
   table_row "$CELL" "Postfix relayhost=name (MX)" "unbound, 2 instances" "$(calc "$T_WD - $T_OUT")" "-" "-" "-" "-" "$(calc "$T_RS - $T_BACK")" "-" "-" "$result; spread median ${WD_MED} max ${WD_MAX}"
 }
 
