@@ -172,12 +172,12 @@ impl Cluster {
         let differs = answer
             .as_ref()
             .is_ok_and(|v| v.fingerprint != settings.fingerprint);
-        let metrics = &self.metrics().cluster;
-        metrics.set_peer(addr, link == Link::Up, differs);
         let mut peers = self.inner.peers.lock().expect("peers lock");
+        // A peer a reload has just removed: its series are gone, and stay gone.
         let Some(state) = peers.get_mut(&addr) else {
             return false;
         };
+        (self.metrics().cluster).set_peer(addr, link == Link::Up, differs);
         let was_up = state.link == Link::Up;
         let is_up = link == Link::Up;
         if let Ok(view) = answer {

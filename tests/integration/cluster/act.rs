@@ -182,3 +182,51 @@ async fn a_reload_reaches_every_instance_and_each_reads_its_own_file() {
         "{again:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_added_by_a_reload_is_reached_and_one_removed_is_not() {
+    let relays = Relays::start().await;
+    let bound = Cluster::bind(2);
+    let admins = bound.admins.clone();
+    // Instance 0 starts naming itself only; instance 1 names both.
+    let peers = move |i: usize| match i {
+        0 => vec![admins[0].to_string()],
+        _ => admins.iter().map(ToString::to_string).collect(),
+    };
+    let mut cluster = bound.start(peers, |_, _| {}, &relays.sites()).await;
+    let (a, b) = (cluster.nodes[0].admin, cluster.nodes[1].admin);
+    let (_, alone) = act(a, "/hosts/oxford/mail1/drain", TOKEN).await;
+    assert_eq!(alone.instances.len(), 1, "{alone:?}");
+    act(a, "/hosts/oxford/mail1/undrain", TOKEN).await;
+    let node = &mut cluster.nodes[0];
+    node.setup.rest = node.setup.rest.replace(
+        &format!("peers = [\"{a}\"]"),
+        &format!("peers = [\"{a}\", \"{b}\"]"),
+    );
+    cluster.server(0).rewrite(&cluster.nodes[0].setup);
+    let (code, reload) = act(a, "/reload", TOKEN).await;
+    assert_eq!(code, 200, "{reload:?}");
+    let (_, result) = act(a, "/hosts/oxford/mail2/drain", TOKEN).await;
+    let names: Vec<String> = result
+        .instances
+        .iter()
+        .map(|d| d.instance.clone())
+        .collect();
+    assert_eq!(names, [a.to_string(), b.to_string()]);
+    assert_eq!(result.instances[1].result, Outcome::Applied, "{result:?}");
+    let peer = format!("peer=\"{b}\"");
+    within(
+        Duration::from_secs(5),
+        "the added peer's series",
+        || async { metric(a, "smarthostd_peer_up", &[&peer]).await == Some(1.0) },
+    )
+    .await;
+    // Removed again: no longer reached, and its series is gone.
+    let node = &mut cluster.nodes[0];
+    node.setup.rest = node.setup.rest.replace(&format!(", \"{b}\"]"), "]");
+    cluster.server(0).rewrite(&cluster.nodes[0].setup);
+    act(a, "/reload", TOKEN).await;
+    let (_, result) = act(a, "/hosts/oxford/mail2/undrain", TOKEN).await;
+    assert_eq!(result.instances.len(), 1, "{result:?}");
+    assert_eq!(metric(a, "smarthostd_peer_up", &[&peer]).await, None);
+}
