@@ -55,6 +55,7 @@ impl Cluster {
             // Its answers have changed: the count of registers it took says no more.
             d.message = "applied".into();
         }
+        self.refresh();
         done
     }
 

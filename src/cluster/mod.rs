@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 pub use act::{Delivery, Outcome};
 use hlc::{Hlc, Stamp, TooFarAhead};
@@ -141,7 +141,9 @@ struct Inner {
     reloading: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
     events: EventLog,
-    wake: Notify,
+    /// Bumped to make every poller poll now: after a reload, and after a change that makes
+    /// the views held stale.
+    wake: watch::Sender<u64>,
 }
 
 impl Cluster {
@@ -179,7 +181,7 @@ impl Cluster {
                 reloading: tokio::sync::Mutex::new(()),
                 metrics,
                 events,
-                wake: Notify::new(),
+                wake: watch::Sender::new(0),
             }),
         };
         cluster.reconfigure(loaded);
@@ -239,7 +241,18 @@ impl Cluster {
             bound: probe.interval + 2 * probe.timeout,
             unreachable_after: cluster.map_or(old.unreachable_after, |c| c.unreachable_after),
         }));
-        self.inner.wake.notify_waiters();
+        self.refresh();
+    }
+
+    /// Makes every poller ask its peer now: the views held are stale (a change was made or
+    /// taken here, the config changed).
+    pub fn refresh(&self) {
+        self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees each [`refresh`](Self::refresh).
+    fn woken(&self) -> watch::Receiver<u64> {
+        self.inner.wake.subscribe()
     }
 
     /// The drains now, and the digest peers compare.

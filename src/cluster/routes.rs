@@ -172,7 +172,12 @@ async fn merge(
         Ok(d) => d,
         Err(e) => return proven_result(&asked, StatusCode::BAD_REQUEST, e),
     };
-    match control.merge(drains, remote.to_string()).await {
+    let merged = control.merge(drains, remote.to_string()).await;
+    if merged.as_ref().is_some_and(|o| o.changed > 0) {
+        // This instance's view changed: the views it holds of the others may be stale too.
+        asked.cluster.refresh();
+    }
+    match merged {
         Some(outcome) if outcome.refused.is_empty() => proven_result(
             &asked,
             StatusCode::OK,

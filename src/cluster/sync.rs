@@ -37,6 +37,7 @@ use crate::events::Event;
 /// that hangs delays no other), and every probe interval the comparison of verdicts.
 pub async fn run(cluster: Cluster, control: Control, shutdown: CancellationToken) {
     let mut tracker = Tracker::default();
+    let mut woken = cluster.woken();
     let mut pollers = tokio::task::JoinSet::new();
     let mut running: HashMap<SocketAddr, AbortHandle> = HashMap::new();
     loop {
@@ -60,7 +61,7 @@ pub async fn run(cluster: Cluster, control: Control, shutdown: CancellationToken
         }
         tokio::select! {
             () = tokio::time::sleep(settings.interval) => {}
-            () = cluster.inner.wake.notified() => {}
+            _ = woken.changed() => {}
             () = shutdown.cancelled() => return,
         }
     }
@@ -68,7 +69,9 @@ pub async fn run(cluster: Cluster, control: Control, shutdown: CancellationToken
 
 /// Polls one peer every probe interval (at once after a reload), for as long as it is listed.
 async fn poller(cluster: Cluster, control: Control, link: PeerLink) {
+    let mut woken = cluster.woken();
     loop {
+        woken.mark_unchanged();
         let settings = cluster.settings();
         if let Some(token) = &settings.token {
             let (_, digest) = cluster.drains();
@@ -79,9 +82,10 @@ async fn poller(cluster: Cluster, control: Control, link: PeerLink) {
                 warn!(peer = %link.addr, error = %e, "cannot send the drains to a peer that came back");
             }
         }
+        // A refresh during the poll makes the next one come at once.
         tokio::select! {
             () = tokio::time::sleep(settings.interval) => {}
-            () = cluster.inner.wake.notified() => {}
+            _ = woken.changed() => {}
         }
     }
 }

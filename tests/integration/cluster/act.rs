@@ -66,7 +66,13 @@ async fn a_drain_on_one_is_in_every_instances_answers_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_drain_ends_at_the_same_time_everywhere_and_the_cli_names_each_instance() {
     let relays = Relays::start().await;
-    let cluster = Cluster::start(3, &relays.sites()).await;
+    // Polls 5 s apart: the views of the others must follow the drain without waiting for one.
+    let bound = Cluster::bind(3);
+    let all: Vec<String> = bound.admins.iter().map(ToString::to_string).collect();
+    let slow = |_: usize, s: &mut Setup| {
+        s.probe = "[probe]\ninterval = \"5s\"\ntimeout = \"1s\"\n".into();
+    };
+    let cluster = bound.start(|_| all.clone(), slow, &relays.sites()).await;
     let config = cluster.server(2).dir.path().join("smarthost.toml");
     let out = cli(&[
         "drain",
@@ -95,6 +101,20 @@ async fn a_timed_drain_ends_at_the_same_time_everywhere_and_the_cli_names_each_i
         ends.push(host.drained_until.clone().expect("a timed drain"));
     }
     assert!(ends.windows(2).all(|w| w[0] == w[1]), "{ends:?}");
+    // The views each instance holds of the others follow at once, not a poll later.
+    let admin = cluster.nodes[0].admin;
+    within(
+        Duration::from_millis(500),
+        "every view showing the drain",
+        || async {
+            let report = cluster_report(admin).await;
+            let row = report.relays.iter().find(|r| r.host == "mail2").unwrap();
+            row.views
+                .iter()
+                .all(|v| v.as_ref().is_some_and(|v| v.verdict == "drained"))
+        },
+    )
+    .await;
     // The register is kept with its stamp, in the same form on every instance.
     let file = |i: usize| {
         std::fs::read_to_string(cluster.server(i).dir.path().join("drained-hosts")).unwrap()

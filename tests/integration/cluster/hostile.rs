@@ -262,6 +262,10 @@ async fn forged_malformed_and_replayed_peer_requests_change_nothing() {
         assert_eq!(status, want, "{request}\n{body}");
     }
     assert_eq!(cluster.server(1).mx(OXFORD).await, full());
+    // A forwarded reload from before this instance started is not done again.
+    let (status, body) = http_raw(b, &send("POST", "/cluster/reload", &token, "1.0@x")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("already reloaded"), "{body}");
     // A real change, then an older one sent again (a replay): the newer stands.
     act(a, "/hosts/oxford/mail1/drain", TOKEN).await;
     let old = std::fs::read_to_string(cluster.server(0).dir.path().join("drained-hosts")).unwrap();
@@ -270,4 +274,51 @@ async fn forged_malformed_and_replayed_peer_requests_change_nothing() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("0 changed"), "{body}");
     assert_eq!(cluster.server(1).mx(OXFORD).await, full());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_floods_its_answer_is_cut_off_at_the_bound() {
+    let relays = Relays::start().await;
+    // Answers every request with headers, then data without end.
+    let flood = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = flood.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = flood.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n";
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 64 * 1024];
+                while s.write_all(&chunk).await.is_ok() {}
+            });
+        }
+    });
+    let bound = Cluster::bind(1);
+    let peers = vec![bound.admins[0].to_string(), addr.to_string()];
+    let cluster = bound
+        .start(|_| peers.clone(), |_, _| {}, &relays.sites())
+        .await;
+    let a = cluster.nodes[0].admin;
+    within(
+        Duration::from_secs(10),
+        "the flooding peer shown unreachable",
+        || async {
+            let report = cluster_report(a).await;
+            report.instances[1].state == "unreachable"
+                && report.instances[1]
+                    .problem
+                    .as_deref()
+                    .is_some_and(|p| p.contains("MiB"))
+        },
+    )
+    .await;
+    // The answer was read up to the bound (8 MiB), then dropped: the problem names the bound.
+    assert_eq!(cluster.server(0).mx(OXFORD).await, full());
+    task.abort();
 }
