@@ -10,7 +10,7 @@
 # fuzz/artifacts/<target>/.
 #
 # Environment:
-#   FUZZ_TARGETS     targets to run (default: all four)
+#   FUZZ_TARGETS     targets to run (default: all five)
 #   FUZZ_SANITIZER   cargo fuzz --sanitizer (default none: the code under test is safe Rust,
 #                    and AddressSanitizer makes `request` about 10x slower)
 #   FUZZ_JOBS        cargo build jobs (default: all cores)
@@ -28,7 +28,7 @@ cd "$FUZZ_DIR"
 # cargo-fuzz passes nightly-only flags; the stable toolchain accepts them with this.
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FUZZ_DIR/target}"
-TARGETS="${FUZZ_TARGETS:-request request_diff smtp_reply config}"
+TARGETS="${FUZZ_TARGETS:-request request_diff smtp_reply config peer}"
 SANITIZER="${FUZZ_SANITIZER:-none}"
 # Builds and runs share the machine with other work.
 NICE="nice -n 10"
