@@ -251,6 +251,22 @@ def config_seeds():
     return s
 
 
+def peer_seeds():
+    """What a cluster peer sends: a drains table (every kind of line), a view, a stamp."""
+    view = ('{"instance":"127.0.0.1:8053","fingerprint":"' + "a" * 64 + '","drains":"' + "b" * 64 +
+            '","reload":"5.0@127.0.0.1:8053","ready":true,"relays":[{"site":"oxford","host":"mail1",'
+            '"verdict":"down","reason":"connection refused"}],"sites":[{"site":"oxford",'
+            '"mode":"remote_only","answer":["20 mail1.cambridge.smarthost.internal."]}]}')
+    return {
+        "drains": (b"# drains\noxford/mail1 stamp=1718000000123.0@10.0.0.53:8053\n"
+                   b"cambridge/mail2 until=2030-01-01T00:00:00Z stamp=1718000000124.1@[::1]:8053\n"
+                   b"london/mail1 undrained stamp=5.0@a\n"
+                   b"oxford/mail1 undrained stamp=1718000000123.0@10.0.0.53:8053\n"),
+        "view": view.encode(),
+        "stamp": b"1718000000123.4@[2001:db8::53]:8053",
+    }
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     shutil.rmtree(d, ignore_errors=True)
@@ -265,3 +281,4 @@ if __name__ == "__main__":
     write("request", request_seeds())
     write("smtp_reply", smtp_seeds())
     write("config", config_seeds())
+    write("peer", peer_seeds())
