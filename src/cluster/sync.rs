@@ -67,15 +67,33 @@ pub async fn run(cluster: Cluster, control: Control, shutdown: CancellationToken
     }
 }
 
-/// Polls one peer every probe interval (at once after a reload), for as long as it is listed.
+/// After a poll that found a peer's drains unlike this instance's even after merging them (the
+/// peer has yet to take a change, which it is being sent or will pull), the peer is asked again
+/// this soon, rather than a probe interval later, so that the view held of it follows...
+const CATCH_UP_POLL: Duration = Duration::from_millis(100);
+/// ...this many times in a row at most: a peer that stays different (one that refuses an
+/// entry) is then polled at the usual pace.
+const CATCH_UP_POLLS: u32 = 5;
+
+/// Polls one peer every probe interval (at once after a reload or a change), for as long as it
+/// is listed.
 async fn poller(cluster: Cluster, control: Control, link: PeerLink) {
     let mut woken = cluster.woken();
+    let mut quick = 0;
     loop {
         woken.mark_unchanged();
         let settings = cluster.settings();
+        let mut wait = settings.interval;
         if let Some(token) = &settings.token {
             let (_, digest) = cluster.drains();
             let answer = cluster.poll(&control, &link, token, &digest).await;
+            let behind = (answer.as_ref()).is_ok_and(|v| v.drains != cluster.drains().1);
+            if behind && quick < CATCH_UP_POLLS {
+                quick += 1;
+                wait = CATCH_UP_POLL.min(wait);
+            } else if !behind {
+                quick = 0;
+            }
             if cluster.record(link.addr, &answer)
                 && let Err(e) = cluster.push_drains(&link).await
             {
@@ -84,7 +102,7 @@ async fn poller(cluster: Cluster, control: Control, link: PeerLink) {
         }
         // A refresh during the poll makes the next one come at once.
         tokio::select! {
-            () = tokio::time::sleep(settings.interval) => {}
+            () = tokio::time::sleep(wait) => {}
             _ = woken.changed() => {}
         }
     }
