@@ -17,12 +17,14 @@
 //! - [`answer`] snapshot (pure) and publishes it atomically to
 //! - [`dns`]: the sockets, which read the current snapshot once per query, and
 //! - [`admin`]: the operator's [`Control`](admin::Control), and status, drain, reload and
-//!   metrics over HTTP; beside it [`cluster`]: the other instances serving the zone, reached
-//!   through their admin APIs (drains and reloads delivered to all, views compared).
+//!   metrics over HTTP, and last
+//! - [`cluster`]: the other instances serving the zone, reached through their admin APIs and
+//!   acting through this one's `Control` (drains and reloads delivered to all, views
+//!   compared); the admin API knows it only as its [`Peers`](admin::Peers) hook.
 //!
 //! Beside the flow: [`metrics`] (dns and health write to it, admin serves it), [`events`] (what
 //! happened: health and admin write to it, admin serves it, `state_dir/events.jsonl` keeps it),
-//! [`state`] (what is kept across restarts — drains, stamped by [`cluster::hlc`], last known
+//! [`state`] (what is kept across restarts — drains, stamped by [`state::hlc`], last known
 //! addresses — in a locked folder),
 //! [`connections`] (what a TCP client may hold). [`server`] wires them together; [`cli`] is the
 //! command line.

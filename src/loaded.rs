@@ -32,9 +32,9 @@ pub struct Loaded {
     pub fingerprint: u64,
     /// A hash of what the TLS settings are made from: equal means the running ones stay.
     pub tls_fingerprint: u64,
-    /// SHA-256 of what decides the answers (config without per-machine keys, zone file): what
-    /// the instances of a cluster compare ([`fingerprint`](crate::cluster::fingerprint)).
-    pub shared_fingerprint: String,
+    /// The config file's text as read (the zone file's is the zone's): the instances of a
+    /// cluster compare what they read.
+    pub text: String,
 }
 
 /// Reads and checks the config at `path` and the zone file it names.
@@ -44,8 +44,8 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let config = config::parse(path, &text)?;
     let admin_token = config::token::resolve(&config, &text)?;
     let mut loaded = from_config(config, admin_token)?;
-    loaded.shared_fingerprint = crate::cluster::fingerprint::of(&text, loaded.zone.text());
-    loaded.fingerprint = hash_of(&(text, loaded.zone.text(), loaded.tls_fingerprint));
+    loaded.fingerprint = hash_of(&(&text, loaded.zone.text(), loaded.tls_fingerprint));
+    loaded.text = text;
     Ok(loaded)
 }
 
@@ -99,7 +99,7 @@ fn from_config(config: Config, admin_token: Option<AdminToken>) -> Result<Loaded
         admin_token,
         fingerprint: 0,
         tls_fingerprint,
-        shared_fingerprint: String::new(),
+        text: String::new(),
     })
 }
 

@@ -14,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
-use crate::admin::{self, AdminPolicy, Control, ControlSocket};
+use crate::admin::{self, AdminPolicy, Control, ControlSocket, Peers};
 use crate::answer;
-use crate::cluster::{self, Clock, Cluster};
+use crate::cluster::{self, Cluster};
 use crate::connections::Slots;
 use crate::connections::budget::{self, Demand};
 use crate::dns::{self, DnsShared, DnsSockets};
@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::probe::ProbeContext;
 use crate::state::StateDir;
 use crate::state::drains::Drains;
+use crate::state::hlc::Clock;
 
 /// Probe reports queued for the health task before probe tasks wait.
 const REPORT_QUEUE: usize = 4096;
@@ -208,7 +209,7 @@ pub async fn start(
         events,
         policy,
     )
-    .with_cluster(cluster.clone());
+    .with_peers(cluster.clone().map(|c| Arc::new(c) as Arc<dyn Peers>));
     if let Some(cluster) = cluster {
         info!(instance = %cluster.me(), peers = cluster.settings().peers.len(), "cluster: polling the peers");
         tracker.spawn(cluster::sync::run(

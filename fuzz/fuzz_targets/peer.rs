@@ -10,7 +10,7 @@
 use std::time::SystemTime;
 
 use libfuzzer_sys::fuzz_target;
-use smarthostd::cluster::hlc::Stamp;
+use smarthostd::state::hlc::Stamp;
 use smarthostd::cluster::wire::{View, parse_drains};
 use smarthostd::state::drains::Drains;
 

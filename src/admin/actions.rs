@@ -1,6 +1,6 @@
 //! The operator's actions over HTTP: drain, undrain, reload, and the drains list. With
 //! `[cluster]`, a drain, an undrain or a reload made here is delivered to every peer at once
-//! ([`Cluster`](crate::cluster::Cluster)), and the reply names each instance and its result.
+//! ([`Peers`](super::peers::Peers)), and the reply names each instance and its result.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use super::peers::{Delivery, Outcome};
 use super::{Control, ControlError};
-use crate::cluster::{Delivery, Outcome};
 use crate::state::drains::Drain;
 
 /// The JSON answer of a mutating endpoint.
@@ -67,11 +67,11 @@ async fn set_drain(s: Control, site: String, host: String, drain: Option<Drain>)
                     "; NOT SAVED ({error}): it holds until smarthostd restarts"
                 ));
             }
-            let instances = match s.cluster() {
-                Some(cluster) => {
+            let instances = match s.peers() {
+                Some(peers) => {
                     let (key, entry) = &done.entry;
-                    let peers = cluster.deliver_drain(key, entry).await;
-                    with_instances(cluster.me(), Outcome::Applied, peers)
+                    let delivered = peers.deliver_drain(key, entry).await;
+                    with_instances(peers.me(), Outcome::Applied, delivered)
                 }
                 None => Vec::new(),
             };
@@ -131,14 +131,13 @@ pub(super) async fn drains(State(s): State<Control>) -> Response {
 }
 
 pub(super) async fn reload(State(s): State<Control>) -> Response {
-    let Some(cluster) = s.cluster() else {
+    let Some(peers) = s.peers() else {
         return match s.reload().await {
             Ok(message) => action(StatusCode::OK, true, message),
             Err(e) => action(error_status(&e), false, e.to_string()),
         };
     };
-    let stamp = cluster.reload_asked();
-    let (here, peers) = tokio::join!(cluster.reload_here(&s), cluster.forward_reload(&stamp));
+    let (here, delivered) = peers.reload(&s).await;
     let (code, ok, message) = match here {
         Ok(message) => (StatusCode::OK, true, message),
         Err(e) => (error_status(&e), false, e.to_string()),
@@ -148,7 +147,7 @@ pub(super) async fn reload(State(s): State<Control>) -> Response {
     } else {
         Outcome::Failed
     };
-    let instances = with_instances(cluster.me(), here, peers);
+    let instances = with_instances(peers.me(), here, delivered);
     let result = ActionResult {
         ok,
         message,

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use super::AdminPolicy;
+use super::peers::Peers;
 use crate::answer;
-use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError, ServerConfig};
 use crate::events::{Event, EventLog};
 use crate::health::status::{DrainStatus, StatusReport};
@@ -63,7 +63,7 @@ pub struct Control {
     /// by every reload.
     policy: Arc<ArcSwap<AdminPolicy>>,
     /// The other instances, with `[cluster]`.
-    cluster: Option<Cluster>,
+    peers: Option<Arc<dyn Peers>>,
 }
 
 impl Control {
@@ -78,7 +78,7 @@ impl Control {
         policy: AdminPolicy,
     ) -> Self {
         Self {
-            cluster: None,
+            peers: None,
             commands,
             metrics,
             snapshot,
@@ -90,14 +90,14 @@ impl Control {
         }
     }
 
-    /// The same handle, acting with the other instances of `cluster`.
-    pub(crate) fn with_cluster(self, cluster: Option<Cluster>) -> Self {
-        Self { cluster, ..self }
+    /// The same handle, acting with the other instances, `peers`.
+    pub fn with_peers(self, peers: Option<Arc<dyn Peers>>) -> Self {
+        Self { peers, ..self }
     }
 
     /// The other instances, with `[cluster]`.
-    pub fn cluster(&self) -> Option<&Cluster> {
-        self.cluster.as_ref()
+    pub fn peers(&self) -> Option<&dyn Peers> {
+        self.peers.as_deref()
     }
 
     /// The admin API's policy now.
@@ -133,7 +133,7 @@ impl Control {
         };
         let mut notes = Vec::new();
         let mut stale = self.server.restart_needed(&loaded.config.server);
-        if self.cluster.is_none() && loaded.config.cluster.is_some() {
+        if self.peers.is_none() && loaded.config.cluster.is_some() {
             stale.push("[cluster] (added)");
         }
         if !stale.is_empty() {
@@ -145,8 +145,8 @@ impl Control {
             notes.push(note);
         }
         let policy = AdminPolicy::new(&loaded);
-        if let Some(cluster) = &self.cluster {
-            cluster.reconfigure(&loaded);
+        if let Some(peers) = &self.peers {
+            peers.reconfigure(&loaded);
         }
         let (reply, done) = oneshot::channel();
         let command = Command::Reload {

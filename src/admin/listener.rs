@@ -46,7 +46,7 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Remote {
     /// Logs a refused peer request (`what`), never its token, at most once per
-    /// [`REFUSAL_LOG_EVERY`].
+    /// `REFUSAL_LOG_EVERY`.
     pub fn refused(&self, what: &str) {
         static LAST: Mutex<Option<Instant>> = Mutex::new(None);
         static QUIET: AtomicU64 = AtomicU64::new(0);

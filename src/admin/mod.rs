@@ -8,6 +8,9 @@
 //! - `GET /events[?since=1h&site=S&host=H]`: what happened, oldest first (`events`); the
 //!   status report's last 24 hours are made from it ([`history`]).
 //! - `POST /hosts/{site}/{host}/drain[?for=2h]`, `.../undrain`, `POST /reload`: change state.
+//! - With `[cluster]`: `GET /status?cluster=1`, and the routes the peers call, from the
+//!   [`Peers`] hook the cluster gives [`Control`]; a drain or a reload made here
+//!   reaches them too.
 //!
 //! One gate ([`guard`]) stands before every route: a `Host` that names the listener (DNS
 //! rebinding), Fetch Metadata and `Origin` (cross-site requests), and for every state change
@@ -23,6 +26,7 @@ pub mod history;
 mod host;
 mod listener;
 pub mod page;
+pub mod peers;
 mod socket;
 pub mod timeline;
 
@@ -45,6 +49,7 @@ pub(crate) use actions::error_status;
 pub use control::{Control, ControlError, Drained};
 pub use guard::{AdminPolicy, REQUEST_HEADER};
 pub use listener::Remote;
+pub use peers::{Delivery, Outcome, Peers};
 pub use socket::{ControlSocket, SOCKET_MODE};
 
 /// Serves the admin API on `listener` until `shutdown`, with at most `slots` connections.
@@ -101,9 +106,12 @@ fn app(control: Control) -> Router {
         .route("/hosts/{site}/{host}/undrain", post(undrain))
         .route("/drains", get(drains))
         .route("/events", get(events::list))
-        .route("/reload", post(reload))
-        .merge(crate::cluster::routes::router())
-        .with_state(control.clone());
+        .route("/reload", post(reload));
+    let routes = match control.peers() {
+        Some(peers) => routes.merge(peers.routes()),
+        None => routes,
+    }
+    .with_state(control.clone());
     Router::new()
         .fallback_service(routes)
         .layer(axum::middleware::from_fn_with_state(control, guard::gate))
@@ -112,8 +120,8 @@ fn app(control: Control) -> Router {
 async fn page_handler(State(s): State<Control>) -> Response {
     match s.status().await {
         Some(report) => {
-            let mut below = match s.cluster() {
-                Some(cluster) => crate::cluster::page::section(&cluster.report(&report)),
+            let mut below = match s.peers() {
+                Some(peers) => peers.page(&report),
                 None => String::new(),
             };
             below.push_str(&timeline::section(&report, &s.events().shared()));
@@ -131,17 +139,19 @@ struct StatusParams {
 }
 
 async fn status(State(s): State<Control>, Query(params): Query<StatusParams>) -> Response {
-    let Some(mut report) = s.status().await else {
+    let Some(report) = s.status().await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     };
     let wanted = params
         .cluster
         .as_deref()
         .is_some_and(|v| v != "0" && v != "false");
-    if wanted && let Some(cluster) = s.cluster() {
-        report.cluster = Some(cluster.report(&report));
-    }
-    axum::Json(report).into_response()
+    let Some(peers) = s.peers().filter(|_| wanted) else {
+        return axum::Json(report).into_response();
+    };
+    let mut json = serde_json::to_value(&report).expect("a report serializes");
+    json["cluster"] = peers.status(&report);
+    axum::Json(json).into_response()
 }
 
 async fn metrics_handler(State(s): State<Control>) -> Response {

@@ -10,6 +10,7 @@ use super::ClientArgs;
 use super::endpoint::{Connector, Endpoint, Reply, folder_group, path_segment, query};
 use super::terminal::printable;
 use crate::admin::ActionResult;
+use crate::cluster::report::ClusterStatus;
 use crate::config::{self, AdminToken};
 use crate::events::history::History;
 use crate::health::status::{DrainStatus, StatusReport};
@@ -172,11 +173,11 @@ impl Admin {
 pub(super) fn status(args: &ClientArgs, cluster: bool) -> Result<(), String> {
     let admin = Admin::new(args)?;
     let pairs: &[(&str, &str)] = if cluster { &[("cluster", "1")] } else { &[] };
-    let report: StatusReport =
+    let status: ClusterStatus =
         serde_json::from_str(&admin.get_query("/status", pairs)?).map_err(|e| e.to_string())?;
-    print!("{}", status_table(&report));
+    print!("{}", status_table(&status.status));
     if cluster {
-        match &report.cluster {
+        match &status.cluster {
             Some(c) => print!("{}", super::cluster::table(c)),
             None => println!("this instance has no [cluster]: it stands alone"),
         }

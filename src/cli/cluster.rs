@@ -2,9 +2,9 @@
 //! instances a drain, an undrain or a reload reached.
 
 use super::terminal::{printable, render_rows};
+use crate::admin::{Delivery, Outcome};
 use crate::answer::Mode;
 use crate::cluster::report::ClusterReport;
-use crate::cluster::{Delivery, Outcome};
 
 /// The instances a change reached, as lines under the reply.
 pub(super) struct Deliveries {

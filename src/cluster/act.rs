@@ -3,43 +3,54 @@
 //! its own config file). Each peer's result is named in the operator's reply. A peer that
 //! cannot be reached now gets the change when it is back: it pulls the drains that differ, and
 //! sees in this instance's view the reload it missed. Requests to `/cluster/...` are never
-//! forwarded again: only the instance an operator acted on forwards.
+//! forwarded again: only the instance an operator acted on forwards. The admin API reaches
+//! all this through the [`Peers`] hook the cluster implements here.
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+use axum::Router;
 use axum::body::Bytes;
 use axum::http::Method;
-use serde::{Deserialize, Serialize};
 
 use super::Cluster;
-use super::hlc::Stamp;
 use super::peer::{PeerError, PeerLink, RELOAD_TIMEOUT, REQUEST_TIMEOUT};
+use crate::admin::{Control, ControlError, Delivery, Outcome, Peers};
+use crate::health::status::StatusReport;
+use crate::loaded::Loaded;
 use crate::state::drains::{Drains, Entry};
+use crate::state::hlc::Stamp;
 
-/// How a change went on one instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Done: for a drain, in its answers when it replied.
-    Applied,
-    /// Not reachable now: it gets the change when it is back.
-    Unreachable,
-    /// It refused this instance's token (or could not prove it holds it): it will not get the
-    /// change until the tokens agree.
-    Refused,
-    /// It answered with an error: a reload whose config does not load there, say.
-    Failed,
-}
+#[async_trait]
+impl Peers for Cluster {
+    fn me(&self) -> &str {
+        Cluster::me(self)
+    }
 
-/// One instance's result, as the reply names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delivery {
-    /// The instance: this one's name, or a peer's address as `cluster.peers` lists it.
-    pub instance: String,
-    /// How the change went there.
-    pub result: Outcome,
-    /// What happened there, or why not, for a person to read.
-    pub message: String,
+    async fn deliver_drain(&self, key: &str, entry: &Entry) -> Vec<Delivery> {
+        Cluster::deliver_drain(self, key, entry).await
+    }
+
+    async fn reload(&self, control: &Control) -> (Result<String, ControlError>, Vec<Delivery>) {
+        let stamp = self.reload_asked();
+        tokio::join!(self.reload_here(control), self.forward_reload(&stamp))
+    }
+
+    fn reconfigure(&self, loaded: &Loaded) {
+        Cluster::reconfigure(self, loaded);
+    }
+
+    fn routes(&self) -> Router<Control> {
+        super::routes::router(self.clone())
+    }
+
+    fn status(&self, report: &StatusReport) -> serde_json::Value {
+        serde_json::to_value(self.report(report)).expect("a cluster report serializes")
+    }
+
+    fn page(&self, report: &StatusReport) -> String {
+        super::page::section(&self.report(report))
+    }
 }
 
 impl Cluster {

@@ -70,7 +70,7 @@ fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())
-        .filter(|s| super::hlc::valid_origin(s))
+        .filter(|s| crate::state::hlc::valid_origin(s))
         .unwrap_or_else(|| "localhost".into())
 }
 

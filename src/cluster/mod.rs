@@ -2,7 +2,9 @@
 //! and hears when they disagree. Beside the flow, as `admin` is: nothing here is on the DNS
 //! path or in the health task; with every peer gone, an instance answers and probes as alone.
 //!
-//! - [`hlc`]: the hybrid logical clock whose stamps order drains everywhere alike.
+//! The drains' clock, whose stamps order them alike everywhere, is
+//! [`state::hlc`](crate::state::hlc).
+//!
 //! - [`members`]: which entries of `cluster.peers` are other instances (the file is shared).
 //! - [`peer`]: one bounded, authenticated request to a peer; [`proof`]: the answer's proof
 //!   that the peer holds the shared token.
@@ -19,7 +21,6 @@
 mod act;
 pub mod disagree;
 pub mod fingerprint;
-pub mod hlc;
 pub mod members;
 pub mod page;
 pub mod peer;
@@ -32,13 +33,12 @@ pub mod wire;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-pub use act::{Delivery, Outcome};
-use hlc::{Hlc, Stamp, TooFarAhead};
+use crate::state::hlc::{Clock, Stamp, TooFarAhead};
 use peer::PeerLink;
 use wire::View;
 
@@ -48,27 +48,6 @@ use crate::events::EventLog;
 use crate::loaded::Loaded;
 use crate::metrics::Metrics;
 use crate::state::drains::Drains;
-
-/// The clock of this instance, shared by the health task (drains) and the peer task (reloads).
-#[derive(Debug, Clone)]
-pub struct Clock(Arc<Mutex<Hlc>>);
-
-impl Clock {
-    /// A clock whose stamps carry `origin`, this instance's name.
-    pub fn new(origin: impl Into<String>) -> Self {
-        Self(Arc::new(Mutex::new(Hlc::new(origin))))
-    }
-
-    /// A stamp for a change made now.
-    pub fn now(&self) -> Stamp {
-        self.0.lock().expect("clock lock").now(SystemTime::now())
-    }
-
-    /// Takes in a stamp seen from a peer.
-    pub fn observe(&self, seen: &Stamp) -> Result<(), TooFarAhead> {
-        (self.0.lock().expect("clock lock")).observe(seen, SystemTime::now())
-    }
-}
 
 /// What the cluster runs with; a reload swaps it whole.
 #[derive(Debug)]
@@ -236,7 +215,7 @@ impl Cluster {
         self.inner.settings.store(Arc::new(Settings {
             peers,
             token: loaded.admin_token.clone(),
-            fingerprint: loaded.shared_fingerprint.clone(),
+            fingerprint: fingerprint::of(&loaded.text, loaded.zone.text()),
             interval: probe.interval,
             bound: probe.interval + 2 * probe.timeout,
             unreachable_after: cluster.map_or(old.unreachable_after, |c| c.unreachable_after),

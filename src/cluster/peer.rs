@@ -1,6 +1,6 @@
 //! One request to a peer's admin API: plain HTTP/1.1 (hyper) over TCP, passing the peer's gate
 //! as the CLI does — `Host` naming the address dialled, `X-Smarthostd-Request`, the bearer
-//! token — with a fresh nonce whose proof the answer must carry ([`proof`](super::proof)).
+//! token — with a fresh nonce whose proof the answer must carry ([`proof`]).
 //!
 //! Bounded every way, so that a peer that is gone, hangs, floods or lies costs this instance
 //! nothing but the request: [`CONNECT_TIMEOUT`], a whole-request limit, at most [`IN_FLIGHT`]

@@ -12,6 +12,17 @@ use super::{Cluster, Link};
 use crate::answer::Mode;
 use crate::health::status::StatusReport;
 
+/// `GET /status?cluster=1`: the status report with the cluster part beside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// This instance's status report, as `GET /status` gives it.
+    #[serde(flatten)]
+    pub status: StatusReport,
+    /// Every instance side by side; absent from an instance without `[cluster]`.
+    #[serde(default)]
+    pub cluster: Option<ClusterReport>,
+}
+
 /// The cluster part of the status report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterReport {

@@ -1,6 +1,6 @@
 //! The admin routes the peers call, behind the admin API's gate like every route:
 //!
-//! - `GET /cluster/view`: this instance's view ([`View`]);
+//! - `GET /cluster/view`: this instance's view ([`View`](super::wire::View));
 //! - `GET /cluster/drains`: every drain register, in the drained-hosts file's form;
 //! - `POST /cluster/drains`: a peer's registers to merge (a change made there, or all of them
 //!   when this instance comes back);
@@ -9,9 +9,9 @@
 //!
 //! Every one needs the shared token (`Authorization: Bearer`), reads too: they are for peers,
 //! which all hold it, and a peer whose token differs learns at once that it is refused. Each
-//! answer carries the proof of the request's nonce ([`proof`](super::proof)). None of them is
+//! answer carries the proof of the request's nonce ([`proof`]). None of them is
 //! forwarded: a change that arrives here was already sent to every peer by the instance it was
-//! made on. An instance without `[cluster]` answers 404.
+//! made on. An instance without `[cluster]` has none of them (404).
 
 use axum::Extension;
 use axum::Router;
@@ -22,18 +22,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::{info, warn};
 
-use super::hlc::Stamp;
 use super::proof::{self, NONCE_HEADER, PROOF_HEADER};
 use super::wire::{clean, parse_drains};
 use crate::admin::{ActionResult, Control, Remote};
 use crate::config::AdminToken;
+use crate::state::hlc::Stamp;
 
-/// The routes, for the admin API's router.
-pub fn router() -> Router<Control> {
+/// The routes of `cluster`, for the admin API's router.
+pub fn router(cluster: super::Cluster) -> Router<Control> {
     Router::new()
         .route("/cluster/view", get(view))
         .route("/cluster/drains", get(drains).post(merge))
         .route("/cluster/reload", post(reload))
+        .layer(Extension(cluster))
 }
 
 /// The token and nonce of a peer's request, once checked.
@@ -45,7 +46,6 @@ struct Asked {
 
 /// Why a peer request is not served.
 enum Refused {
-    NoCluster,
     Token,
     Nonce,
 }
@@ -53,7 +53,6 @@ enum Refused {
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         let (code, message) = match self {
-            Self::NoCluster => (StatusCode::NOT_FOUND, "this instance has no [cluster]"),
             Self::Token => (StatusCode::UNAUTHORIZED, "a valid bearer token is required"),
             Self::Nonce => (StatusCode::BAD_REQUEST, "a peer request needs a nonce"),
         };
@@ -67,12 +66,13 @@ impl IntoResponse for Refused {
     }
 }
 
-/// Checks that this instance has a cluster, and that the request carries its token and a
-/// nonce.
-fn asked(control: &Control, headers: &HeaderMap, remote: &Remote) -> Result<Asked, Refused> {
-    let Some(cluster) = control.cluster() else {
-        return Err(Refused::NoCluster);
-    };
+/// Checks that the request carries the token and a nonce.
+fn asked(
+    control: &Control,
+    cluster: &super::Cluster,
+    headers: &HeaderMap,
+    remote: &Remote,
+) -> Result<Asked, Refused> {
     let policy = control.admin_policy();
     let token = match policy.token() {
         Some(token) if policy.bearer_holds(headers) => token.clone(),
@@ -121,10 +121,11 @@ fn proven_result(asked: &Asked, status: StatusCode, message: String) -> Response
 
 async fn view(
     State(control): State<Control>,
+    Extension(cluster): Extension<super::Cluster>,
     Extension(remote): Extension<Remote>,
     headers: HeaderMap,
 ) -> Response {
-    let asked = match asked(&control, &headers, &remote) {
+    let asked = match asked(&control, &cluster, &headers, &remote) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };
@@ -142,10 +143,11 @@ async fn view(
 
 async fn drains(
     State(control): State<Control>,
+    Extension(cluster): Extension<super::Cluster>,
     Extension(remote): Extension<Remote>,
     headers: HeaderMap,
 ) -> Response {
-    let asked = match asked(&control, &headers, &remote) {
+    let asked = match asked(&control, &cluster, &headers, &remote) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };
@@ -160,11 +162,12 @@ async fn drains(
 
 async fn merge(
     State(control): State<Control>,
+    Extension(cluster): Extension<super::Cluster>,
     Extension(remote): Extension<Remote>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let asked = match asked(&control, &headers, &remote) {
+    let asked = match asked(&control, &cluster, &headers, &remote) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };
@@ -202,11 +205,12 @@ async fn merge(
 
 async fn reload(
     State(control): State<Control>,
+    Extension(cluster): Extension<super::Cluster>,
     Extension(remote): Extension<Remote>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let asked = match asked(&control, &headers, &remote) {
+    let asked = match asked(&control, &cluster, &headers, &remote) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };

@@ -1,6 +1,6 @@
-//! The peer task: at start, then every probe interval (and at once after a reload), it asks
-//! every peer for its view, each peer on its own schedule and each request bounded
-//! ([`peer`](super::peer)). With a view in hand it
+//! The peer task: at start, then every probe interval (and at once after a reload or a
+//! change), it asks every peer for its view, each peer on its own schedule and each request
+//! bounded ([`peer`](super::peer)). With a view in hand it
 //!
 //! - pulls the peer's drains when their digest differs from this instance's, and merges them
 //!   (anti-entropy: merging is commutative and idempotent, so instances that keep doing this
@@ -11,9 +11,9 @@
 //! - compares verdicts ([`disagree`](super::disagree)).
 //!
 //! A peer unreachable for `cluster.unreachable_after` (a minute) is an event and a WARN line,
-//! and so is its return; `smarthostd_peer_up{peer}` follows every poll. The task runs on the admin side of
-//! the server, never in the health task or on the DNS path: a peer that hangs holds only its
-//! own request.
+//! and so is its return; `smarthostd_peer_up{peer}` follows every poll. The task runs on the
+//! admin side of the server, never in the health task or on the DNS path: a peer that hangs
+//! holds only its own request.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

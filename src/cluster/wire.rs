@@ -13,10 +13,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::hlc::{Stamp, valid_origin};
 use crate::answer::Mode;
 use crate::health::status::StatusReport;
 use crate::state::drains::Drains;
+use crate::state::hlc::{Stamp, valid_origin};
 
 /// The most relays (and sites) a view may list.
 const MAX_ITEMS: usize = 100_000;
@@ -178,7 +178,7 @@ pub fn parse_drains(bytes: &[u8]) -> Result<Drains, String> {
     }
 }
 
-/// Text from a peer, for logs, pages and terminals: at most [`MAX_TEXT`] characters, control
+/// Text from a peer, for logs, pages and terminals: at most `MAX_TEXT` characters, control
 /// characters escaped.
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_TEXT));

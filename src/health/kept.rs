@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cluster::Clock;
 use crate::state::StateDir;
 use crate::state::drains::Drains;
+use crate::state::hlc::Clock;
 use crate::state::resolved::Resolved;
 use crate::state::writer::FileWriter;
 

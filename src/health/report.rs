@@ -101,7 +101,6 @@ impl HealthTask {
             origin: topology.origin.to_ascii(),
             sites,
             drains: self.drain_list(),
-            cluster: None,
         }
     }
 }

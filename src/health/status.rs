@@ -28,9 +28,6 @@ pub struct StatusReport {
     /// Every drain kept in the state directory, also of hosts no longer configured.
     #[serde(default)]
     pub drains: Vec<DrainStatus>,
-    /// With `[cluster]` and `?cluster=1`: every instance side by side.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<crate::cluster::report::ClusterReport>,
 }
 
 /// One drain in the state directory.

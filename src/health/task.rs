@@ -25,13 +25,13 @@ use super::resolvers::Resolvers;
 use super::runtime::HostRuntime;
 use super::status::{DrainStatus, StatusReport};
 use crate::answer::Snapshot;
-use crate::cluster::Clock;
 use crate::events::{Event, EventLog};
 use crate::loaded::Loaded;
 use crate::metrics::{Metrics, TransitionLabels};
 use crate::probe::{ProbeContext, ProbeReport};
 use crate::state::StateDir;
 use crate::state::drains::{Drain, Drains, Entry};
+use crate::state::hlc::Clock;
 use crate::state::resolved::Resolved;
 
 /// Time granted to the start-up round beyond the longest probe, before serving anyway.

@@ -8,7 +8,7 @@
 //! - [`collectors`]: warm-standby counts, runtime tasks and readiness, read at scrape time.
 //! - [`process`]: `process_*` figures from `/proc/self`, read at scrape time.
 //! - [`reputation`]: blocklist listings, demotions and lookups, updated by the health task.
-//! - [`cluster`]: peers up, their configs, disagreements about relays; updated by the peer task.
+//! - `cluster`: peers up, their configs, disagreements about relays; updated by the peer task.
 
 mod cluster;
 mod collectors;

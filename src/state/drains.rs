@@ -19,7 +19,7 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::cluster::hlc::Stamp;
+use super::hlc::Stamp;
 
 /// The file name inside `server.state_dir`.
 pub const FILE_NAME: &str = "drained-hosts";

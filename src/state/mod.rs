@@ -2,13 +2,15 @@
 //! known addresses of hosts named by DNS.
 //!
 //! - [`StateDir`]: the folder, locked so that two instances never share (and overwrite) it.
-//! - [`drains`]: drained hosts, with an optional end time; a damaged file loses only its
+//! - [`drains`]: drained hosts, with an optional end time, each a register stamped by [`hlc`]
+//!   (a hybrid logical clock) so that instances can merge them; a damaged file loses only its
 //!   damaged lines.
 //! - [`resolved`]: the addresses each DNS-named host last resolved to, served when its name
 //!   does not resolve at start.
 //! - [`writer`]: writes replace a file atomically, in order, off the async workers.
 
 pub mod drains;
+pub mod hlc;
 pub mod resolved;
 pub mod writer;
 

@@ -199,8 +199,8 @@ pub(super) async fn act(admin: SocketAddr, path: &str, token: &str) -> (u16, Act
 pub(super) async fn cluster_report(admin: SocketAddr) -> ClusterReport {
     let (status, body) = http_status_and_body(admin, "/status?cluster=1").await;
     assert_eq!(status, 200, "{body}");
-    let report: smarthostd::health::status::StatusReport = serde_json::from_str(&body).unwrap();
-    report.cluster.expect("a cluster report")
+    let status: smarthostd::cluster::report::ClusterStatus = serde_json::from_str(&body).unwrap();
+    status.cluster.expect("a cluster report")
 }
 
 /// Polls `check` every 20 ms until it holds, or fails after `limit` naming `what`.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use smarthostd::cluster::Outcome;
+use smarthostd::admin::Outcome;
 
 use super::*;
 

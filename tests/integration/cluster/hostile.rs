@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use smarthostd::cluster::Outcome;
+use smarthostd::admin::Outcome;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use smarthostd::cluster::Outcome;
+use smarthostd::admin::Outcome;
 use smarthostd::events::Kind;
 
 use super::proxy::Proxy;

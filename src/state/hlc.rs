@@ -12,6 +12,7 @@
 //! clocks, and then by the instance names, the same way everywhere.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// A stamp more than this far ahead of this instance's clock is refused: a peer whose clock
@@ -167,6 +168,27 @@ impl Hlc {
                 self.counter = 0;
             }
         }
+    }
+}
+
+/// The clock of this instance, shared by the health task (drains) and the peer task (reloads).
+#[derive(Debug, Clone)]
+pub struct Clock(Arc<Mutex<Hlc>>);
+
+impl Clock {
+    /// A clock whose stamps carry `origin`, this instance's name.
+    pub fn new(origin: impl Into<String>) -> Self {
+        Self(Arc::new(Mutex::new(Hlc::new(origin))))
+    }
+
+    /// A stamp for a change made now.
+    pub fn now(&self) -> Stamp {
+        self.0.lock().expect("clock lock").now(SystemTime::now())
+    }
+
+    /// Takes in a stamp seen from a peer.
+    pub fn observe(&self, seen: &Stamp) -> Result<(), TooFarAhead> {
+        (self.0.lock().expect("clock lock")).observe(seen, SystemTime::now())
     }
 }
 
