@@ -10,6 +10,7 @@ mod config;
 mod events;
 mod fake_smtp;
 mod honest;
+mod hostile_relays;
 mod limits;
 mod monitoring;
 mod operator;
