@@ -12,6 +12,7 @@ mod fake_smtp;
 mod honest;
 mod hostile_relays;
 mod limits;
+mod log_forging;
 mod monitoring;
 mod operator;
 mod package;
