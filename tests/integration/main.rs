@@ -20,5 +20,6 @@ mod probes;
 mod promql;
 mod protocol;
 mod reputation;
+mod state_files;
 mod support;
 mod views;
