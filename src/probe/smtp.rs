@@ -64,11 +64,12 @@ impl ProbeSettings {
     }
 
     /// The longest a probe with step timeout `timeout` can take: every step's bound in turn —
-    /// connect, greeting, EHLO (sent, answered), with STARTTLS the command (sent, answered)
-    /// and the handshake, then QUIT (sent, answered). A start-up round that waits this long has
-    /// every address's first verdict.
+    /// connect, greeting, EHLO (sent, answered), then without STARTTLS perhaps HELO (sent,
+    /// answered), with STARTTLS the command (sent, answered) and the handshake, then QUIT
+    /// (sent, answered). A start-up round that waits this long has every address's first
+    /// verdict.
     pub fn step_bound(timeout: Duration, starttls: bool) -> Duration {
-        let steps = if starttls { 9 } else { 6 };
+        let steps = if starttls { 9 } else { 8 };
         timeout * steps
     }
 }

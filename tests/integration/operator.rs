@@ -337,7 +337,7 @@ async fn a_timed_drain_ends_by_itself_and_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_during_the_first_round_reload_and_stop_gracefully() {
-    // Relays that accept and never greet, with a 5 s timeout: the first round lasts 30 s.
+    // Relays that accept and never greet, with a 5 s timeout: the first round may last 40 s.
     let silent = FakeSmtp::start(Behavior::Silent).await;
     let other = FakeSmtp::start(Behavior::Silent).await;
     let mut setup = Setup::new(two_sites(&silent, &other));
