@@ -1,7 +1,9 @@
 //! The files of the state directory, opened safely: never through a symbolic link
-//! (`O_NOFOLLOW`), only when they are regular files, never waiting on a FIFO (`O_NONBLOCK`);
-//! new contents go to an exclusively created temporary file (`O_CREAT | O_EXCL`, a name no one
-//! can guess), synced, then renamed over the old file.
+//! (`O_NOFOLLOW`), only when they are regular files, never waiting on a FIFO (`O_NONBLOCK`), and
+//! a file written in place (the event history, the lock file) only when it has no other name (a
+//! hard link would make the write land in another file); new contents go to an exclusively
+//! created temporary file (`O_CREAT | O_EXCL`, a name no one can guess), synced, then renamed
+//! over the old file.
 //!
 //! The folder is often writable by a service user, and smarthostd may run as root: a link
 //! planted as `drained-hosts` must not make it read `/etc/shadow` into its log, nor a link at a
@@ -14,7 +16,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::libc;
@@ -29,7 +31,11 @@ const SAFE_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
 
 /// Opens `path` for reading; `None` when there is no file.
 pub fn open_read(path: &Path) -> io::Result<Option<File>> {
-    match checked(OpenOptions::new().read(true).custom_flags(SAFE_FLAGS), path) {
+    match checked(
+        OpenOptions::new().read(true).custom_flags(SAFE_FLAGS),
+        path,
+        false,
+    ) {
         Ok(file) => Ok(Some(file)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
@@ -55,6 +61,7 @@ pub fn open_append(path: &Path) -> io::Result<File> {
             .mode(FILE_MODE)
             .custom_flags(SAFE_FLAGS),
         path,
+        true,
     )
 }
 
@@ -69,6 +76,7 @@ pub fn open_lock(path: &Path) -> io::Result<File> {
             .mode(FILE_MODE)
             .custom_flags(SAFE_FLAGS),
         path,
+        true,
     )
 }
 
@@ -138,10 +146,21 @@ pub fn is_temporary_of(name: &str, of: &str) -> bool {
         })
 }
 
-/// Opens with `options`, then refuses anything but a regular file.
-fn checked(options: &OpenOptions, path: &Path) -> io::Result<File> {
+/// Opens with `options`, then refuses anything but a regular file, and when the file is
+/// written `in_place`, one with other names.
+fn checked(options: &OpenOptions, path: &Path, in_place: bool) -> io::Result<File> {
     let file = options.open(path).map_err(explain)?;
-    let kind = file.metadata()?.file_type();
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    if kind.is_file() && in_place && meta.nlink() > 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it has {} names (hard links), and a write would reach the others",
+                meta.nlink()
+            ),
+        ));
+    }
     if kind.is_file() {
         return Ok(file);
     }
@@ -198,6 +217,23 @@ mod tests {
         assert!(open_append(&link).is_err());
         assert!(open_lock(&link).is_err());
         assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root:$6$hash\n");
+    }
+
+    #[test]
+    fn a_file_written_in_place_is_refused_when_it_has_other_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("passwd");
+        std::fs::write(&other, "root:x:0:0\n").unwrap();
+        let events = dir.path().join("events.jsonl");
+        std::fs::hard_link(&other, &events).unwrap();
+        let e = open_append(&events).unwrap_err().to_string();
+        assert!(e.contains("hard links"), "{e}");
+        assert!(open_lock(&events).is_err());
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "root:x:0:0\n");
+        // Read and replaced, never written in place: a second name does no harm.
+        assert!(read(&events).unwrap().is_some());
+        replace(&events, b"{}\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "root:x:0:0\n");
     }
 
     #[test]

@@ -218,3 +218,40 @@ async fn a_fifo_or_folder_in_place_of_a_state_file_is_a_clear_error_and_no_hang(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_linked_event_history_or_lock_file_is_never_written_through() {
+    let (_a, _b, setup) = relays().await;
+
+    // The lock file is truncated and rewritten at start: with another name, the start stops.
+    let dir = tempfile::tempdir().unwrap();
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, SECRETS).unwrap();
+    std::fs::hard_link(&precious, dir.path().join("smarthostd.lock")).unwrap();
+    write_config(&setup, dir.path());
+    let (status, stderr) = serve_until_exit(dir.path());
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("smarthostd.lock") && stderr.contains("hard links"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), SECRETS);
+
+    // The event history is appended to: with another name, events stay in memory and the
+    // failed writes are said.
+    let dir = tempfile::tempdir().unwrap();
+    let precious = dir.path().join("precious");
+    std::fs::write(&precious, SECRETS).unwrap();
+    std::fs::hard_link(&precious, dir.path().join("events.jsonl")).unwrap();
+    let process = ServerProcess::spawn_text_log(&setup, dir);
+    let start = Instant::now();
+    while !process
+        .log_text()
+        .contains("cannot append to the events file")
+    {
+        assert!(start.elapsed() < DEADLINE, "{}", process.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(process.log_text().contains("hard links"));
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), SECRETS);
+}
