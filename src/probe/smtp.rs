@@ -165,7 +165,8 @@ async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, 
     if ready.code != 220 {
         return Err(format!("STARTTLS answered \"{}\"", ready.summary()));
     }
-    // Plain text after the 220 would be read as if it came over TLS (RFC 3207 section 5).
+    // Plain text sent after the 220 would pass for a reply that came over TLS (the STARTTLS
+    // response injection flaw).
     session.nothing_unasked("the TLS handshake began").await?;
     let name = settings
         .tls_name
