@@ -137,7 +137,8 @@ async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, 
         }
         let helo = session
             .command(&format!("HELO {}", settings.ehlo), "HELO")
-            .await?;
+            .await
+            .map_err(|e| format!("EHLO answered \"{}\", then {e}", ehlo.summary()))?;
         if helo.code != 250 {
             return Err(format!(
                 "EHLO answered \"{}\" and HELO \"{}\"",
