@@ -7,7 +7,9 @@
 //!
 //! Data flows one way, and each module imports only from those above it here:
 //!
-//! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms, shared by all below.
+//! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms, and
+//!   [`network_text`]: text from the network (relay replies, blocklist reasons, resolver
+//!   errors) made safe where it enters, both shared by all below.
 //! - [`config`] → [`loaded`]: the TOML file and the zone file ([`zone`]), checked together into
 //!   a [`topology`].
 //! - [`probe`]: SMTP probes, one task per address, and the resolution of DNS-named hosts, and
@@ -41,6 +43,7 @@ pub mod events;
 pub mod health;
 pub mod loaded;
 pub mod metrics;
+pub mod network_text;
 pub mod probe;
 pub mod reputation;
 pub mod server;

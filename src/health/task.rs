@@ -303,10 +303,17 @@ impl HealthTask {
         let site = &topology.sites[h.site].name;
         if let Some(t) = address.hysteresis.observe(ok, thresholds, r.at) {
             let reason = match &r.result {
-                Ok(latency) => format!(
-                    "SMTP dialogue completed in {}",
-                    humantime::format_duration(round_ms(*latency))
-                ),
+                Ok(passed) => {
+                    let mut reason = format!(
+                        "SMTP dialogue completed in {}",
+                        humantime::format_duration(round_ms(r.elapsed))
+                    );
+                    if let Some(note) = &passed.note {
+                        reason.push_str("; ");
+                        reason.push_str(note);
+                    }
+                    reason
+                }
                 Err(reason) => reason.clone(),
             };
             let needed = if ok { thresholds.rise } else { thresholds.fall };

@@ -1,4 +1,6 @@
-//! One SMTP probe: connect, greeting, EHLO, optional STARTTLS, QUIT — as a polite client.
+//! One SMTP probe: connect, greeting, EHLO (HELO when a relay does not know EHLO), optional
+//! STARTTLS, QUIT — as a polite client, and a strict one: a relay that speaks before it is
+//! asked fails (RFC 5321 section 4.2), whatever it says.
 //!
 //! Every step is bounded by the probe timeout; a failure is a reason a person understands,
 //! never an error that escapes. The connection lives inside this one future, so a peer that
@@ -9,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 
-use super::reply::{Reply, ReplyReader};
+use super::session::Session;
+use crate::network_text;
 
 /// What a probe of one address needs.
 #[derive(Clone)]
@@ -62,18 +64,37 @@ impl ProbeSettings {
     }
 
     /// The longest a probe with step timeout `timeout` can take: every step's bound in turn —
-    /// connect, greeting, EHLO (sent, answered), with STARTTLS the command (sent, answered)
-    /// and the handshake, then QUIT (sent, answered). A start-up round that waits this long has
-    /// every address's first verdict.
+    /// connect, greeting, EHLO (sent, answered), then without STARTTLS perhaps HELO (sent,
+    /// answered), with STARTTLS the command (sent, answered) and the handshake, then QUIT
+    /// (sent, answered). A start-up round that waits this long has every address's first
+    /// verdict.
     pub fn step_bound(timeout: Duration, starttls: bool) -> Duration {
-        let steps = if starttls { 9 } else { 6 };
+        let steps = if starttls { 9 } else { 8 };
         timeout * steps
     }
 }
 
+/// A probe that passed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Passed {
+    /// What an operator should know about how it passed: a relay that refused EHLO and
+    /// accepted HELO.
+    pub note: Option<String>,
+}
+
+/// EHLO replies that mean "I do not know EHLO" (RFC 5321 section 4.3.2: 502 "permitted only
+/// with an old-style server that does not support EHLO"; 500 is RFC 821's reply to any verb
+/// it does not recognize). Postfix and Exim then say HELO, and so does the probe. Other
+/// refusals are about us, not the verb — 501 and 504 the argument, which HELO would repeat;
+/// 550 a policy; 421 a closing service — and the relay is down.
+const EHLO_UNKNOWN: [u16; 2] = [500, 502];
+
+/// The longest TLS error text kept: it may quote the relay's certificate.
+const TLS_ERROR_CHARS: usize = 200;
+
 /// Probes `addr`; `Err` carries the reason it is not a working relay. Never takes longer than
 /// [`ProbeSettings::longest`].
-pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), String> {
+pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, String> {
     let longest = settings.longest();
     match timeout(longest, dialogue(addr, settings)).await {
         Ok(result) => result,
@@ -84,7 +105,7 @@ pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), Str
     }
 }
 
-async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), String> {
+async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, String> {
     let t = settings.timeout;
     let secs = humantime::format_duration(t);
     let stream = match timeout(t, TcpStream::connect(addr)).await {
@@ -104,104 +125,64 @@ async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<(), Stri
         .command(&format!("EHLO {}", settings.ehlo), "EHLO")
         .await?;
     if ehlo.code != 250 {
-        return Err(format!("EHLO answered \"{}\"", ehlo.summary()));
+        if !EHLO_UNKNOWN.contains(&ehlo.code) {
+            return Err(format!("EHLO answered \"{}\"", ehlo.summary()));
+        }
+        if settings.tls.is_some() {
+            let _ = session.quit().await;
+            return Err(format!(
+                "EHLO answered \"{}\": STARTTLS is required, and a relay that does not know EHLO cannot offer it",
+                ehlo.summary()
+            ));
+        }
+        let helo = session
+            .command(&format!("HELO {}", settings.ehlo), "HELO")
+            .await
+            .map_err(|e| format!("EHLO answered \"{}\", then {e}", ehlo.summary()))?;
+        if helo.code != 250 {
+            return Err(format!(
+                "EHLO answered \"{}\" and HELO \"{}\"",
+                ehlo.summary(),
+                helo.summary()
+            ));
+        }
+        session.quit().await?;
+        return Ok(Passed {
+            note: Some(format!(
+                "EHLO refused (\"{}\"), HELO accepted",
+                ehlo.summary()
+            )),
+        });
     }
     let Some(tls) = &settings.tls else {
-        session.quit().await;
-        return Ok(());
+        session.quit().await?;
+        return Ok(Passed::default());
     };
     if !ehlo.has_extension("STARTTLS") {
-        session.quit().await;
+        let _ = session.quit().await;
         return Err("STARTTLS is required but not offered".into());
     }
     let ready = session.command("STARTTLS", "STARTTLS").await?;
     if ready.code != 220 {
         return Err(format!("STARTTLS answered \"{}\"", ready.summary()));
     }
+    // Plain text sent after the 220 would pass for a reply that came over TLS (the STARTTLS
+    // response injection flaw).
+    session.nothing_unasked("the TLS handshake began").await?;
     let name = settings
         .tls_name
         .clone()
         .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()));
     let connector = TlsConnector::from(tls.clone());
-    let stream = match timeout(t, connector.connect(name, session.stream)).await {
+    let stream = match timeout(t, connector.connect(name, session.into_stream())).await {
         Err(_) => return Err(format!("no TLS handshake within {secs}")),
-        Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
+        Ok(Err(e)) => {
+            let e = network_text::clean(&e.to_string(), TLS_ERROR_CHARS);
+            return Err(format!("TLS handshake failed: {e}"));
+        }
         Ok(Ok(s)) => s,
     };
     let mut session = Session::new(stream, t);
-    session.quit().await;
-    Ok(())
-}
-
-/// A connection and its reply reader.
-struct Session<S> {
-    stream: S,
-    reader: ReplyReader,
-    timeout: Duration,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    fn new(stream: S, timeout: Duration) -> Self {
-        Self {
-            stream,
-            reader: ReplyReader::default(),
-            timeout,
-        }
-    }
-
-    /// Reads one reply; `step` names what it answers, for the failure reason.
-    async fn reply(&mut self, step: &str) -> Result<Reply, String> {
-        let secs = humantime::format_duration(self.timeout);
-        match timeout(self.timeout, self.read_reply()).await {
-            Err(_) => Err(format!("no {step} reply within {secs}")),
-            Ok(Err(e)) => Err(format!("{e} ({step})")),
-            Ok(Ok(r)) => Ok(r),
-        }
-    }
-
-    async fn read_reply(&mut self) -> Result<Reply, String> {
-        if let Some(r) = self.reader.feed(&[]) {
-            return r.map_err(|e| e.to_string());
-        }
-        let mut buf = [0u8; 1024];
-        loop {
-            let n = match self.stream.read(&mut buf).await {
-                Ok(0) => return Err("connection closed".into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                    return Err("connection reset".into());
-                }
-                Err(e) => return Err(format!("read failed: {e}")),
-            };
-            if let Some(r) = self.reader.feed(&buf[..n]) {
-                return r.map_err(|e| e.to_string());
-            }
-        }
-    }
-
-    /// Sends `line` and reads its reply.
-    async fn command(&mut self, line: &str, step: &str) -> Result<Reply, String> {
-        let secs = humantime::format_duration(self.timeout);
-        // One write per command, so that it leaves as one segment. (No TCP_NODELAY: a client
-        // that waits for each reply never has data in flight for Nagle to hold back.)
-        let mut bytes = Vec::with_capacity(line.len() + 2);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.extend_from_slice(b"\r\n");
-        let write = async {
-            self.stream.write_all(&bytes).await?;
-            self.stream.flush().await
-        };
-        match timeout(self.timeout, write).await {
-            Err(_) => return Err(format!("could not send {step} within {secs}")),
-            Ok(Err(e)) => return Err(format!("sending {step} failed: {e}")),
-            Ok(Ok(())) => {}
-        }
-        self.reply(step).await
-    }
-
-    /// Says goodbye and waits for the reply; the verdict no longer depends on it. Dropping the
-    /// session closes the connection.
-    async fn quit(&mut self) {
-        let _ = self.command("QUIT", "QUIT").await;
-    }
+    session.quit().await?;
+    Ok(Passed::default())
 }
