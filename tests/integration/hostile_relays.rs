@@ -33,6 +33,9 @@ async fn reason(server: &TestServer, site: usize, host: usize) -> Option<String>
     status.sites[site].hosts[host].addresses[0].reason.clone()
 }
 
+/// A greeting in two segments, the second carrying an EHLO reply that nothing asked for.
+const SPLIT: &[&str] = &["220-x\r\n", "220 x\r\n250 x\r\n"];
+
 const VIOLATION: &str =
     "sent \"250 x\" before EHLO was sent: pipelining violation (RFC 5321 section 4.2)";
 
@@ -43,16 +46,19 @@ async fn a_relay_that_answers_ehlo_before_it_is_sent_is_down_as_a_pipelining_vio
         outcome(Behavior::PretalkThenClose("220 x\r\n250 x\r\n"), false).await,
         Err(VIOLATION.into())
     );
-    // The same in two segments, the second before EHLO is written; the relay then answers
-    // every command as if nothing happened.
+    // The same in two segments: the greeting's last line comes with the early reply, so that
+    // the reply is there before EHLO could be written however the machine schedules the probe
+    // (bytes that come after EHLO was written cannot be told from its reply: the probe's own
+    // tests cover bytes that wait on the socket). The relay then answers every command as if
+    // nothing happened.
     assert_eq!(
-        outcome(Behavior::Pretalk(&["220 x\r\n", "250 x\r\n"]), false).await,
+        outcome(Behavior::Pretalk(SPLIT), false).await,
         Err(VIOLATION.into())
     );
 
     // Served by the DNS: neither relay is ever given to senders.
     let at_once = FakeSmtp::start(Behavior::PretalkThenClose("220 x\r\n250 x\r\n")).await;
-    let split = FakeSmtp::start(Behavior::Pretalk(&["220 x\r\n", "250 x\r\n"])).await;
+    let split = FakeSmtp::start(Behavior::Pretalk(SPLIT)).await;
     let cambridge = FakeSmtp::start(Behavior::Healthy).await;
     let setup = Setup::new(format!(
         "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
