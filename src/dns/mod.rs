@@ -2,12 +2,14 @@
 //!
 //! - [`query`]: the query model and the allocation-free parser for the common shape.
 //! - [`slow`]: hickory-server's full parser for everything else.
+//! - [`cookie`]: server cookies (RFC 7873, RFC 9018), made and checked with the secrets.
 //! - [`respond`]: response bytes from a snapshot lookup.
 //! - [`udp`], [`tcp`], [`bind`]: sockets and their loops.
 //!
 //! Each query loads the snapshot once, so one answer never mixes two generations.
 
 pub mod bind;
+pub mod cookie;
 pub mod query;
 pub mod respond;
 pub mod rrl;
