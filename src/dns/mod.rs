@@ -2,6 +2,7 @@
 //!
 //! - [`query`]: the query model and the allocation-free parser for the common shape.
 //! - [`slow`]: hickory-server's full parser for everything else.
+//! - [`options`]: the OPT record's options (ECS, COOKIE), checked alike for both parsers.
 //! - [`cookie`]: server cookies (RFC 7873, RFC 9018), made and checked with the secrets.
 //! - [`respond`]: response bytes from a snapshot lookup.
 //! - [`udp`], [`tcp`], [`bind`]: sockets and their loops.
@@ -10,6 +11,7 @@
 
 pub mod bind;
 pub mod cookie;
+pub mod options;
 pub mod query;
 pub mod respond;
 pub mod rrl;
@@ -17,6 +19,8 @@ pub mod slow;
 pub mod tcp;
 pub mod udp;
 
+#[cfg(test)]
+mod edns_tests;
 #[cfg(test)]
 mod tests;
 

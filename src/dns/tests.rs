@@ -13,7 +13,7 @@ use super::respond::{Client, Responder};
 use super::slow::{Slow, parse_slow};
 use crate::test_support::snapshot;
 
-const CONFIG: &str = r#"
+pub(super) const CONFIG: &str = r#"
 [server]
 trusted_resolvers = ["127.9.0.0/16"]
 [zone]
@@ -46,7 +46,7 @@ hosts = [ { name = "r01", addresses = ["192.0.2.101"] }, { name = "r02", address
 fallback = []
 "#;
 
-const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 300\n\
+pub(super) const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 300\n\
 @ IN SOA ns1 hostmaster ( 1 3600 600 86400 60 )\n@ IN NS ns1\n@ IN TXT \"v=1\"\n\
 ns1 IN A 127.0.0.53\na.b.deep IN TXT \"x\"\n\
 mx IN MX 5 mail2.oxford\n";
