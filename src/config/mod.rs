@@ -7,6 +7,7 @@
 //!   file, line and key path.
 //! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
 
+mod cookies;
 mod error;
 mod load;
 mod locate;
@@ -21,6 +22,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use cookies::{CookieSecret, CookiesConfig};
 pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
@@ -84,6 +86,8 @@ pub struct ServerConfig {
     pub allow_query: Vec<IpNet>,
     /// Response rate limiting per client prefix.
     pub rate_limit: RateLimitConfig,
+    /// DNS cookie secrets (RFC 7873, RFC 9018).
+    pub cookies: CookiesConfig,
 }
 
 /// The environment variable that may hold the admin token.
@@ -126,6 +130,7 @@ impl Default for ServerConfig {
             trusted_resolvers: Vec::new(),
             allow_query: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            cookies: CookiesConfig::default(),
         }
     }
 }
@@ -176,6 +181,7 @@ impl ServerConfig {
             "server.tcp_max_queries",
         );
         check(self.rate_limit != new.rate_limit, "server.rate_limit");
+        check(self.cookies != new.cookies, "server.cookies");
         keys
     }
 }

@@ -10,7 +10,7 @@ use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 
 use super::answer_with;
 use super::query::{Fast, parse_fast};
-use super::tests::{CONFIG, ZONE};
+use super::tests::{CONFIG, ZONE, fixed_cookies};
 use crate::test_support::snapshot;
 
 /// `relay.smarthost.internal MX`, the question of every message here: a shared name, answered
@@ -139,6 +139,7 @@ fn echo(response: &[u8]) -> Echo {
 /// checking that every other shape agrees with it to the byte.
 fn through_every_shape(what: &str, options: &[u8], sources: &[SocketAddr]) -> Vec<Echo> {
     let snap = snapshot(CONFIG, ZONE);
+    let cookies = fixed_cookies();
     let mut echoes = Vec::new();
     for &src in sources {
         let mut answers = Vec::new();
@@ -150,7 +151,7 @@ fn through_every_shape(what: &str, options: &[u8], sources: &[SocketAddr]) -> Ve
                 );
             }
             let mut out = Vec::new();
-            let outcome = answer_with(&snap, 1232, &raw, src, false, &mut out)
+            let outcome = answer_with(&snap, 1232, &cookies, &raw, src, false, &mut out)
                 .unwrap_or_else(|| panic!("{what} ({shape}): no answer"));
             answers.push((shape, out, outcome.warm));
         }
@@ -197,6 +198,51 @@ fn every_client_subnet_gets_the_same_answer_on_every_path() {
     // Two options, each fine alone: FORMERR too.
     let one = option(8, &[0, 1, 24, 0, 10, 1, 2]);
     for (rcode, _, _) in through_every_shape("two ECS", &[one.clone(), one].concat(), &sources) {
+        assert_eq!(rcode, 1);
+    }
+}
+
+#[test]
+fn every_cookie_gets_the_same_answer_on_every_path() {
+    let sources: [SocketAddr; 2] = [
+        "127.10.0.1:5000".parse().unwrap(),
+        "[2001:db8:10::1]:5000".parse().unwrap(),
+    ];
+    for len in 0..=42usize {
+        let body: Vec<u8> = (0..len as u8).collect();
+        let what = format!("a {len}-byte COOKIE option");
+        for (rcode, _, cookie) in through_every_shape(&what, &option(10, &body), &sources) {
+            if len == 8 || (16..=40).contains(&len) {
+                assert_eq!(rcode, 0, "{what}: answered");
+                let cookie = cookie.unwrap_or_else(|| panic!("{what}: a cookie back"));
+                assert_eq!(
+                    cookie.len(),
+                    24,
+                    "{what}: the client cookie and a 16-byte one of ours"
+                );
+                assert_eq!(cookie[..8], body[..8], "{what}: the client cookie echoed");
+                assert_eq!(cookie[8..12], [1, 0, 0, 0], "{what}: version 1, reserved 0");
+            } else {
+                assert_eq!(rcode, 1, "{what}: FORMERR (RFC 7873 section 5.2.2)");
+                assert_eq!(cookie, None, "{what}");
+            }
+        }
+    }
+    let one = option(10, &[1; 8]);
+    for (rcode, _, _) in through_every_shape("two COOKIE", &[one.clone(), one].concat(), &sources) {
+        assert_eq!(rcode, 1, "two COOKIE options: FORMERR");
+    }
+    // Beside other options, in any order, and beside ECS.
+    let ecs = option(8, &[0, 1, 24, 0, 10, 1, 2]);
+    let padding = option(12, &[0; 7]);
+    let mixed = [padding, ecs, option(10, &[1; 8])].concat();
+    for (rcode, ecs, cookie) in through_every_shape("padding, ECS, COOKIE", &mixed, &sources) {
+        assert_eq!(rcode, 0);
+        assert!(ecs.is_some() && cookie.is_some());
+    }
+    // An option that runs past the record: FORMERR.
+    let cut = &option(10, &[1; 8])[..10];
+    for (rcode, _, _) in through_every_shape("an option cut short", cut, &sources) {
         assert_eq!(rcode, 1);
     }
 }

@@ -7,6 +7,7 @@ mod admin;
 mod answers;
 mod blocklist;
 mod config;
+mod cookies;
 mod events;
 mod fake_smtp;
 mod honest;
