@@ -143,6 +143,9 @@ impl DnsStats {
 
     /// Counts a query's COOKIE option, before rate limiting (which a valid one is exempt from).
     pub fn record_cookie(&self, seen: CookieSeen) {
+        if seen == CookieSeen::Absent {
+            return;
+        }
         if let Some(i) = COOKIES.iter().position(|(c, _)| *c == seen) {
             self.bump(&self.cookies[i]);
         }
