@@ -8,6 +8,7 @@
 //! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
 
 mod admin;
+mod cookies;
 mod error;
 mod load;
 mod locate;
@@ -24,6 +25,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub(crate) use admin::host_name;
+pub use cookies::{CookieSecret, CookiesConfig};
 pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
@@ -99,6 +101,8 @@ pub struct ServerConfig {
     pub allow_query: Vec<IpNet>,
     /// Response rate limiting per client prefix.
     pub rate_limit: RateLimitConfig,
+    /// DNS cookie secrets (RFC 7873, RFC 9018).
+    pub cookies: CookiesConfig,
 }
 
 impl Config {
@@ -140,6 +144,7 @@ impl Default for ServerConfig {
             trusted_resolvers: Vec::new(),
             allow_query: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            cookies: CookiesConfig::default(),
         }
     }
 }
@@ -209,6 +214,7 @@ impl ServerConfig {
             "server.tcp_max_queries",
         );
         check(self.rate_limit != new.rate_limit, "server.rate_limit");
+        check(self.cookies != new.cookies, "server.cookies");
         keys
     }
 }

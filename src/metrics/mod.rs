@@ -28,7 +28,7 @@ use prometheus_client::registry::Registry;
 use crate::answer::Snapshot;
 use collectors::{ReadyCollector, RuntimeCollector, WarmCollector};
 use dns::DnsCollector;
-pub use dns::{Answered, DnsStats};
+pub use dns::{Answered, CookieSeen, DnsStats};
 use process::ProcessCollector;
 pub use reputation::{DemotedLabels, EgressLabels, LookupLabels, ReputationMetrics};
 

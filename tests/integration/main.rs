@@ -9,6 +9,7 @@ mod answers;
 mod blocklist;
 mod config;
 mod control_socket;
+mod cookies;
 mod events;
 mod fake_smtp;
 mod honest;
