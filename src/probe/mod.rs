@@ -6,6 +6,7 @@
 //!   pinned relay's chain matched against its TLSA records; [`failure`]: why a probe failed,
 //!   and whether a DANE sender would refuse the relay for it.
 //! - [`tls`]: rustls settings for STARTTLS probes, which always check the handshake signature.
+//! - [`shown`]: what a relay presents over STARTTLS (`smarthostd tlsa`).
 //! - [`spawn`]: the per-address loop, bounded by a shared concurrency cap.
 //! - [`resolve`]: the addresses of hosts named by DNS, kept fresh.
 
@@ -13,6 +14,7 @@ pub mod failure;
 pub mod reply;
 pub mod resolve;
 mod session;
+pub mod shown;
 pub mod smtp;
 pub mod tls;
 

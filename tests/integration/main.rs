@@ -27,4 +27,5 @@ mod protocol;
 mod reputation;
 mod state_files;
 mod support;
+mod tlsa_command;
 mod views;
