@@ -9,7 +9,9 @@
 //!
 //! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms, and
 //!   [`network_text`]: text from the network (relay replies, blocklist reasons, resolver
-//!   errors) made safe where it enters, both shared by all below.
+//!   errors) made safe where it enters, both shared by all below, and [`dane`]: TLSA records
+//!   and the check a DANE sender makes of a relay's certificate chain, which the config
+//!   reads, the probes apply and the topology publishes.
 //! - [`config`] → [`loaded`]: the TOML file and the zone file ([`zone`]), checked together into
 //!   a [`topology`].
 //! - [`probe`]: SMTP probes, one task per address, and the resolution of DNS-named hosts, and
@@ -38,6 +40,7 @@ pub mod answer;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod dane;
 pub mod dns;
 pub mod events;
 pub mod health;

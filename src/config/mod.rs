@@ -6,6 +6,8 @@
 //!   cross-references serde cannot see, and reports every problem as a [`ConfigError`] that names
 //!   file, line and key path.
 //! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
+//! - [`tlsa`]: `sites.<name>.hosts[].tlsa` and `tls_key`, the relays' pinned keys, and whether
+//!   they can be published (`[dnssec]`).
 
 mod admin;
 mod cookies;
@@ -13,6 +15,7 @@ mod error;
 mod load;
 mod locate;
 pub mod reputation;
+pub mod tlsa;
 pub mod token;
 mod validate;
 
@@ -433,9 +436,18 @@ pub struct HostConfig {
     #[serde(default)]
     pub starttls: Option<bool>,
     /// The name the relay's certificate must carry when `probe.tls_verify` is on; default: the
-    /// `fqdn`, or for a host given by `addresses`, the address itself.
+    /// `fqdn`, or for a host given by `addresses`, the address itself (with TLSA records: the
+    /// host's name in the zone, which DANE senders send as SNI).
     #[serde(default)]
     pub tls_name: Option<String>,
+    /// TLSA records that pin the relay's key or its CA, `"3 1 1 <hex>"`: probed on every probe
+    /// (with STARTTLS, whatever `starttls` says), several during a key rollover.
+    #[serde(default)]
+    pub tlsa: Vec<crate::dane::Tlsa>,
+    /// The relay's PEM certificate (or chain, or public key), relative to the config's folder,
+    /// from which its `3 1 1` record is derived; read at start and on every reload.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A relay's address as written: an IP address, with `%interface` for a link-local IPv6 one.

@@ -30,6 +30,10 @@ pub enum Kind {
     /// A site's standing from its blocklist verdicts changed (`from`/`to`: `clean`, `listed`,
     /// `held`): whether its answers were demoted.
     Standing,
+    /// Whether a pinned relay's address showed a key its TLSA records pin changed (`from`/`to`:
+    /// `unknown`, `matched`, `mismatched`); `reason` says what was shown. A relay found
+    /// mismatched is an event even when its address was already down for another reason.
+    Tlsa,
     /// smarthostd started: nothing is known of any relay until its first probe.
     Start,
     /// smarthostd stopped: nothing was probed or answered until the next start.
@@ -48,6 +52,7 @@ impl Kind {
             Kind::Mode => "mode",
             Kind::Listing => "listing",
             Kind::Standing => "standing",
+            Kind::Tlsa => "tlsa",
             Kind::Start => "start",
             Kind::Stop => "stop",
         }
@@ -203,6 +208,25 @@ impl Event {
             to: Some(to.into()),
             reason: Some(reason.into()),
             ..Self::new(Kind::Standing)
+        }
+    }
+
+    /// Whether the key shown at `address` of the pinned relay `site/host` matches its TLSA
+    /// records changed.
+    pub fn tlsa(
+        site: &str,
+        host: &str,
+        address: IpAddr,
+        from: &str,
+        to: &str,
+        reason: &str,
+    ) -> Self {
+        Self {
+            address: Some(address.to_string()),
+            from: Some(from.into()),
+            to: Some(to.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::Tlsa).on(site, host)
         }
     }
 

@@ -43,6 +43,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.stream
     }
 
+    /// The connection, to ask it what the TLS handshake brought.
+    pub(super) fn stream(&self) -> &S {
+        &self.stream
+    }
+
     /// Reads one reply; `step` names what it answers, for the failure reason.
     pub(super) async fn reply(&mut self, step: &str) -> Result<Reply, String> {
         let secs = humantime::format_duration(self.timeout);

@@ -5,17 +5,25 @@
 //! Every step is bounded by the probe timeout; a failure is a reason a person understands,
 //! never an error that escapes. The connection lives inside this one future, so a peer that
 //! stalls costs nothing once the timeout fires.
+//!
+//! A pinned relay (one with TLSA records) is always probed with STARTTLS, and the chain it
+//! presents is matched against its records as a DANE sender matches them; a relay that fails
+//! that, or that offers no TLS, fails in a way a DANE sender would refuse it ([`DaneFailure`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::ServerName;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
+pub use super::failure::{DaneFailure, Failed};
 use super::session::Session;
+use super::tls::is_key_not_held;
+use crate::dane::{self, Tlsa};
 use crate::network_text;
 
 /// What a probe of one address needs.
@@ -27,8 +35,20 @@ pub struct ProbeSettings {
     pub ehlo: String,
     /// Present when the host must offer STARTTLS and complete a handshake.
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// The name checked against the certificate, when verification is on.
+    /// The name checked against the certificate, when verification is on, and sent as SNI.
     pub tls_name: Option<ServerName<'static>>,
+    /// The relay's TLSA records, when it is pinned (then `tls` is set too).
+    pub tlsa: Option<Arc<Pinned>>,
+}
+
+/// What a pinned relay's chain is matched against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    /// Its TLSA records.
+    pub records: Vec<Tlsa>,
+    /// The name a DANE-TA certificate must carry: the relay's MX exchange name (the TLSA base
+    /// domain), without the trailing dot.
+    pub name: String,
 }
 
 impl std::fmt::Debug for ProbeSettings {
@@ -37,6 +57,7 @@ impl std::fmt::Debug for ProbeSettings {
             .field("timeout", &self.timeout)
             .field("ehlo", &self.ehlo)
             .field("starttls", &self.tls.is_some())
+            .field("tlsa", &self.tlsa.as_ref().map(|p| p.records.len()))
             .finish()
     }
 }
@@ -54,6 +75,7 @@ impl PartialEq for ProbeSettings {
             && self.timeout == other.timeout
             && self.ehlo == other.ehlo
             && self.tls_name == other.tls_name
+            && self.tlsa == other.tlsa
     }
 }
 
@@ -94,46 +116,94 @@ const TLS_ERROR_CHARS: usize = 200;
 
 /// Probes `addr`; `Err` carries the reason it is not a working relay. Never takes longer than
 /// [`ProbeSettings::longest`].
-pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, String> {
+pub async fn probe(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, Failed> {
     let longest = settings.longest();
     match timeout(longest, dialogue(addr, settings)).await {
         Ok(result) => result,
         Err(_) => Err(format!(
             "the SMTP dialogue took longer than {}",
             humantime::format_duration(longest)
-        )),
+        )
+        .into()),
     }
 }
 
-async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, String> {
+/// How far a dialogue got: done without TLS, or a TLS session for the next step.
+pub(super) enum Opened {
+    /// No STARTTLS was asked for; the relay passed and was said goodbye to.
+    Plain(Passed),
+    /// The handshake is done (its signature checked).
+    Tls(Box<Session<TlsStream<TcpStream>>>),
+}
+
+async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, Failed> {
+    let mut session = match open(addr, settings).await? {
+        Opened::Plain(passed) => return Ok(passed),
+        Opened::Tls(session) => session,
+    };
+    if let Some(pinned) = &settings.tlsa {
+        let chain = peer_chain(&session);
+        if let Err(mismatch) =
+            dane::authenticate(&pinned.records, &chain, &pinned.name, UnixTime::now())
+        {
+            let _ = session.quit().await;
+            return Err(Failed::dane(mismatch.reason, DaneFailure::Mismatch));
+        }
+    }
+    session.quit().await?;
+    Ok(Passed::default())
+}
+
+/// The chain the relay presented, end entity first.
+pub(super) fn peer_chain(session: &Session<TlsStream<TcpStream>>) -> Vec<CertificateDer<'static>> {
+    let (_, connection) = session.stream().get_ref();
+    connection
+        .peer_certificates()
+        .map(<[CertificateDer<'static>]>::to_vec)
+        .unwrap_or_default()
+}
+
+/// Connects, greets, says EHLO (or HELO) and, when `settings.tls` asks for it, STARTTLS and
+/// the handshake.
+pub(super) async fn open(addr: SocketAddr, settings: &ProbeSettings) -> Result<Opened, Failed> {
     let t = settings.timeout;
     let secs = humantime::format_duration(t);
     let stream = match timeout(t, TcpStream::connect(addr)).await {
-        Err(_) => return Err(format!("no answer to TCP connect within {secs}")),
+        Err(_) => return Err(format!("no answer to TCP connect within {secs}").into()),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             return Err("connection refused".into());
         }
-        Ok(Err(e)) => return Err(format!("connect failed: {e}")),
+        Ok(Err(e)) => return Err(format!("connect failed: {e}").into()),
         Ok(Ok(s)) => s,
+    };
+    // A pinned relay that offers no TLS is one a DANE sender refuses.
+    let no_tls = |reason: String| match settings.tlsa {
+        Some(_) => Failed::dane(
+            format!(
+                "{reason}; its TLSA records make a DANE sender require TLS, so it would refuse the relay"
+            ),
+            DaneFailure::NoTls,
+        ),
+        None => reason.into(),
     };
     let mut session = Session::new(stream, t);
     let greeting = session.reply("greeting").await?;
     if greeting.code != 220 {
-        return Err(format!("greeting was \"{}\"", greeting.summary()));
+        return Err(format!("greeting was \"{}\"", greeting.summary()).into());
     }
     let ehlo = session
         .command(&format!("EHLO {}", settings.ehlo), "EHLO")
         .await?;
     if ehlo.code != 250 {
         if !EHLO_UNKNOWN.contains(&ehlo.code) {
-            return Err(format!("EHLO answered \"{}\"", ehlo.summary()));
+            return Err(format!("EHLO answered \"{}\"", ehlo.summary()).into());
         }
         if settings.tls.is_some() {
             let _ = session.quit().await;
-            return Err(format!(
+            return Err(no_tls(format!(
                 "EHLO answered \"{}\": STARTTLS is required, and a relay that does not know EHLO cannot offer it",
                 ehlo.summary()
-            ));
+            )));
         }
         let helo = session
             .command(&format!("HELO {}", settings.ehlo), "HELO")
@@ -144,27 +214,28 @@ async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, 
                 "EHLO answered \"{}\" and HELO \"{}\"",
                 ehlo.summary(),
                 helo.summary()
-            ));
+            )
+            .into());
         }
         session.quit().await?;
-        return Ok(Passed {
+        return Ok(Opened::Plain(Passed {
             note: Some(format!(
                 "EHLO refused (\"{}\"), HELO accepted",
                 ehlo.summary()
             )),
-        });
+        }));
     }
     let Some(tls) = &settings.tls else {
         session.quit().await?;
-        return Ok(Passed::default());
+        return Ok(Opened::Plain(Passed::default()));
     };
     if !ehlo.has_extension("STARTTLS") {
         let _ = session.quit().await;
-        return Err("STARTTLS is required but not offered".into());
+        return Err(no_tls("STARTTLS is required but not offered".into()));
     }
     let ready = session.command("STARTTLS", "STARTTLS").await?;
     if ready.code != 220 {
-        return Err(format!("STARTTLS answered \"{}\"", ready.summary()));
+        return Err(format!("STARTTLS answered \"{}\"", ready.summary()).into());
     }
     // Plain text sent after the 220 would pass for a reply that came over TLS (the STARTTLS
     // response injection flaw).
@@ -175,14 +246,19 @@ async fn dialogue(addr: SocketAddr, settings: &ProbeSettings) -> Result<Passed, 
         .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()));
     let connector = TlsConnector::from(tls.clone());
     let stream = match timeout(t, connector.connect(name, session.into_stream())).await {
-        Err(_) => return Err(format!("no TLS handshake within {secs}")),
+        Err(_) => return Err(format!("no TLS handshake within {secs}").into()),
+        Ok(Err(e)) if is_key_not_held(&e) => {
+            let reason = format!("TLS handshake failed: {}", super::tls::KeyNotHeld);
+            return Err(match settings.tlsa {
+                Some(_) => Failed::dane(reason, DaneFailure::KeyNotHeld),
+                None => reason.into(),
+            });
+        }
         Ok(Err(e)) => {
             let e = network_text::clean(&e.to_string(), TLS_ERROR_CHARS);
-            return Err(format!("TLS handshake failed: {e}"));
+            return Err(format!("TLS handshake failed: {e}").into());
         }
         Ok(Ok(s)) => s,
     };
-    let mut session = Session::new(stream, t);
-    session.quit().await?;
-    Ok(Passed::default())
+    Ok(Opened::Tls(Box::new(Session::new(stream, t))))
 }

@@ -46,6 +46,8 @@ pub(crate) enum Behavior {
     /// Healthy, slowly: every reply leaves in pieces of a few bytes, each a segment of its own,
     /// this far apart.
     Trickle(Duration),
+    /// Each connection behaves as the next of these, in turn.
+    Cycle(Arc<[Behavior]>),
 }
 
 /// A distinct loopback address for each fake host of the whole test run, so that answers
@@ -102,10 +104,13 @@ impl FakeSmtp {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                connections.fetch_add(1, Ordering::Relaxed);
+                let n = connections.fetch_add(1, Ordering::Relaxed);
                 let now = {
                     let mut b = behavior.lock().unwrap();
-                    let now = b.clone();
+                    let now = match &*b {
+                        Behavior::Cycle(each) => each[n % each.len()].clone(),
+                        other => other.clone(),
+                    };
                     if matches!(now, Behavior::FailOnce) {
                         *b = Behavior::Healthy;
                     }

@@ -18,13 +18,16 @@ fn settings(starttls: bool) -> ProbeSettings {
         ehlo: "probe.test".into(),
         tls: starttls.then(|| tls::client_config(false, None).unwrap()),
         tls_name: None,
+        tlsa: None,
     }
 }
 
 /// The probe of one fake host with `behavior`.
 async fn outcome(behavior: Behavior, starttls: bool) -> Result<Passed, String> {
     let host = FakeSmtp::start(behavior).await;
-    probe(host.addr, &settings(starttls)).await
+    probe(host.addr, &settings(starttls))
+        .await
+        .map_err(|f| f.reason)
 }
 
 /// The reason the status gives for the first address of host `host` of site `site`.

@@ -16,12 +16,15 @@ fn settings(timeout_ms: u64) -> ProbeSettings {
         ehlo: "probe.test".into(),
         tls: None,
         tls_name: None,
+        tlsa: None,
     }
 }
 
 async fn outcome(behavior: Behavior, timeout_ms: u64) -> Result<Passed, String> {
     let host = FakeSmtp::start(behavior).await;
-    probe(host.addr, &settings(timeout_ms)).await
+    probe(host.addr, &settings(timeout_ms))
+        .await
+        .map_err(|f| f.reason)
 }
 
 #[tokio::test]
@@ -76,7 +79,7 @@ async fn starttls_must_be_offered_and_complete() {
     assert_eq!(probe(tls_host.addr, &s).await, Ok(Passed::default()));
     // With verification on, a self-signed certificate fails the handshake.
     s.tls = Some(tls::client_config(true, None).unwrap());
-    let e = probe(tls_host.addr, &s).await.unwrap_err();
+    let e = probe(tls_host.addr, &s).await.unwrap_err().reason;
     assert!(e.starts_with("TLS handshake failed"), "{e}");
 }
 
