@@ -570,7 +570,9 @@ def main():
                     f"{LABEL[q]}: {meta['answers'][s][q]}" for q in QUERIES))
             return
 
-        plan = [(False, q, servers) for q in qkeys] + [(True, q, tcp_servers) for q in tqkeys]
+        # SKIP_TCP=1 leaves no TCP server: no TCP runs then.
+        tcp_plan = [(True, q, tcp_servers) for q in tqkeys] if tcp_servers else []
+        plan = [(False, q, servers) for q in qkeys] + tcp_plan
         total = sum(a.runs * len(ss) for _, _, ss in plan)
         i = 0
         for tcp, q, ss in plan:

@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
 use smarthostd::answer::{self, Snapshot};
 use smarthostd::config;
+use smarthostd::dns::cookie::{Cookie, Cookies, Presented};
 use smarthostd::health::{HealthView, State};
 use smarthostd::topology::Topology;
 use smarthostd::zone::StaticZone;
@@ -69,10 +71,26 @@ fn query(name: &str, rtype: RecordType, edns: bool) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
+/// `query` with a COOKIE option of `cookie` (8 bytes, or 24 with a server cookie).
+fn with_cookie(name: &str, rtype: RecordType, cookie: &[u8]) -> Vec<u8> {
+    let mut m = Message::from_vec(&query(name, rtype, true)).unwrap();
+    let mut e = Edns::new();
+    e.options_mut()
+        .insert(EdnsOption::Unknown(10, cookie.to_vec()));
+    m.set_edns(e);
+    m.to_vec().unwrap()
+}
+
 fn answer_path(c: &mut Criterion) {
     let snap = snapshot(3, 2);
     let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
     let mut out = Vec::with_capacity(4096);
+    let cookies = Cookies::new(&[[0x5a; 16]]).unwrap();
+    let first = Cookie {
+        client: [7; 8],
+        server: Presented::None,
+    };
+    let ours = cookies.reply(&first, src.ip()).data;
     let mut group = c.benchmark_group("answer");
     for (label, name, rtype, edns) in [
         ("site MX", "site0.smarthost.internal", RecordType::MX, true),
@@ -88,7 +106,35 @@ fn answer_path(c: &mut Criterion) {
         let q = query(name, rtype, edns);
         group.bench_function(label, |b| {
             b.iter(|| {
-                smarthostd::dns::answer_with(&snap, 1232, black_box(&q), src, false, &mut out)
+                smarthostd::dns::answer_with(
+                    &snap,
+                    1232,
+                    &cookies,
+                    black_box(&q),
+                    src,
+                    false,
+                    &mut out,
+                )
+            })
+        });
+    }
+    // A client cookie gets a fresh server cookie; a valid one is checked (and kept).
+    for (label, cookie) in [
+        ("site MX, client cookie", &ours[..8]),
+        ("site MX, valid server cookie", &ours[..]),
+    ] {
+        let q = with_cookie("site0.smarthost.internal", RecordType::MX, cookie);
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                smarthostd::dns::answer_with(
+                    &snap,
+                    1232,
+                    &cookies,
+                    black_box(&q),
+                    src,
+                    false,
+                    &mut out,
+                )
             })
         });
     }
@@ -98,7 +144,15 @@ fn answer_path(c: &mut Criterion) {
     compressed.extend_from_slice(&[0xC0, 12, 0, 15, 0, 1]);
     group.bench_function("full parser (2 questions: FORMERR)", |b| {
         b.iter(|| {
-            smarthostd::dns::answer_with(&snap, 1232, black_box(&compressed), src, false, &mut out)
+            smarthostd::dns::answer_with(
+                &snap,
+                1232,
+                &cookies,
+                black_box(&compressed),
+                src,
+                false,
+                &mut out,
+            )
         })
     });
     group.finish();

@@ -58,6 +58,54 @@ def ecs(family, source, scope, addr):
     return option(8, struct.pack(">HBB", family, source, scope) + addr)
 
 
+def siphash24(key, data):
+    """SipHash-2-4 (as RFC 9018 server cookies use it), for seeds with valid cookies."""
+    mask = (1 << 64) - 1
+
+    def rotl(x, b):
+        return ((x << b) | (x >> (64 - b))) & mask
+
+    k0, k1 = struct.unpack("<QQ", key)
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261,
+         k1 ^ 0x7465646279746573]
+
+    def rounds(n):
+        for _ in range(n):
+            v[0] = (v[0] + v[1]) & mask; v[1] = rotl(v[1], 13); v[1] ^= v[0]; v[0] = rotl(v[0], 32)
+            v[2] = (v[2] + v[3]) & mask; v[3] = rotl(v[3], 16); v[3] ^= v[2]
+            v[0] = (v[0] + v[3]) & mask; v[3] = rotl(v[3], 21); v[3] ^= v[0]
+            v[2] = (v[2] + v[1]) & mask; v[1] = rotl(v[1], 17); v[1] ^= v[2]; v[2] = rotl(v[2], 32)
+
+    tail = len(data) % 8
+    for i in range(0, len(data) - tail, 8):
+        m = struct.unpack("<Q", data[i:i + 8])[0]
+        v[3] ^= m
+        rounds(2)
+        v[0] ^= m
+    last = (len(data) & 0xFF) << 56
+    for i, b in enumerate(data[len(data) - tail:]):
+        last |= b << (8 * i)
+    v[3] ^= last
+    rounds(2)
+    v[0] ^= last
+    v[2] ^= 0xFF
+    rounds(4)
+    return struct.pack("<Q", v[0] ^ v[1] ^ v[2] ^ v[3])
+
+
+# COOKIE_SECRET and COOKIE_NOW of fuzz/src/lib.rs.
+COOKIE_SECRET = bytes.fromhex("e5e973e5a6b2a43f48e7dc849e37bfcf")
+COOKIE_NOW = 1_700_000_000
+assert siphash24(COOKIE_SECRET, bytes.fromhex("2464c4abcf10c957010000005cf79f11c63364")
+                 + bytes([100])) == bytes.fromhex("1f8130c3eee29480"), "RFC 9018 appendix A.1"
+
+
+def cookie(client, ip, stamp=COOKIE_NOW, secret=COOKIE_SECRET):
+    """A COOKIE option with an RFC 9018 server cookie for `client` at `ip` (packed)."""
+    head = bytes([1, 0, 0, 0]) + struct.pack(">I", stamp)
+    return option(10, client + head + siphash24(secret, client + head + ip))
+
+
 def opt(payload=1232, version=0, do=False, ext_rcode=0, options=b""):
     flags = 0x8000 if do else 0
     return b"\x00" + struct.pack(">HHBBHH", OPT, payload, ext_rcode, version, flags, len(options)) + options
@@ -97,6 +145,38 @@ def request_seeds():
     s["mx_ecs_and_cookie"] = sel(TRUSTED_V6) + query(
         "mx." + Z, MX,
         edns=opt(options=option(10, bytes(range(8))) + ecs(2, 56, 0, bytes.fromhex("20010db8000100"))))
+    # DNS cookies: a first query, cookies of ours (valid from their address only), stale,
+    # forged, of another server's length, malformed, twice, on the full parser's path.
+    client = bytes.fromhex("0123456789abcdef")
+    v4, v6 = bytes([10, 1, 2, 3]), bytes.fromhex("20010db8000100000000000000000005")
+    s["cookie_client_only"] = sel(OXFORD_V4) + query("oxford." + Z, MX, edns=opt(options=option(10, client)))
+    s["cookie_valid_v4"] = sel(OXFORD_V4) + query("oxford." + Z, MX, edns=opt(options=cookie(client, v4)))
+    s["cookie_valid_v6_tcp"] = sel(OXFORD_V6, tcp=True) + query(Z, MX, edns=opt(options=cookie(client, v6)))
+    s["cookie_valid_mapped"] = sel(MAPPED_OXFORD) + query(Z, MX, edns=opt(options=cookie(client, v4)))
+    s["cookie_renewed"] = sel(OXFORD_V4) + query(
+        "oxford." + Z, MX, edns=opt(options=cookie(client, v4, COOKIE_NOW - 2000)))
+    s["cookie_stale"] = sel(OXFORD_V4) + query(
+        "oxford." + Z, MX, edns=opt(options=cookie(client, v4, COOKIE_NOW - 4000)))
+    s["cookie_elsewhere"] = sel(LONDON_V4) + query("oxford." + Z, MX, edns=opt(options=cookie(client, v4)))
+    s["cookie_forged"] = sel(OXFORD_V4) + query(
+        "oxford." + Z, MX, edns=opt(options=option(10, client + bytes([1, 0, 0, 0]) + bytes(12))))
+    s["cookie_other_server"] = sel(OXFORD_V4) + query(
+        "oxford." + Z, MX, edns=opt(options=option(10, client + bytes(range(20)))))
+    s["cookie_short"] = sel(OXFORD_V4) + query("oxford." + Z, MX, edns=opt(options=option(10, client[:7])))
+    s["cookie_long"] = sel(OXFORD_V4) + query("oxford." + Z, MX, edns=opt(options=option(10, bytes(41))))
+    s["cookie_twice"] = sel(OXFORD_V4) + query(
+        "oxford." + Z, MX, edns=opt(options=option(10, client) + option(10, client)))
+    s["cookie_full_parser"] = sel(OXFORD_V4) + header(ns=1, ar=1) + question("oxford." + Z, MX) + \
+        b"\xc0\x0c" + struct.pack(">HHIH", A, IN, 60, 4) + bytes([1, 2, 3, 4]) + \
+        opt(options=cookie(client, v4))
+    s["cookie_badvers"] = sel(OXFORD_V4) + query(
+        "oxford." + Z, MX, edns=opt(version=1, options=option(10, client)))
+    # Malformed client subnets (RFC 7871 section 6): FORMERR on every path.
+    s["ecs_bits_past_prefix"] = sel(TRUSTED_V4) + query(Z, MX, edns=opt(options=ecs(1, 23, 0, bytes([10, 1, 3]))))
+    s["ecs_octet_over"] = sel(TRUSTED_V4) + query(Z, MX, edns=opt(options=ecs(1, 16, 0, bytes([10, 1, 0]))))
+    s["ecs_twice"] = sel(TRUSTED_V4) + query(
+        Z, MX, edns=opt(options=ecs(1, 16, 0, bytes([10, 1])) + ecs(1, 16, 0, bytes([10, 1]))))
+    s["ecs_option_cut"] = sel(TRUSTED_V4) + query(Z, MX, edns=opt(options=ecs(1, 24, 0, bytes([10, 1, 2]))[:-2]))
     # Hosts and static records.
     s["a_host"] = sel(LONDON_V4) + query("mail1.london." + Z, A)
     s["aaaa_host_mixed"] = sel(LOOP_V6) + query("MAIL2.oxford." + Z, AAAA, edns=opt(do=True))

@@ -7,7 +7,11 @@
 //!
 //! Data flows one way, and each module imports only from those above it here:
 //!
-//! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms, shared by all below.
+//! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms, and
+//!   [`network_text`]: text from the network (relay replies, blocklist reasons, resolver
+//!   errors) made safe where it enters, both shared by all below, and [`dane`]: TLSA records
+//!   and the check a DANE sender makes of a relay's certificate chain, which the config
+//!   reads, the probes apply and the topology publishes.
 //! - [`config`] → [`loaded`]: the TOML file and the zone file ([`zone`]), checked together into
 //!   a [`topology`].
 //! - [`probe`]: SMTP probes, one task per address, and the resolution of DNS-named hosts, and
@@ -42,11 +46,13 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod connections;
+pub mod dane;
 pub mod dns;
 pub mod events;
 pub mod health;
 pub mod loaded;
 pub mod metrics;
+pub mod network_text;
 pub mod probe;
 pub mod reputation;
 pub mod server;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::answer;
 use crate::answer::HealthView;
 use crate::config::{self, AdminToken, Config, ConfigError};
+use crate::dane::Tlsa;
 use crate::topology::Topology;
 use crate::zone::StaticZone;
 
@@ -43,8 +44,11 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         .map_err(|e| ConfigError::new(path, "", format!("cannot read the config file: {e}")))?;
     let config = config::parse(path, &text)?;
     let admin_token = config::token::resolve(&config, &text)?;
-    let mut loaded = from_config(config, admin_token)?;
-    loaded.fingerprint = hash_of(&(&text, loaded.zone.text(), loaded.tls_fingerprint));
+    // The key files are read with the config, so that a reload re-reads them.
+    let tlsa = config::tlsa::resolve(&config, &text)?;
+    let pinned = hash_of(&tlsa);
+    let mut loaded = from_config(config, admin_token, tlsa)?;
+    loaded.fingerprint = hash_of(&(&text, loaded.zone.text(), loaded.tls_fingerprint, pinned));
     loaded.text = text;
     Ok(loaded)
 }
@@ -56,10 +60,16 @@ fn hash_of(value: &impl Hash) -> u64 {
 }
 
 /// Checks a parsed config against its zone file.
-fn from_config(config: Config, admin_token: Option<AdminToken>) -> Result<Loaded, ConfigError> {
-    let topology = Topology::from_config(&config).map_err(|e| {
-        ConfigError::new(&config.path, "", format!("a name is not valid in DNS: {e}"))
-    })?;
+fn from_config(
+    config: Config,
+    admin_token: Option<AdminToken>,
+    tlsa: Vec<Vec<Tlsa>>,
+) -> Result<Loaded, ConfigError> {
+    let topology = Topology::from_config(&config)
+        .and_then(|t| t.with_tlsa(tlsa))
+        .map_err(|e| {
+            ConfigError::new(&config.path, "", format!("a name is not valid in DNS: {e}"))
+        })?;
     let zone_path = config.zone.file_path(&config.path);
     let zone = StaticZone::load(&zone_path, &topology.origin)?;
     zone.check_against(&topology)?;
@@ -104,7 +114,7 @@ fn from_config(config: Config, admin_token: Option<AdminToken>) -> Result<Loaded
 }
 
 /// This machine's host name, for EHLO when `probe.ehlo` is not set.
-fn local_host_name() -> String {
+pub fn local_host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

@@ -181,6 +181,7 @@ pub async fn start(
         snapshot: snapshot.clone(),
         edns_payload: config.server.edns_udp_payload,
         rate_limiter: dns::rrl::RateLimiter::new(&config.server.rate_limit),
+        cookies: dns::cookie::Cookies::new(&config.server.cookies.keys())?,
         metrics: metrics.clone(),
     });
     let limits = dns::tcp::TcpLimits {

@@ -2,6 +2,10 @@
 //!
 //! Sites and hosts are numbered in file order; a [`HostId`] indexes [`Topology::hosts`] and the
 //! health view alike. Names are lower-case fully qualified DNS names.
+//!
+//! [`tlsa`]: the TLSA RRsets of the pinned relays, owner by owner, ready for the answers.
+
+pub mod tlsa;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -40,6 +44,8 @@ pub struct Topology {
     pub trusted_resolvers: Vec<IpNet>,
     /// Clients that may query; empty: everyone.
     pub allow_query: Vec<IpNet>,
+    /// The TLSA RRsets to publish, owner by owner ([`Topology::tlsa_rrsets`]).
+    pub tlsa: Vec<tlsa::TlsaRrset>,
 }
 
 /// Which answer a shared name gives.
@@ -111,8 +117,11 @@ pub struct Host {
     pub port: u16,
     /// Probe timeout for this host.
     pub timeout: Duration,
-    /// Whether the probe requires STARTTLS.
+    /// Whether the probe requires STARTTLS (always, for a host with TLSA records).
     pub starttls: bool,
+    /// The TLSA records that pin its key or its CA (`tlsa`, and the record of `tls_key`):
+    /// every probe checks the chain the relay presents against them.
+    pub tlsa: Vec<crate::dane::Tlsa>,
 }
 
 impl Host {
@@ -129,10 +138,16 @@ impl Host {
             .map_or(0, |(_, scope)| *scope)
     }
 
-    /// The name a verified certificate must carry: `tls_name`, else the `fqdn`; `None` checks
-    /// it against the address.
+    /// The name a verified certificate must carry, and the probe sends as SNI: `tls_name`,
+    /// else for a pinned host its name in the zone (the TLSA base domain, which a DANE sender
+    /// sends, RFC 7672 section 8.1), else the `fqdn`; `None` checks it against the address.
     pub fn tls_name(&self) -> Option<rustls_pki_types::ServerName<'static>> {
-        let name = self.certificate_name.as_ref().or(self.target.as_ref())?;
+        let pinned = (!self.tlsa.is_empty()).then_some(&self.fqdn);
+        let name = self
+            .certificate_name
+            .as_ref()
+            .or(pinned)
+            .or(self.target.as_ref())?;
         rustls_pki_types::ServerName::try_from(name.to_ascii().trim_end_matches('.').to_string())
             .ok()
     }
@@ -169,7 +184,8 @@ impl Topology {
                     target,
                     port: host.port.unwrap_or(DEFAULT_SMTP_PORT),
                     timeout: host.timeout.unwrap_or(config.probe.timeout),
-                    starttls: host.starttls.unwrap_or(config.probe.starttls),
+                    starttls: host.starttls.unwrap_or(config.probe.starttls) || host.has_tlsa(),
+                    tlsa: host.tlsa.clone(),
                 });
             }
             let site_index = |n: &str| config.sites.get_index_of(n).expect("validated site");
@@ -213,7 +229,7 @@ impl Topology {
             None | Some(VIEW_ALL) => View::All,
             Some(site) => View::Site(config.sites.get_index_of(site).expect("validated site")),
         };
-        Ok(Self {
+        let mut topology = Self {
             origin,
             sites,
             hosts,
@@ -241,7 +257,24 @@ impl Topology {
             },
             trusted_resolvers: config.server.trusted_resolvers.clone(),
             allow_query: config.server.allow_query.iter().map(IpNet::trunc).collect(),
-        })
+            tlsa: Vec::new(),
+        };
+        topology.tlsa = topology.tlsa_rrsets()?;
+        Ok(topology)
+    }
+
+    /// Sets each host's TLSA records (in host order: the `tlsa` of the config with the records
+    /// of the key files, as [`config::tlsa::resolve`](crate::config::tlsa::resolve) reads
+    /// them), and the RRsets made of them; fails when an owner name would be too long.
+    pub fn with_tlsa(
+        mut self,
+        records: Vec<Vec<crate::dane::Tlsa>>,
+    ) -> Result<Self, hickory_proto::ProtoError> {
+        for (host, records) in self.hosts.iter_mut().zip(records) {
+            host.tlsa = records;
+        }
+        self.tlsa = self.tlsa_rrsets()?;
+        Ok(self)
     }
 
     /// The view of a client address, and the prefix length of the network that chose it.

@@ -1,6 +1,6 @@
 //! The DNS wire format in one place: names in wire form, and the numbers of the types, the
 //! class, the EDNS option and the response codes that config, topology, answers and the DNS
-//! edge share (RFC 1035, RFC 6891, RFC 7871). Plain constants rather than hickory-proto's
+//! edge share (RFC 1035, RFC 6891, RFC 7871, RFC 7873). Plain constants rather than hickory-proto's
 //! enums, because the answer path matches on them and builds headers from them byte by byte.
 
 use hickory_proto::rr::Name;
@@ -17,12 +17,15 @@ pub const TYPE_AXFR: u16 = 252;
 pub const TYPE_ANY: u16 = 255;
 /// EDNS Client Subnet (RFC 7871).
 pub const OPTION_CLIENT_SUBNET: u16 = 8;
+/// DNS cookies (RFC 7873).
+pub const OPTION_COOKIE: u16 = 10;
 
 /// Response codes (the low four bits in the header).
 pub mod rcode {
     /// No error: an answer, or NODATA.
     pub const NOERROR: u8 = 0;
-    /// A malformed query: unreadable, more than one question, or a question of type OPT.
+    /// A malformed query: unreadable, more than one question, a question of type OPT, or a
+    /// malformed EDNS option (ECS, COOKIE).
     pub const FORMERR: u8 = 1;
     /// Server failure: a site's name whose answer names no host with a known address, so that
     /// resolvers retry and MTAs defer.

@@ -19,6 +19,7 @@ use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
 use smarthostd::config::ConfigError;
 use smarthostd::dns::answer_with;
+use smarthostd::dns::cookie::Cookies;
 use smarthostd::health::HealthView;
 use smarthostd::topology::Topology;
 use smarthostd::wire::fqdn;
@@ -125,12 +126,15 @@ fuzz_target!(|data: &[u8]| {
     names.extend(topology.hosts.iter().map(|h| wire(&h.fqdn)));
     names.extend(topology.view_names.iter().map(wire));
     let src: SocketAddr = "192.0.2.1:40053".parse().unwrap();
+    let Ok(cookies) = Cookies::with_clock(&config.server.cookies.keys(), || 1_700_000_000) else {
+        return;
+    };
     let mut out = Vec::new();
     for name in names.iter().take(64) {
         for qtype in [15u16, 1, 28, 6, 2] {
             for (payload, tcp) in [(None, false), (Some(1232), false), (Some(4096), true)] {
                 let raw = query(name, qtype, payload);
-                let Some(_) = answer_with(&snapshot, edns_payload, &raw, src, tcp, &mut out)
+                let Some(_) = answer_with(&snapshot, edns_payload, &cookies, &raw, src, tcp, &mut out)
                 else {
                     panic!("no answer to {}", hex(&raw));
                 };

@@ -13,6 +13,9 @@
 //! - the RCODE (with the OPT record's extended bits) agrees with the outcome;
 //! - an echoed question is the client's, letter case kept;
 //! - an OPT record carries our payload, and an ECS option echoes the client's address and prefix;
+//! - a query with a COOKIE option (as either parser reads it) gets one back, unless it is
+//!   answered BADVERS: the client cookie and a 16-byte version 1 server cookie; a cookie the
+//!   query had none of never appears; a malformed COOKIE option gets FORMERR;
 //! - the rate limiter's "slip" form of the answer (cut after the question, TC) parses too.
 
 #![no_main]
@@ -21,9 +24,12 @@ use std::cell::RefCell;
 
 use hickory_proto::op::{Message, MessageType};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_server::net::xfer::Protocol;
 use libfuzzer_sys::fuzz_target;
 use smarthostd::dns::answer_with;
 use smarthostd::dns::query::{Fast, parse_fast};
+use smarthostd::dns::slow::{Slow, parse_slow};
+use smarthostd::metrics::CookieSeen;
 use smarthostd::dns::rrl::truncate_to_question;
 use smarthostd_fuzz::{fixture, hex, transport, udp_limit};
 
@@ -39,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     let fx = fixture();
     let (tcp, src) = transport(selector);
     OUT.with_borrow_mut(|out| {
-        let outcome = answer_with(&fx.snapshot, fx.edns_payload, raw, src, tcp, out);
+        let outcome = answer_with(&fx.snapshot, fx.edns_payload, &fx.cookies, raw, src, tcp, out);
         let droppable = raw.len() < 12 || raw[2] & 0x80 != 0;
         let Some(outcome) = outcome else {
             assert!(droppable, "no answer to a query: {}", hex(raw));
@@ -132,6 +138,33 @@ fuzz_target!(|data: &[u8]| {
                     ctx()
                 );
             }
+        }
+
+        // COOKIE: the client's, with a server cookie of ours; none where the client sent none.
+        let asked = match parse_fast(raw) {
+            Fast::Query(q) => q.edns,
+            _ => match parse_slow(raw, src, if tcp { Protocol::Tcp } else { Protocol::Udp }) {
+                Slow::Query(q) => q.edns,
+                _ => None,
+            },
+        };
+        let client_cookie = asked.and_then(|e| e.cookie).map(|c| c.client);
+        let echoed = msg.edns.as_ref().and_then(|e| match e.option(EdnsCode::Cookie) {
+            Some(EdnsOption::Unknown(10, data)) => Some(data.clone()),
+            _ => None,
+        });
+        match (client_cookie, echoed) {
+            (Some(client), Some(data)) => {
+                assert_eq!(data.len(), 24, "a cookie of {} bytes: {}", data.len(), ctx());
+                assert_eq!(data[..8], client, "not the client's cookie: {}", ctx());
+                assert_eq!(data[8..12], [1, 0, 0, 0], "not version 1, reserved 0: {}", ctx());
+            }
+            (Some(_), None) => assert_eq!(outcome.rcode, 16, "no cookie back: {}", ctx()),
+            (None, Some(_)) => panic!("a cookie the client did not send: {}", ctx()),
+            (None, None) => {}
+        }
+        if outcome.cookie == CookieSeen::Malformed {
+            assert_eq!(outcome.rcode, 1, "a malformed cookie not FORMERR: {}", ctx());
         }
 
         // What the rate limiter sends instead when it slips: the header and question, TC.

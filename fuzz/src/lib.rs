@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use hickory_proto::op::Message;
 use smarthostd::answer::Snapshot;
+use smarthostd::dns::cookie::Cookies;
 use smarthostd::dns::query::{Fast, parse_fast};
 
 /// The config the `request` targets serve: four sites with IPv4 and IPv6 relays, one of them with
@@ -133,11 +134,22 @@ bigtxt  IN TXT  "512345678901234567890123456789012345678901234567890123456789012
 bigtxt  IN TXT  "6123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
 "#;
 
+/// The server cookie secret of the `request` targets (RFC 9018's example secret), and their
+/// clock: `gen_corpus.py` makes seeds with server cookies that are valid under both.
+pub const COOKIE_SECRET: [u8; 16] = [
+    0xe5, 0xe9, 0x73, 0xe5, 0xa6, 0xb2, 0xa4, 0x3f, 0x48, 0xe7, 0xdc, 0x84, 0x9e, 0x37, 0xbf, 0xcf,
+];
+/// Seconds since the epoch as the `request` targets' server sees them.
+pub const COOKIE_NOW: u32 = 1_700_000_000;
+
 /// What the `request` targets answer from, built once.
 pub struct Fixture {
     pub snapshot: Snapshot,
     /// `server.edns_udp_payload` of [`CONFIG`].
     pub edns_payload: u16,
+    /// Cookies made with [`COOKIE_SECRET`] at [`COOKIE_NOW`], so that an input's answer never
+    /// depends on when it runs.
+    pub cookies: Cookies,
 }
 
 /// The snapshot of [`CONFIG`] and [`ZONE`], loaded from files by `smarthostd::loaded::load` and
@@ -164,6 +176,8 @@ pub fn fixture() -> &'static Fixture {
         Fixture {
             snapshot,
             edns_payload: loaded.config.server.edns_udp_payload,
+            cookies: Cookies::with_clock(&[COOKIE_SECRET], || COOKIE_NOW)
+                .expect("cookies from a fixed secret"),
         }
     })
 }

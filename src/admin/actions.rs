@@ -48,7 +48,14 @@ pub(crate) fn error_status(e: &ControlError) -> StatusCode {
     }
 }
 
+/// The longest site or host name taken from a request path: longer is no configured name.
+const MAX_PATH_NAME: usize = 255;
+
 async fn set_drain(s: Control, site: String, host: String, drain: Option<Drain>) -> Response {
+    // The path is the client's text: made safe here, where it enters, before any log or reply
+    // can carry it.
+    let site = crate::network_text::clean(&site, MAX_PATH_NAME);
+    let host = crate::network_text::clean(&host, MAX_PATH_NAME);
     let verb = match drain {
         None => "undrained".to_string(),
         Some(Drain { until: None }) => "drained".to_string(),

@@ -95,7 +95,10 @@ pub async fn explain(
             }
         }
         Err(e) if e.is_no_records_found() => {}
-        Err(e) => return Err(format!("MX lookup of {fqdn} failed: {e}")),
+        Err(e) => {
+            let e = crate::network_text::clean(&e.to_string(), 200);
+            return Err(format!("MX lookup of {fqdn} failed: {e}"));
+        }
     }
     if by_pref.is_empty() {
         explanation.implicit = addresses(&resolver, &fqdn).await;

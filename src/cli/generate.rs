@@ -141,6 +141,7 @@ mod tests {
                 "smarthostd-reload.1",
                 "smarthostd-serve.1",
                 "smarthostd-status.1",
+                "smarthostd-tlsa.1",
                 "smarthostd-undrain.1",
                 "smarthostd.1",
             ]
@@ -159,6 +160,8 @@ mod tests {
         assert!(!main.contains("generate"), "{main}");
         let drain = std::fs::read_to_string(dir.path().join("smarthostd-drain.1")).unwrap();
         assert!(drain.contains("SITE/HOST"), "{drain}");
+        let tlsa = std::fs::read_to_string(dir.path().join("smarthostd-tlsa.1")).unwrap();
+        assert!(tlsa.contains("HOST[:PORT]"), "{tlsa}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The command line (clap): `serve` (what a bare `smarthostd` does), `check-config`, the admin
-//! clients `status`, `events`, `drain`, `drains`, `undrain`, `reload`, and `explain`; the
-//! hidden `generate` writes man pages and shell completions for packaging.
+//! clients `status`, `events`, `drain`, `drains`, `undrain`, `reload`, `explain`, and `tlsa`
+//! (the record of the key a relay presents); the hidden `generate` writes man pages and shell
+//! completions for packaging.
 
 mod check;
 mod client;
@@ -13,6 +14,7 @@ mod logging;
 mod mta;
 mod serve;
 mod terminal;
+mod tlsa;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -106,6 +108,24 @@ enum Command {
         #[arg(long, value_enum)]
         mta: Option<Mta>,
     },
+    /// Connect to a relay, do STARTTLS and print the TLSA record (3 1 1) of the key it presents.
+    ///
+    /// Any certificate is accepted (the handshake signature is checked: the relay holds the
+    /// key it shows). What the network shows is pinned only after comparing it with the key on
+    /// the relay itself; the output says how.
+    Tlsa {
+        /// The relay: a host name (resolved with the system resolver; every address is tried)
+        /// or an address, with an optional port: relay.example.org, 192.0.2.7:25,
+        /// [2001:db8::7]:25.
+        #[arg(value_name = "HOST[:PORT]")]
+        target: String,
+        /// Bound on each step: resolving, connecting, each reply, the TLS handshake.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// The name to announce in EHLO (default: this machine's host name).
+        #[arg(long)]
+        ehlo: Option<String>,
+    },
     /// Write man pages or shell completions (packaging).
     #[command(hide = true, subcommand)]
     Generate(generate::Generate),
@@ -165,6 +185,11 @@ pub fn run(cli: Cli) -> ExitCode {
             server,
             mta,
         }) => explain::run(&domain, server, mta),
+        Some(Command::Tlsa {
+            target,
+            timeout,
+            ehlo,
+        }) => tlsa::run(&target, timeout, ehlo),
         Some(Command::Generate(what)) => generate::run(what),
     };
     match result {

@@ -1,18 +1,13 @@
 //! Text for a terminal: what came from the server (and from relays) with its control characters
 //! escaped, and tables with columns padded to their widest cell.
 
-/// Text from the server with control characters escaped: a relay's greeting must not reach a
-/// terminal as escape sequences.
+use crate::network_text;
+
+/// Text from the server made safe for a terminal, by the same helper that cleans the network's
+/// text where it enters the server ([`network_text::clean`]): text the server already cleaned
+/// comes out unchanged, anything else (an older server, a stranger on the admin port) escaped.
 pub(super) fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    network_text::clean(text, usize::MAX)
 }
 
 /// `rows` (the first one a header) as aligned lines, each cell made printable.
@@ -52,6 +47,13 @@ pub(super) fn render_rows(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::render;
+
+    #[test]
+    fn text_the_server_already_escaped_is_not_escaped_again() {
+        let once = super::printable("421 busy\x1b[2J\u{202e}");
+        assert_eq!(once, "421 busy\\u{1b}[2J\\u{202e}");
+        assert_eq!(super::printable(&once), once);
+    }
 
     #[test]
     fn columns_line_up_and_control_characters_are_escaped() {

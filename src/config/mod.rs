@@ -7,13 +7,17 @@
 //!   file, line and key path.
 //! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
 //! - [`cluster`]: `[cluster]`, the other instances serving the same zone.
+//! - [`tlsa`]: `sites.<name>.hosts[].tlsa` and `tls_key`, the relays' pinned keys, and whether
+//!   they can be published (`[dnssec]`).
 
 mod admin;
 pub mod cluster;
+mod cookies;
 mod error;
 mod load;
 mod locate;
 pub mod reputation;
+pub mod tlsa;
 pub mod token;
 mod validate;
 
@@ -27,6 +31,7 @@ use serde::Deserialize;
 
 pub(crate) use admin::host_name;
 pub use cluster::ClusterConfig;
+pub use cookies::{CookieSecret, CookiesConfig};
 pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
@@ -105,6 +110,8 @@ pub struct ServerConfig {
     pub allow_query: Vec<IpNet>,
     /// Response rate limiting per client prefix.
     pub rate_limit: RateLimitConfig,
+    /// DNS cookie secrets (RFC 7873, RFC 9018).
+    pub cookies: CookiesConfig,
 }
 
 impl Config {
@@ -146,6 +153,7 @@ impl Default for ServerConfig {
             trusted_resolvers: Vec::new(),
             allow_query: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            cookies: CookiesConfig::default(),
         }
     }
 }
@@ -215,6 +223,7 @@ impl ServerConfig {
             "server.tcp_max_queries",
         );
         check(self.rate_limit != new.rate_limit, "server.rate_limit");
+        check(self.cookies != new.cookies, "server.cookies");
         keys
     }
 }
@@ -437,9 +446,18 @@ pub struct HostConfig {
     #[serde(default)]
     pub starttls: Option<bool>,
     /// The name the relay's certificate must carry when `probe.tls_verify` is on; default: the
-    /// `fqdn`, or for a host given by `addresses`, the address itself.
+    /// `fqdn`, or for a host given by `addresses`, the address itself (with TLSA records: the
+    /// host's name in the zone, which DANE senders send as SNI).
     #[serde(default)]
     pub tls_name: Option<String>,
+    /// TLSA records that pin the relay's key or its CA, `"3 1 1 <hex>"`: probed on every probe
+    /// (with STARTTLS, whatever `starttls` says), several during a key rollover.
+    #[serde(default)]
+    pub tlsa: Vec<crate::dane::Tlsa>,
+    /// The relay's PEM certificate (or chain, or public key), relative to the config's folder,
+    /// from which its `3 1 1` record is derived; read at start and on every reload.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A relay's address as written: an IP address, with `%interface` for a link-local IPv6 one.

@@ -2,12 +2,17 @@
 //!
 //! - [`query`]: the query model and the allocation-free parser for the common shape.
 //! - [`slow`]: hickory-server's full parser for everything else.
+//! - [`options`]: the OPT record's options (ECS, COOKIE), checked alike for both parsers.
+//! - [`cookie`]: server cookies (RFC 7873, RFC 9018), made and checked with the secrets.
 //! - [`respond`]: response bytes from a snapshot lookup.
+//! - [`rrl`]: response rate limiting, which a valid server cookie is exempt from.
 //! - [`udp`], [`tcp`], [`bind`]: sockets and their loops.
 //!
 //! Each query loads the snapshot once, so one answer never mixes two generations.
 
 pub mod bind;
+pub mod cookie;
+pub mod options;
 pub mod query;
 pub mod respond;
 pub mod rrl;
@@ -15,6 +20,8 @@ pub mod slow;
 pub mod tcp;
 pub mod udp;
 
+#[cfg(test)]
+mod edns_tests;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +33,7 @@ use hickory_server::net::xfer::Protocol;
 
 use crate::answer::Snapshot;
 use crate::metrics::Metrics;
+use cookie::Cookies;
 use query::{Fast, parse_fast};
 use respond::{Client, Outcome, Responder};
 use slow::{Slow, parse_slow};
@@ -40,6 +48,8 @@ pub struct DnsShared {
     pub edns_payload: u16,
     /// UDP response rate limiting, when on.
     pub rate_limiter: Option<rrl::RateLimiter>,
+    /// The secrets of `server.cookies`.
+    pub cookies: Cookies,
     /// Where each socket task gets its counters (`smarthostd_dns_*`).
     pub metrics: Arc<Metrics>,
 }
@@ -53,7 +63,15 @@ pub fn handle(
     out: &mut Vec<u8>,
 ) -> Option<Outcome> {
     let snapshot = shared.snapshot.load();
-    answer_with(&snapshot, shared.edns_payload, raw, src, tcp, out)
+    answer_with(
+        &snapshot,
+        shared.edns_payload,
+        &shared.cookies,
+        raw,
+        src,
+        tcp,
+        out,
+    )
 }
 
 /// Answers one message into `out` from `snapshot`: the fast parser first, hickory-server's for
@@ -61,6 +79,7 @@ pub fn handle(
 pub fn answer_with(
     snapshot: &Snapshot,
     edns_payload: u16,
+    cookies: &Cookies,
     raw: &[u8],
     src: SocketAddr,
     tcp: bool,
@@ -69,6 +88,7 @@ pub fn answer_with(
     let responder = Responder {
         snapshot,
         edns_payload,
+        cookies,
     };
     let client = Client { ip: src.ip(), tcp };
     match parse_fast(raw) {

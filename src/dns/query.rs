@@ -5,9 +5,11 @@
 //! for — goes to hickory-server's full parser in [`slow`](super::slow), which yields the same
 //! [`Query`] or an error response.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use crate::wire::{OPTION_CLIENT_SUBNET, TYPE_OPT};
+use super::cookie::Cookie;
+use super::options::parse_options;
+use crate::wire::TYPE_OPT;
 
 /// The longest wire name (RFC 1035 section 2.3.4).
 pub const MAX_NAME: usize = 255;
@@ -55,6 +57,8 @@ pub struct Edns {
     /// The client's subnet, as a resolver passed it on; believed only from
     /// `server.trusted_resolvers`.
     pub client_subnet: Option<ClientSubnet>,
+    /// The client's DNS cookie, and ours if it holds one (RFC 7873).
+    pub cookie: Option<Cookie>,
 }
 
 /// An EDNS Client Subnet option (RFC 7871).
@@ -159,63 +163,18 @@ fn parse_opt(rest: &[u8]) -> Option<Edns> {
     let version = rest[6];
     let dnssec_ok = rest[7] & 0x80 != 0;
     let rdlen = usize::from(u16::from_be_bytes([rest[9], rest[10]]));
-    let mut options = rest.get(11..)?;
+    let options = rest.get(11..)?;
     if options.len() != rdlen {
         return None;
     }
-    let mut client_subnet = None;
-    while !options.is_empty() {
-        let code = u16::from_be_bytes([*options.first()?, *options.get(1)?]);
-        let len = usize::from(u16::from_be_bytes([*options.get(2)?, *options.get(3)?]));
-        let data = options.get(4..4 + len)?;
-        if code == OPTION_CLIENT_SUBNET {
-            if client_subnet.is_some() {
-                return None;
-            }
-            client_subnet = Some(parse_client_subnet(data)?);
-        }
-        options = &options[4 + len..];
-    }
+    // A malformed option is for the full parser to answer FORMERR.
+    let options = parse_options(options).ok()?;
     Some(Edns {
         payload,
         version,
         dnssec_ok,
-        client_subnet,
-    })
-}
-
-/// Parses an ECS option body; `None` for anything RFC 7871 section 6 calls malformed.
-pub fn parse_client_subnet(data: &[u8]) -> Option<ClientSubnet> {
-    let family = u16::from_be_bytes([*data.first()?, *data.get(1)?]);
-    let source_prefix = *data.get(2)?;
-    let scope_prefix = *data.get(3)?;
-    let bytes = &data[4..];
-    let (max_bits, width) = match family {
-        1 => (32u8, 4usize),
-        2 => (128u8, 16usize),
-        _ => return None,
-    };
-    let needed = usize::from(source_prefix).div_ceil(8);
-    if source_prefix > max_bits || scope_prefix != 0 || bytes.len() != needed {
-        return None;
-    }
-    let mut full = [0u8; 16];
-    full[..needed].copy_from_slice(bytes);
-    // Bits past the source prefix must be zero (RFC 7871 section 6).
-    if source_prefix % 8 != 0 && needed > 0 {
-        let mask = 0xFFu8 >> (source_prefix % 8);
-        if full[needed - 1] & mask != 0 {
-            return None;
-        }
-    }
-    let address = if width == 4 {
-        IpAddr::V4(Ipv4Addr::new(full[0], full[1], full[2], full[3]))
-    } else {
-        IpAddr::V6(Ipv6Addr::from(full))
-    };
-    Some(ClientSubnet {
-        address,
-        source_prefix,
+        client_subnet: options.client_subnet,
+        cookie: options.cookie,
     })
 }
 
@@ -330,30 +289,5 @@ mod tests {
             parse_fast(&query(&long_label, 1, None)),
             Fast::Unusual
         ));
-    }
-
-    #[test]
-    fn malformed_client_subnets_are_refused() {
-        assert!(parse_client_subnet(&[0, 1, 24, 0, 10, 1, 2]).is_some());
-        assert!(
-            parse_client_subnet(&[0, 1, 24, 0, 10, 1]).is_none(),
-            "short address"
-        );
-        assert!(
-            parse_client_subnet(&[0, 1, 23, 0, 10, 1, 3]).is_none(),
-            "bits past the prefix"
-        );
-        assert!(
-            parse_client_subnet(&[0, 1, 24, 8, 10, 1, 2]).is_none(),
-            "scope in a query"
-        );
-        assert!(
-            parse_client_subnet(&[0, 3, 0, 0]).is_none(),
-            "unknown family"
-        );
-        assert!(
-            parse_client_subnet(&[0, 1, 33, 0, 1, 2, 3, 4, 5]).is_none(),
-            "prefix too long"
-        );
     }
 }

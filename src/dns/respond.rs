@@ -3,13 +3,14 @@
 
 use std::net::IpAddr;
 
+use super::cookie::{Cookies, REPLY_LEN};
 use super::query::{ClientSubnet, Query};
 use super::slow::ErrorReply;
 use crate::answer::{Answer, Lookup, Snapshot};
-use crate::metrics::Answered;
+use crate::metrics::{Answered, CookieSeen};
 use crate::topology::View;
 use crate::wire::rcode::{BADVERS, BADVERS_EXTENDED, FORMERR, REFUSED};
-use crate::wire::{CLASS_IN, OPTION_CLIENT_SUBNET, TYPE_OPT};
+use crate::wire::{CLASS_IN, OPTION_CLIENT_SUBNET, OPTION_COOKIE, TYPE_OPT};
 
 /// The payload limit of a UDP response to a client without EDNS (RFC 1035 section 4.2.1).
 const PLAIN_UDP_LIMIT: usize = 512;
@@ -39,6 +40,8 @@ pub struct Outcome {
     pub denied: bool,
     /// Length of the question echoed (0 when none), for truncating a response to it.
     pub question_len: usize,
+    /// The query's COOKIE option: a valid server cookie exempts it from rate limiting.
+    pub cookie: CookieSeen,
 }
 
 impl Outcome {
@@ -59,6 +62,8 @@ pub struct Responder<'a> {
     pub snapshot: &'a Snapshot,
     /// The EDNS UDP payload we advertise and cap UDP answers at.
     pub edns_payload: u16,
+    /// The secrets server cookies are made and checked with.
+    pub cookies: &'a Cookies,
 }
 
 /// The OPT record of a response.
@@ -68,6 +73,8 @@ struct OptReply {
     /// The query's DO bit, copied back (RFC 3225 section 3).
     dnssec_ok: bool,
     subnet: Option<(ClientSubnet, u8)>,
+    /// The COOKIE option's data: the client's cookie and ours.
+    cookie: Option<[u8; REPLY_LEN]>,
 }
 
 /// Header fields of a response.
@@ -91,11 +98,17 @@ impl Responder<'_> {
             checking_disabled: q.checking_disabled,
             rcode: 0,
         };
+        // Only a query with a cookie pays for one.
+        let cookie = q
+            .edns
+            .and_then(|e| e.cookie)
+            .map(|c| self.cookies.reply(&c, client.ip));
         let mut opt = q.edns.map(|e| OptReply {
             payload: self.edns_payload,
             extended_rcode: 0,
             dnssec_ok: e.dnssec_ok,
             subnet: e.client_subnet.map(|s| (s, 0)),
+            cookie: cookie.map(|c| c.data),
         });
         let limit = self.limit(q, client);
         let question = Some(q.question.as_slice());
@@ -106,6 +119,7 @@ impl Responder<'_> {
             warm,
             denied: false,
             question_len: q.question.as_slice().len(),
+            cookie: cookie.map_or(CookieSeen::Absent, |c| c.seen),
         };
 
         // Who may ask comes first: a refused client costs no answer work.
@@ -126,6 +140,7 @@ impl Responder<'_> {
         {
             o.extended_rcode = BADVERS_EXTENDED;
             o.subnet = None;
+            o.cookie = None;
             write(out, &header, question, None, limit, Some(&*o));
             return outcome(BADVERS, false, false);
         }
@@ -182,6 +197,7 @@ impl Responder<'_> {
             extended_rcode: 0,
             dnssec_ok: edns.dnssec_ok,
             subnet: None,
+            cookie: None,
         });
         let question = e.question.as_ref().map(|q| q.as_slice());
         write(out, &header, question, None, usize::MAX, opt.as_ref());
@@ -193,6 +209,7 @@ impl Responder<'_> {
             warm: false,
             denied: false,
             question_len: question.map_or(0, <[u8]>::len),
+            cookie: e.cookie,
         }
     }
 
@@ -234,7 +251,7 @@ fn write(
     opt: Option<&OptReply>,
 ) -> bool {
     let opt_len = opt.map_or(0, |o| {
-        11 + o.subnet.map_or(0, |(s, _)| 8 + subnet_bytes(&s))
+        11 + o.subnet.map_or(0, |(s, _)| 8 + subnet_bytes(&s)) + o.cookie.map_or(0, |c| 4 + c.len())
     });
     let fixed = 12 + question.map_or(0, <[u8]>::len) + opt_len;
     let (body, counts, truncated) = match answer {
@@ -291,6 +308,11 @@ fn write(
                 IpAddr::V4(a) => out.extend_from_slice(&a.octets()[..n]),
                 IpAddr::V6(a) => out.extend_from_slice(&a.octets()[..n]),
             }
+        }
+        if let Some(c) = &o.cookie {
+            out.extend_from_slice(&OPTION_COOKIE.to_be_bytes());
+            out.extend_from_slice(&(c.len() as u16).to_be_bytes());
+            out.extend_from_slice(c);
         }
     }
     truncated

@@ -1,16 +1,21 @@
 //! The full parser: hickory-server's request decoding, for every message the fast parser
 //! passes on. It yields the same [`Query`] as the fast parser would, or the error to answer.
+//!
+//! The OPT record's options are read from the message's own bytes by [`parse_options`], as the
+//! fast parser reads them: hickory-proto keeps no trace of an ECS option's surplus octets, and takes
+//! any COOKIE option, so that only the bytes can say whether one is malformed.
 
 use std::net::SocketAddr;
 
 use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::op::{MessageType, OpCode};
-use hickory_server::proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_server::server::Request;
 
-use super::query::{ClientSubnet, Edns, HEADER_LEN, MAX_NAME, Query, QuestionBuf};
+use super::options::{Malformed, Options, parse_options};
+use super::query::{Edns, HEADER_LEN, MAX_NAME, Query, QuestionBuf};
+use crate::metrics::CookieSeen;
 use crate::wire::rcode::{FORMERR, NOTIMP};
-use crate::wire::{case_kept_wire, wire_name};
+use crate::wire::{TYPE_OPT, case_kept_wire, wire_name};
 
 /// An answerable query, or why not.
 #[derive(Debug)]
@@ -40,6 +45,8 @@ pub struct ErrorReply {
     pub question: Option<QuestionBuf>,
     /// The request's OPT record: when present, the response carries one too (without ECS).
     pub edns: Option<Edns>,
+    /// [`CookieSeen::Malformed`] when a malformed COOKIE option is the reason, for metrics.
+    pub cookie: CookieSeen,
 }
 
 /// Parses any message with hickory-server.
@@ -58,6 +65,7 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
             rcode,
             question: None,
             edns: None,
+            cookie: CookieSeen::Absent,
         }))
     };
     let request = match Request::from_bytes(raw.to_vec(), src, protocol) {
@@ -67,17 +75,16 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
     if request.metadata.message_type == MessageType::Response {
         return Slow::Drop;
     }
+    let options = match &request.edns {
+        Some(_) => opt_data(raw).map_or(Err(Malformed::Layout), parse_options),
+        None => Ok(Options::default()),
+    };
     let edns = request.edns.as_ref().map(|e| Edns {
         payload: e.max_payload(),
         version: e.version(),
         dnssec_ok: e.flags().dnssec_ok,
-        client_subnet: match e.option(EdnsCode::Subnet) {
-            Some(EdnsOption::Subnet(s)) => Some(ClientSubnet {
-                address: s.addr(),
-                source_prefix: s.source_prefix(),
-            }),
-            _ => None,
-        },
+        client_subnet: options.ok().and_then(|o| o.client_subnet),
+        cookie: options.ok().and_then(|o| o.cookie),
     });
     let queries = request.queries.queries();
     let question = queries.first().map(|q| {
@@ -87,7 +94,7 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
         bytes.extend_from_slice(&u16::from(original.query_class()).to_be_bytes());
         (QuestionBuf::from_slice(&bytes), bytes.len() - 4, q)
     });
-    let error = |rcode, question: Option<QuestionBuf>| {
+    let error = |rcode, question: Option<QuestionBuf>, cookie| {
         Slow::Error(Box::new(ErrorReply {
             id,
             opcode,
@@ -96,13 +103,22 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
             rcode,
             question,
             edns,
+            cookie,
         }))
     };
+    // RFC 7871 section 6 and RFC 7873 section 5.2.2: whatever else the message is.
+    if let Err(malformed) = options {
+        let cookie = match malformed {
+            Malformed::Cookie => CookieSeen::Malformed,
+            _ => CookieSeen::Absent,
+        };
+        return error(FORMERR, question.map(|q| q.0), cookie);
+    }
     if request.metadata.op_code != OpCode::Query {
-        return error(NOTIMP, question.map(|q| q.0));
+        return error(NOTIMP, question.map(|q| q.0), CookieSeen::Absent);
     }
     if queries.len() != 1 {
-        return error(FORMERR, None);
+        return error(FORMERR, None, CookieSeen::Absent);
     }
     let (question, qname_len, q) = question.expect("one query");
     let mut qname_lower = [0u8; MAX_NAME];
@@ -120,4 +136,37 @@ pub fn parse_slow(raw: &[u8], src: SocketAddr, protocol: Protocol) -> Slow {
         qclass: u16::from(q.query_class()),
         edns,
     }))
+}
+
+/// The data of the OPT record in `raw`, a message hickory-proto has read whole (so the counts,
+/// names and lengths it walks are known to fit), with OPT only in the additional section.
+fn opt_data(raw: &[u8]) -> Option<&[u8]> {
+    let count = |i: usize| usize::from(u16::from_be_bytes([raw[i], raw[i + 1]]));
+    let mut at = HEADER_LEN;
+    for _ in 0..count(4) {
+        at = skip_name(raw, at)? + 4;
+    }
+    let before_additional = count(6) + count(8);
+    for i in 0..before_additional + count(10) {
+        let fixed = skip_name(raw, at)?;
+        let header = raw.get(fixed..fixed + 10)?;
+        let rdlen = usize::from(u16::from_be_bytes([header[8], header[9]]));
+        let data = raw.get(fixed + 10..fixed + 10 + rdlen)?;
+        if i >= before_additional && u16::from_be_bytes([header[0], header[1]]) == TYPE_OPT {
+            return Some(data);
+        }
+        at = fixed + 10 + rdlen;
+    }
+    None
+}
+
+/// Where the name at `at` ends: after its root label, or after the pointer that ends it.
+fn skip_name(raw: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        match *raw.get(at)? {
+            0 => return Some(at + 1),
+            len if len & 0xC0 == 0xC0 => return Some(at + 2),
+            len => at += 1 + usize::from(len),
+        }
+    }
 }

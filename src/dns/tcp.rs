@@ -127,6 +127,7 @@ async fn connection(
         let Some(outcome) = handle(shared, &buf, src, true, &mut out) else {
             continue;
         };
+        stats.record_cookie(outcome.cookie);
         stats.record(&outcome.counted(), true, start.elapsed());
         if tracing::enabled!(target: "smarthostd::query", tracing::Level::DEBUG) {
             super::log_query(&src, true, &outcome);

@@ -8,12 +8,13 @@ use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_server::net::xfer::Protocol;
 
+use super::cookie::Cookies;
 use super::query::{Fast, parse_fast};
 use super::respond::{Client, Responder};
 use super::slow::{Slow, parse_slow};
 use crate::test_support::snapshot;
 
-const CONFIG: &str = r#"
+pub(super) const CONFIG: &str = r#"
 [server]
 trusted_resolvers = ["127.9.0.0/16"]
 [zone]
@@ -46,7 +47,7 @@ hosts = [ { name = "r01", addresses = ["192.0.2.101"] }, { name = "r02", address
 fallback = []
 "#;
 
-const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 300\n\
+pub(super) const ZONE: &str = "$ORIGIN smarthost.internal.\n$TTL 300\n\
 @ IN SOA ns1 hostmaster ( 1 3600 600 86400 60 )\n@ IN NS ns1\n@ IN TXT \"v=1\"\n\
 ns1 IN A 127.0.0.53\na.b.deep IN TXT \"x\"\n\
 mx IN MX 5 mail2.oxford\n";
@@ -82,11 +83,23 @@ const TYPES: &[RecordType] = &[
     RecordType::Unknown(65280),
 ];
 
+/// Cookies made with a fixed secret at a fixed time, so that two answers are byte-identical.
+pub(super) fn fixed_cookies() -> Cookies {
+    Cookies::with_clock(&[[0x5a; 16]], || 1_700_000_000).unwrap()
+}
+
 fn queries() -> Vec<Vec<u8>> {
+    let first = super::cookie::Cookie {
+        client: [7; 8],
+        server: super::cookie::Presented::None,
+    };
+    let ours = fixed_cookies()
+        .reply(&first, "127.10.0.1".parse().unwrap())
+        .data;
     let mut out = Vec::new();
     for name in NAMES {
         for &rtype in TYPES {
-            for variant in 0..7 {
+            for variant in 0..9 {
                 let mut m = Message::new(0xBEEF, MessageType::Query, OpCode::Query);
                 m.metadata.recursion_desired = variant % 2 == 0;
                 m.metadata.checking_disabled = variant == 3;
@@ -109,6 +122,17 @@ fn queries() -> Vec<Vec<u8>> {
                         e.set_max_payload(1232)
                     }
                     5 => e.set_version(1),
+                    // A client's first query; one with our cookie for 127.10.0.1 (invalid
+                    // from any other source).
+                    7 => {
+                        e.options_mut().insert(EdnsOption::Unknown(10, vec![7; 8]));
+                        &mut e
+                    }
+                    8 => {
+                        e.options_mut()
+                            .insert(EdnsOption::Unknown(10, ours.to_vec()));
+                        &mut e
+                    }
                     _ => &mut e,
                 };
                 if variant != 0 && variant != 6 {
@@ -124,9 +148,11 @@ fn queries() -> Vec<Vec<u8>> {
 #[test]
 fn fast_and_full_parsers_give_byte_identical_answers() {
     let snap = snapshot(CONFIG, ZONE);
+    let cookies = fixed_cookies();
     let responder = Responder {
         snapshot: &snap,
         edns_payload: 1232,
+        cookies: &cookies,
     };
     let sources: [SocketAddr; 4] = [
         "127.10.0.1:5000".parse().unwrap(),
@@ -168,9 +194,11 @@ fn fast_and_full_parsers_give_byte_identical_answers() {
 #[test]
 fn an_unusual_but_valid_query_takes_the_full_parser_and_gets_the_same_answer() {
     let snap = snapshot(CONFIG, ZONE);
+    let cookies = fixed_cookies();
     let responder = Responder {
         snapshot: &snap,
         edns_payload: 1232,
+        cookies: &cookies,
     };
     let mut m = Message::new(7, MessageType::Query, OpCode::Query);
     m.add_query(Query::query(

@@ -19,6 +19,7 @@ use tracing::warn;
 
 use super::rrl::{Verdict, truncate_to_question};
 use super::{DnsShared, answer_with};
+use crate::metrics::CookieSeen;
 
 /// Datagrams taken per system call.
 pub const BATCH: usize = 32;
@@ -94,6 +95,7 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
             let answer = answer_with(
                 &snapshot,
                 shared.edns_payload,
+                &shared.cookies,
                 &queries[i][..len],
                 src,
                 false,
@@ -103,7 +105,11 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
             let elapsed = now - started;
             started = now;
             let Some(outcome) = answer else { continue };
-            if let Some(limiter) = &shared.rate_limiter {
+            stats.record_cookie(outcome.cookie);
+            // A valid server cookie proves the source address: no spoofed flood sends one.
+            if let Some(limiter) = &shared.rate_limiter
+                && outcome.cookie != CookieSeen::Valid
+            {
                 match limiter.check(src.ip()) {
                     Verdict::Send => {}
                     Verdict::Slip => {

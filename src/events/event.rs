@@ -36,6 +36,10 @@ pub enum Kind {
     /// Instances disagreed about a relay for longer than one probe interval plus two timeouts
     /// (`to`: `disagree`), or agree again (`to`: `agree`); `reason` gives each one's verdict.
     Disagreement,
+    /// Whether a pinned relay's address showed a key its TLSA records pin changed (`from`/`to`:
+    /// `unknown`, `matched`, `mismatched`); `reason` says what was shown. A relay found
+    /// mismatched is an event even when its address was already down for another reason.
+    Tlsa,
     /// smarthostd started: nothing is known of any relay until its first probe.
     Start,
     /// smarthostd stopped: nothing was probed or answered until the next start.
@@ -56,6 +60,7 @@ impl Kind {
             Kind::Standing => "standing",
             Kind::Peer => "peer",
             Kind::Disagreement => "disagreement",
+            Kind::Tlsa => "tlsa",
             Kind::Start => "start",
             Kind::Stop => "stop",
         }
@@ -243,6 +248,25 @@ impl Event {
             to: Some(to.into()),
             reason: Some(reason.into()),
             ..Self::new(Kind::Disagreement).on(site, host)
+        }
+    }
+
+    /// Whether the key shown at `address` of the pinned relay `site/host` matches its TLSA
+    /// records changed.
+    pub fn tlsa(
+        site: &str,
+        host: &str,
+        address: IpAddr,
+        from: &str,
+        to: &str,
+        reason: &str,
+    ) -> Self {
+        Self {
+            address: Some(address.to_string()),
+            from: Some(from.into()),
+            to: Some(to.into()),
+            reason: Some(reason.into()),
+            ..Self::new(Kind::Tlsa).on(site, host)
         }
     }
 

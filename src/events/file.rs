@@ -9,7 +9,6 @@
 //! event stays in memory. The file is opened for each batch, so a file moved away or replaced
 //! (log rotation by hand, a fixed disk) is picked up at the next event.
 
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -20,6 +19,7 @@ use prometheus_client::metrics::counter::Counter;
 use tracing::warn;
 
 use super::Event;
+use crate::state;
 
 /// The file name inside `server.state_dir`.
 pub const FILE_NAME: &str = "events.jsonl";
@@ -170,16 +170,14 @@ pub(super) fn append(path: &Path, limit: u64, lines: &[String], torn: bool) -> i
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
     }
-    let size = match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => m.len(),
-        Ok(_) => 0,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(e),
-    };
+    // Never through a link, only into a regular file (state::file).
+    let mut file = state::file::open_append(path)?;
+    let size = file.metadata()?.len();
     if size > 0 && size + bytes.len() as u64 > limit {
+        drop(file);
         std::fs::rename(path, old_path(path))?;
+        file = state::file::open_append(path)?;
     }
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
     file.write_all(&bytes)
 }
 
@@ -229,16 +227,10 @@ pub(super) fn read_tail(path: &Path, keep: usize) -> (Vec<Event>, Vec<String>) {
 /// The last [`TAIL_LIMIT`] bytes of a regular file, from the first whole line; `None` when
 /// there is no file.
 fn read_end(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(mut file) = state::file::open_read(path)? else {
+        return Ok(None);
     };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    let start = meta.len().saturating_sub(TAIL_LIMIT);
+    let start = file.metadata()?.len().saturating_sub(TAIL_LIMIT);
     file.seek(SeekFrom::Start(start))?;
     let mut bytes = Vec::new();
     file.take(TAIL_LIMIT).read_to_end(&mut bytes)?;

@@ -14,6 +14,17 @@ pub struct Thresholds {
     pub fall: u32,
 }
 
+impl Thresholds {
+    /// The thresholds for a failure a DANE sender refuses on its very next connection: one
+    /// takes the address down. Flap protection is for failures a retry may not meet (a lost
+    /// packet, a restart); such a failure is met by every sender, and an impostor that answers
+    /// only now and then would otherwise never reach `fall` failures in a row. Coming back
+    /// still takes `rise` passes.
+    pub fn refusing(self) -> Self {
+        Self { fall: 1, ..self }
+    }
+}
+
 /// One address's verdict and the streak of results that disagree with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hysteresis {
@@ -176,6 +187,27 @@ mod tests {
         h.observe(true, t, t0);
         assert_eq!(h.state(), State::Down);
         assert!(h.observe(true, t, t0).is_some());
+    }
+
+    #[test]
+    fn a_refusal_takes_an_address_down_at_once_and_an_intermittent_impostor_keeps_it_down() {
+        let t0 = Instant::now();
+        let t = Thresholds { rise: 2, fall: 3 };
+        let mut h = Hysteresis::with_state(State::Up, t0);
+        // Alternating with a passing relay, plain failures never reach `fall` in a row.
+        for _ in 0..5 {
+            assert_eq!(h.observe(false, t, t0), None);
+            assert_eq!(h.observe(true, t, t0), None);
+        }
+        let down = h.observe(false, t.refusing(), at(t0, 1)).unwrap();
+        assert_eq!((down.to, down.count), (State::Down, 1));
+        for _ in 0..5 {
+            assert_eq!(h.observe(true, t, t0), None, "one pass is not `rise`");
+            assert_eq!(h.observe(false, t.refusing(), t0), None);
+        }
+        assert_eq!(h.state(), State::Down);
+        assert!(h.observe(true, t, t0).is_none());
+        assert_eq!(h.observe(true, t, t0).unwrap().to, State::Up);
     }
 
     #[test]

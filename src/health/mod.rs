@@ -7,6 +7,9 @@
 //!   operator commands ([`task`]), keeps the probe set ([`probes`], `resolvers`) in step with
 //!   the configuration (`reload`), applies drains (`drain`), publishes snapshots (`publish`);
 //!   `runtime` is what it keeps per host and address.
+//! - `keys`: whether each pinned relay's address shows a key its TLSA records pin (events,
+//!   `smarthostd_tlsa_mismatch`); a failure a DANE sender refuses takes an address down at
+//!   once (`Thresholds::refusing`).
 //! - `listings`: what it keeps of the blocklist checks of the sites' egress addresses (the
 //!   book of verdicts and standings, the demotions the answers are built with); `verdicts`:
 //!   what it does with each lookup, and where a listing change is reported.
@@ -15,6 +18,7 @@
 mod drain;
 pub mod hysteresis;
 mod kept;
+mod keys;
 mod listing_status;
 mod listings;
 mod probes;

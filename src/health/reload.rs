@@ -18,8 +18,8 @@ use super::probes::Destination;
 use super::runtime::{AddressRuntime, HostRuntime};
 use super::task::HealthTask;
 use crate::loaded::Loaded;
-use crate::probe::ProbeSettings;
 use crate::probe::resolve::{Job, Resolution};
+use crate::probe::{Pinned, ProbeSettings};
 use crate::topology::{Host, HostId};
 
 /// What a switch did to the probed addresses.
@@ -113,6 +113,11 @@ impl HealthTask {
             round.resolutions.extend(started);
         }
         self.configure_listings();
+        let pinned = crate::config::tlsa::warnings(&self.loaded.config);
+        for warning in pinned.iter().chain(&topology.tlsa_gap_warnings()) {
+            warn!(%warning, "tlsa records");
+        }
+        self.refresh_key_series();
         self.publisher.dirty = true;
         format!(
             "reloaded: {} addresses kept, {} probed again (probe settings changed), {} new (served once a probe passes), {} removed",
@@ -201,6 +206,7 @@ impl HealthTask {
                     reason: None,
                     last_probe: None,
                     metrics,
+                    key: None,
                 }
             }
         }
@@ -218,6 +224,12 @@ impl HealthTask {
             },
             tls_name: host.tls_name(),
             source: self.loaded.config.probe.source_address,
+            tlsa: (!host.tlsa.is_empty()).then(|| {
+                Arc::new(Pinned {
+                    records: host.tlsa.clone(),
+                    name: host.fqdn.to_ascii().trim_end_matches('.').to_string(),
+                })
+            }),
         }
     }
 
@@ -295,6 +307,7 @@ impl HealthTask {
         for gone in old {
             self.probes.stop(&gone.probe);
         }
+        self.refresh_key_series();
         self.publisher.dirty = true;
     }
 }

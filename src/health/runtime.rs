@@ -19,6 +19,9 @@ pub(super) struct AddressRuntime {
     pub(super) reason: Option<String>,
     pub(super) last_probe: Option<(SystemTime, Duration)>,
     pub(super) metrics: AddressMetrics,
+    /// For a pinned host: whether the last chain checked matched its TLSA records (`None`
+    /// until one is).
+    pub(super) key: Option<bool>,
 }
 
 /// One host's addresses and drain.

@@ -27,7 +27,7 @@ use super::status::{DrainStatus, StatusReport};
 use crate::answer::Snapshot;
 use crate::events::{Event, EventLog};
 use crate::loaded::Loaded;
-use crate::metrics::{Metrics, TransitionLabels};
+use crate::metrics::{AddressLabels, Metrics, TransitionLabels};
 use crate::probe::{ProbeContext, ProbeReport};
 use crate::state::StateDir;
 use crate::state::drains::{Drain, Drains, Entry};
@@ -118,6 +118,8 @@ pub struct HealthTask {
     pub(super) round: Option<Round>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) events: EventLog,
+    /// The `smarthostd_tlsa_mismatch` series exported now: one per address of a pinned host.
+    pub(super) key_series: FxHashSet<AddressLabels>,
     ready: watch::Sender<bool>,
     shutdown: CancellationToken,
 }
@@ -196,6 +198,7 @@ impl HealthTask {
             round: Some(first_round),
             metrics,
             events,
+            key_series: FxHashSet::default(),
             ready,
             shutdown: shutdown.clone(),
             loaded: loaded.clone(),
@@ -255,15 +258,20 @@ impl HealthTask {
         let Some(host_id) = self.probes.owner(r.id) else {
             return;
         };
-        let thresholds = self.thresholds();
+        let mut thresholds = self.thresholds();
+        if matches!(&r.result, Err(failed) if failed.dane.is_some()) {
+            thresholds = thresholds.refusing();
+        }
         let topology = self.loaded.topology.clone();
-        let Some(address) = self.hosts[host_id]
+        let Some(index) = self.hosts[host_id]
             .addresses
-            .iter_mut()
-            .find(|a| a.probe.id == r.id)
+            .iter()
+            .position(|a| a.probe.id == r.id)
         else {
             return;
         };
+        self.key_checked(host_id, index, &r.result);
+        let address = &mut self.hosts[host_id].addresses[index];
         let first = address.last_probe.is_none();
         let was_pending = address.hysteresis.pending();
         let was_steady_up = !was_pending && address.hysteresis.state() == State::Up;
@@ -275,17 +283,24 @@ impl HealthTask {
                     address.reason = None;
                 }
             }
-            Err(reason) => address.reason = Some(reason.clone()),
+            Err(failed) => address.reason = Some(failed.reason.clone()),
         }
         let h = &topology.hosts[host_id];
         let site = &topology.sites[h.site].name;
         if let Some(t) = address.hysteresis.observe(ok, thresholds, r.at) {
             let reason = match &r.result {
-                Ok(latency) => format!(
-                    "SMTP dialogue completed in {}",
-                    humantime::format_duration(round_ms(*latency))
-                ),
-                Err(reason) => reason.clone(),
+                Ok(passed) => {
+                    let mut reason = format!(
+                        "SMTP dialogue completed in {}",
+                        humantime::format_duration(round_ms(r.elapsed))
+                    );
+                    if let Some(note) = &passed.note {
+                        reason.push_str("; ");
+                        reason.push_str(note);
+                    }
+                    reason
+                }
+                Err(failed) => failed.reason.clone(),
             };
             let needed = if ok { thresholds.rise } else { thresholds.fall };
             info!(

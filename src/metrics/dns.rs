@@ -34,6 +34,31 @@ const RCODES: [(u16, &str); 8] = [
 /// Upper bounds of the answer latency buckets, in microseconds.
 const LATENCY_BUCKETS_US: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 20000];
 
+/// What a query's DNS COOKIE option was (RFC 7873), as counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CookieSeen {
+    /// No COOKIE option: not counted.
+    #[default]
+    Absent,
+    /// A client cookie alone: a client's first query to us, or after it forgot our cookie.
+    ClientOnly,
+    /// A server cookie that we (or an instance sharing our secrets) made, recently.
+    Valid,
+    /// A server cookie we did not make, made with a retired secret, or too old: forged, replayed,
+    /// stale, or from a server that shares the address but not the secrets.
+    Invalid,
+    /// A COOKIE option of a length RFC 7873 forbids, or two of them: answered FORMERR.
+    Malformed,
+}
+
+/// The `cookie` label of each counted [`CookieSeen`], in its order.
+const COOKIES: [(CookieSeen, &str); 4] = [
+    (CookieSeen::ClientOnly, "client_only"),
+    (CookieSeen::Valid, "valid"),
+    (CookieSeen::Invalid, "invalid"),
+    (CookieSeen::Malformed, "malformed"),
+];
+
 /// What an answered query counts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Answered {
@@ -60,6 +85,8 @@ pub struct DnsStats {
     tcp: AtomicU64,
     /// Queries refused by `server.allow_query`.
     denied: AtomicU64,
+    /// Queries with a COOKIE option, by what it was ([`COOKIES`]).
+    cookies: [AtomicU64; COOKIES.len()],
     /// Only one thread writes these counters, so an increment needs no locked instruction.
     single_writer: bool,
 }
@@ -114,6 +141,16 @@ impl DnsStats {
             .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    /// Counts a query's COOKIE option, before rate limiting (which a valid one is exempt from).
+    pub fn record_cookie(&self, seen: CookieSeen) {
+        if seen == CookieSeen::Absent {
+            return;
+        }
+        if let Some(i) = COOKIES.iter().position(|(c, _)| *c == seen) {
+            self.bump(&self.cookies[i]);
+        }
+    }
+
     /// Counts a response withheld by rate limiting (`slipped`: sent truncated instead).
     pub fn record_rate_limited(&self, slipped: bool) {
         self.bump(&self.rate_limited[usize::from(slipped)]);
@@ -139,6 +176,11 @@ struct QueryLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
     action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CookieLabels {
+    cookie: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -196,6 +238,17 @@ impl Collector for DnsCollector {
         for (i, action) in ["dropped", "slipped"].into_iter().enumerate() {
             let n = sum(&stats, |s| &s.rate_limited[i]);
             ConstCounter::new(n).encode(e.encode_family(&ActionLabels { action })?)?;
+        }
+        let mut e = encoder.encode_descriptor(
+            "dns_cookies",
+            "Queries with a DNS COOKIE option (RFC 7873), by what it held: a client cookie only, \
+             a valid server cookie (exempt from rate limiting), an invalid one, or a malformed option",
+            None,
+            MetricType::Counter,
+        )?;
+        for (i, (_, cookie)) in COOKIES.iter().enumerate() {
+            let n = sum(&stats, |s| &s.cookies[i]);
+            ConstCounter::new(n).encode(e.encode_family(&CookieLabels { cookie })?)?;
         }
         // Per-bucket counts: the encoder makes them cumulative.
         let mut buckets = Vec::with_capacity(LATENCY_BUCKETS_US.len() + 1);

@@ -31,7 +31,7 @@ use crate::answer::Snapshot;
 pub use cluster::{ClusterMetrics, PeerLabels};
 use collectors::{ReadyCollector, RuntimeCollector, WarmCollector};
 use dns::DnsCollector;
-pub use dns::{Answered, DnsStats};
+pub use dns::{Answered, CookieSeen, DnsStats};
 use process::ProcessCollector;
 pub use reputation::{DemotedLabels, EgressLabels, LookupLabels, ReputationMetrics};
 
@@ -149,6 +149,9 @@ pub struct Metrics {
     pub address_up: Family<AddressLabels, Gauge>,
     /// `smarthostd_transitions_total`: address state changes, by the state changed to.
     pub transitions: Family<TransitionLabels, Counter>,
+    /// `smarthostd_tlsa_mismatch`: per address of a pinned relay, 1 while the last certificate
+    /// it presented matched none of its TLSA records (or was shown without its key).
+    pub tlsa_mismatch: Family<AddressLabels, Gauge>,
     /// 0 normal, 1 remote hosts only, 2 failsafe.
     pub site_mode: Family<SiteLabels, Gauge>,
     /// `smarthostd_snapshot_generation`: the generation of the answers served.
@@ -206,6 +209,7 @@ impl Metrics {
             host_drained: Family::default(),
             address_up: Family::default(),
             transitions: Family::default(),
+            tlsa_mismatch: Family::default(),
             site_mode: Family::default(),
             generation: Gauge::default(),
             events_write_failures: Counter::default(),
@@ -245,6 +249,11 @@ impl Metrics {
             "transitions",
             "Address state changes",
             m.transitions.clone(),
+        );
+        registry.register(
+            "tlsa_mismatch",
+            "1 while the certificate a pinned relay's address presented last matches none of its TLSA records, or was presented without its private key: a DANE sender refuses it",
+            m.tlsa_mismatch.clone(),
         );
         registry.register(
             "site_answer_mode",

@@ -1,13 +1,20 @@
 //! Probes: one task per smart-host address, speaking SMTP, reporting each result to the health
 //! task and waiting for it to say when to probe next.
 //!
-//! - [`smtp`]: one probe as a polite SMTP client; [`reply`]: the reply parser.
-//! - [`tls`]: rustls settings for STARTTLS probes.
+//! - [`smtp`]: one probe as a polite SMTP client, over a `session` that holds each reply to
+//!   the command before it; [`reply`]: the reply parser, where a relay's words enter; a
+//!   pinned relay's chain matched against its TLSA records; [`failure`]: why a probe failed,
+//!   and whether a DANE sender would refuse the relay for it.
+//! - [`tls`]: rustls settings for STARTTLS probes, which always check the handshake signature.
+//! - [`shown`]: what a relay presents over STARTTLS (`smarthostd tlsa`).
 //! - [`spawn`]: the per-address loop, bounded by a shared concurrency cap.
 //! - [`resolve`]: the addresses of hosts named by DNS, kept fresh.
 
+pub mod failure;
 pub mod reply;
 pub mod resolve;
+mod session;
+pub mod shown;
 pub mod smtp;
 pub mod tls;
 
@@ -19,7 +26,8 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use smtp::ProbeSettings;
+pub use failure::{DaneFailure, Failed};
+pub use smtp::{Passed, Pinned, ProbeSettings};
 
 /// One address to probe.
 #[derive(Debug, Clone)]
@@ -44,8 +52,8 @@ pub struct ProbeReport {
     pub id: u64,
     /// The address probed.
     pub addr: IpAddr,
-    /// Latency of a good probe, or why it failed.
-    pub result: Result<Duration, String>,
+    /// How a good probe passed, or why it failed.
+    pub result: Result<Passed, Failed>,
     /// How long the probe took, good or bad.
     pub elapsed: Duration,
     /// When the probe ended: the time the health task judges it at.
@@ -120,7 +128,7 @@ async fn run(
         let report = ProbeReport {
             id: target.id,
             addr: target.addr,
-            result: result.map(|()| elapsed),
+            result,
             elapsed,
             at: Instant::now(),
             next,

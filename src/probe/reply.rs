@@ -1,11 +1,22 @@
 //! SMTP replies (RFC 5321 section 4.2): `250-first line`, `250 last line`, bounded in size.
+//!
+//! This is where a relay's words enter the program: each line's text is made safe here
+//! ([`network_text::clean`]), once, for every log line, status, event and page it reaches.
 
 use std::fmt;
+
+use crate::network_text;
 
 /// The longest reply line accepted, CRLF included (RFC 5321 section 4.5.3.1.5).
 pub const MAX_LINE: usize = 512;
 /// The most lines one reply may have; EHLO replies list one extension per line.
 pub const MAX_LINES: usize = 100;
+/// The longest [`Reply::summary`], which goes into probe failure reasons and log lines.
+pub const SUMMARY_CHARS: usize = 120;
+/// The longest text kept of one line: what follows `NNN-` on a line of [`MAX_LINE`] bytes.
+const LINE_TEXT_CHARS: usize = MAX_LINE - 4;
+/// The longest text of a malformed line quoted in its error.
+const MALFORMED_CHARS: usize = 80;
 
 /// A complete reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +28,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The reply as a person would quote it: code and first line.
+    /// The reply as a person would quote it: code and first line, at most
+    /// [`SUMMARY_CHARS`] characters (the text was made safe as it arrived).
     pub fn summary(&self) -> String {
         let first = self.lines.first().map_or("", String::as_str);
         let text = if first.is_empty() {
@@ -25,17 +37,8 @@ impl Reply {
         } else {
             format!("{} {}", self.code, first)
         };
-        // Keep log lines short whatever the peer sent, and its control characters (terminal
-        // escapes, a carriage return forging a log line) escaped, for every place this goes.
-        let mut out = String::with_capacity(text.len().min(160));
-        for c in text.chars().take(120) {
-            if c.is_control() {
-                out.extend(c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
-        out
+        // Only bounds: cleaning clean text changes nothing.
+        network_text::clean(&text, SUMMARY_CHARS)
     }
 
     /// Whether an EHLO reply advertises the extension `keyword` (case-insensitive).
@@ -51,7 +54,7 @@ impl Reply {
 /// Why bytes are not a valid reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyError {
-    /// A line does not start with a three-digit code and a separator.
+    /// A line does not start with a three-digit code and a separator (its start, made safe).
     Malformed(String),
     /// A continuation line carries another code than the first.
     MixedCodes(u16, u16),
@@ -64,7 +67,7 @@ pub enum ReplyError {
 impl fmt::Display for ReplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Malformed(line) => write!(f, "malformed reply line {line:?}"),
+            Self::Malformed(line) => write!(f, "malformed reply line \"{line}\""),
             Self::MixedCodes(a, b) => write!(f, "reply mixes codes {a} and {b}"),
             Self::LineTooLong => write!(f, "reply line longer than {MAX_LINE} bytes"),
             Self::TooManyLines => write!(f, "reply longer than {MAX_LINES} lines"),
@@ -102,7 +105,9 @@ impl ReplyReader {
             let parsed = {
                 let line = String::from_utf8_lossy(&self.pending[..=end]);
                 let line = line.trim_end_matches(['\r', '\n']);
-                parse_line(line).map(|(code, last, text)| (code, last, text.to_string()))
+                parse_line(line).map(|(code, last, text)| {
+                    (code, last, network_text::clean(text, LINE_TEXT_CHARS))
+                })
             };
             self.pending.drain(..=end);
             let (code, last, text) = match parsed {
@@ -130,6 +135,12 @@ impl ReplyReader {
         }
     }
 
+    /// Bytes received after the last complete reply and not yet part of one. A relay that
+    /// waits for each command (RFC 5321 section 4.2) leaves none before the next is sent.
+    pub fn buffered(&self) -> &[u8] {
+        &self.pending
+    }
+
     fn fail(&mut self, e: ReplyError) -> ReplyError {
         self.pending.clear();
         self.lines.clear();
@@ -140,7 +151,7 @@ impl ReplyReader {
 
 /// Splits `250-text` into (250, false, "text"); `250 text` and a bare `250` end a reply.
 fn parse_line(line: &str) -> Result<(u16, bool, &str), ReplyError> {
-    let malformed = || ReplyError::Malformed(line.chars().take(80).collect());
+    let malformed = || ReplyError::Malformed(network_text::clean(line, MALFORMED_CHARS));
     let bytes = line.as_bytes();
     if bytes.len() < 3
         || !bytes[..3].iter().all(u8::is_ascii_digit)
@@ -225,6 +236,33 @@ mod tests {
             read(b"250-a\r\n251 b\r\n"),
             Some(Err(ReplyError::MixedCodes(250, 251)))
         );
+    }
+
+    #[test]
+    fn a_relays_text_is_made_safe_as_it_arrives() {
+        let r = read(b"421 busy\x1b[2J\rINFO forged \xe2\x80\xae\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.lines, ["busy\\u{1b}[2J\\rINFO forged \\u{202e}"]);
+        assert_eq!(r.summary(), "421 busy\\u{1b}[2J\\rINFO forged \\u{202e}");
+        let e = read(b"\x1b]0;owned\x07\r\n").unwrap().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed reply line \"\\u{1b}]0;owned\\u{7}\""
+        );
+        let long = format!("250 {}\r\n", "\x1b".repeat(200));
+        let r = read(long.as_bytes()).unwrap().unwrap();
+        assert!(r.lines[0].chars().count() <= MAX_LINE - 4, "bounded");
+        assert!(r.summary().chars().count() <= SUMMARY_CHARS);
+    }
+
+    #[test]
+    fn bytes_after_a_reply_stay_buffered_until_read() {
+        let mut reader = ReplyReader::default();
+        assert!(reader.feed(b"220 hi\r\n").is_some());
+        assert!(reader.buffered().is_empty());
+        assert!(reader.feed(b"220 hi\r\n250 early").is_some());
+        assert_eq!(reader.buffered(), b"250 early");
     }
 
     #[test]

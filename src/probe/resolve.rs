@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::network_text;
+
 /// Re-resolve no sooner than this, whatever the TTL says.
 const MIN_REFRESH: Duration = Duration::from_secs(2);
 /// Re-resolve at least this often.
@@ -23,6 +25,8 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 const RETRY_UNTIL_RESOLVED: Duration = Duration::from_secs(5);
 /// Bound on one resolution.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest resolution error kept.
+const ERROR_CHARS: usize = 200;
 
 /// A resolver using `nameservers` (UDP and TCP), or the system configuration when empty.
 pub fn resolver_for(nameservers: &[SocketAddr]) -> Result<TokioResolver, String> {
@@ -129,7 +133,12 @@ async fn resolve_once(job: &Job) -> (Result<Vec<IpAddr>, String>, Duration) {
             }
             (Ok(addresses), ttl.clamp(MIN_REFRESH, MAX_REFRESH))
         }
-        Ok(Err(error)) => (Err(error.to_string()), RETRY_AFTER_FAILURE),
+        // The resolver's words may quote what a name server sent: made safe here, where they
+        // enter (a log line, the status).
+        Ok(Err(error)) => (
+            Err(network_text::clean(&error.to_string(), ERROR_CHARS)),
+            RETRY_AFTER_FAILURE,
+        ),
         Err(_) => (
             Err(format!(
                 "no answer within {}",

@@ -12,10 +12,13 @@ use hickory_resolver::net::{DnsError, NetError, NoRecords};
 
 use super::query::{Meaning, describe_error, meaning, query_name};
 use super::{List, Outcome};
+use crate::network_text;
 use crate::probe::resolve::resolver_builder;
 
 /// The longest reason kept from a list's TXT record (they hold a sentence and a URL).
 const MAX_REASON: usize = 200;
+/// The longest resolver error kept.
+const ERROR_CHARS: usize = 200;
 
 /// The resolver the lookups of one configuration share: `servers` (the system resolver when
 /// empty), one attempt bounded by `timeout`, and no cache of its own, so that a delisting is
@@ -95,7 +98,8 @@ fn failure(e: &NetError) -> String {
             };
             format!("the resolver answered {mnemonic}")
         }
-        e => e.to_string(),
+        // The resolver's words may quote what a name server sent.
+        e => network_text::clean(&e.to_string(), ERROR_CHARS),
     }
 }
 
@@ -123,6 +127,7 @@ async fn reason(
         })
         .collect::<Vec<_>>()
         .join(" ");
-    let text: String = text.chars().take(MAX_REASON).collect();
-    (!text.trim().is_empty()).then_some(text)
+    // The list's words enter here: they go to a WARN line, the status, events and TXT notes.
+    let text = network_text::clean(text.trim(), MAX_REASON);
+    (!text.is_empty()).then_some(text)
 }

@@ -8,13 +8,16 @@
 //! - [`resolved`]: the addresses each DNS-named host last resolved to, served when its name
 //!   does not resolve at start.
 //! - [`writer`]: writes replace a file atomically, in order, off the async workers.
+//! - [`file`]: how every file in the folder is opened and replaced: never through a symbolic
+//!   link, only when it is a regular file, through exclusively created temporary files.
 
 pub mod drains;
+pub mod file;
 pub mod hlc;
 pub mod resolved;
 pub mod writer;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -54,7 +57,8 @@ pub struct StateDir {
 }
 
 impl StateDir {
-    /// Creates the folder if needed and takes its lock.
+    /// Creates the folder if needed, takes its lock, and removes the temporary files a crash
+    /// may have left. The folder may be a symbolic link (see [`file`]); its files may not.
     pub fn open(path: &Path) -> Result<Self, StateError> {
         let io_error = |what: &str, error| StateError::Io {
             dir: path.to_path_buf(),
@@ -63,13 +67,8 @@ impl StateDir {
         };
         std::fs::create_dir_all(path).map_err(|e| io_error("cannot create it", e))?;
         let lock_path = path.join(LOCK_FILE);
-        let mut lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(|e| io_error("cannot open its lock file", e))?;
+        let mut lock = file::open_lock(&lock_path)
+            .map_err(|e| io_error(&format!("cannot open its lock file {LOCK_FILE}"), e))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -90,6 +89,7 @@ impl StateDir {
         let _ = lock.set_len(0);
         let _ = lock.rewind();
         let _ = writeln!(lock, "{}", std::process::id());
+        remove_temporaries(path);
         Ok(Self {
             path: path.to_path_buf(),
             _lock: lock,
@@ -99,6 +99,24 @@ impl StateDir {
     /// The folder: drains, last known addresses and events are kept in it.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Removes what [`file::replace`] leaves when a crash interrupts it. Only its own names are
+/// touched, and a link among them is removed, not followed.
+fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if [drains::FILE_NAME, resolved::FILE_NAME]
+            .iter()
+            .any(|of| file::is_temporary_of(&name, of))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -116,5 +134,40 @@ mod tests {
         assert!(text.contains(&std::process::id().to_string()), "{text}");
         drop(first);
         StateDir::open(dir.path()).expect("free again once the first is gone");
+    }
+
+    #[test]
+    fn a_linked_lock_file_is_refused_and_a_linked_folder_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(&real, &linked).unwrap();
+        let state = StateDir::open(&linked).expect("the operator's link to a folder is followed");
+        assert!(real.join(LOCK_FILE).is_file());
+        drop(state);
+
+        std::fs::remove_file(real.join(LOCK_FILE)).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), real.join(LOCK_FILE)).unwrap();
+        let e = StateDir::open(&real).unwrap_err().to_string();
+        assert!(
+            e.contains("lock file smarthostd.lock") && e.contains("symbolic link"),
+            "{e}"
+        );
+        assert!(
+            !dir.path().join("elsewhere").exists(),
+            "nothing created through the link"
+        );
+    }
+
+    #[test]
+    fn temporaries_left_by_a_crash_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let left = ".drained-hosts.4242.0123456789abcdef.tmp";
+        std::fs::write(dir.path().join(left), "half").unwrap();
+        std::fs::write(dir.path().join("drained-hosts.tmp"), "not ours").unwrap();
+        let _state = StateDir::open(dir.path()).unwrap();
+        assert!(!dir.path().join(left).exists());
+        assert!(dir.path().join("drained-hosts.tmp").exists());
     }
 }

@@ -3,7 +3,6 @@
 //! is not left without relays; they are probed like any address.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -17,12 +16,13 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Reads the file; a missing or unreadable file, or bad lines, only lose what they held
-    /// (described in the second value).
+    /// Reads the file (never through a link, only a regular file); a missing or unreadable
+    /// file, or bad lines, only lose what they held (described in the second value, a line by
+    /// its number and length, never its text).
     pub fn read(path: &Path) -> (Self, Vec<String>) {
-        match std::fs::read(path) {
-            Ok(bytes) => Self::parse(&bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (Self::default(), Vec::new()),
+        match super::file::read(path) {
+            Ok(Some(bytes)) => Self::parse(&bytes),
+            Ok(None) => (Self::default(), Vec::new()),
             Err(e) => (Self::default(), vec![format!("cannot read it: {e}")]),
         }
     }
@@ -38,7 +38,7 @@ impl Resolved {
             }
             let mut words = line.split_whitespace();
             let (Some(key), Some(target)) = (words.next(), words.next()) else {
-                dropped.push(format!("line {}: too short", i + 1));
+                dropped.push(format!("line {} ({} bytes): too short", i + 1, raw.len()));
                 continue;
             };
             let addresses: Result<Vec<IpAddr>, _> = words.map(str::parse).collect();
@@ -48,7 +48,11 @@ impl Resolved {
                         .entries
                         .insert(key.to_ascii_lowercase(), (target.to_ascii_lowercase(), a));
                 }
-                _ => dropped.push(format!("line {}: not site/host name addresses", i + 1)),
+                _ => dropped.push(format!(
+                    "line {} ({} bytes): not site/host name addresses",
+                    i + 1,
+                    raw.len()
+                )),
             }
         }
         (resolved, dropped)

@@ -1,5 +1,6 @@
-//! Writing a state file: the whole text to a temporary file, then renamed over the old one, so
-//! a crash leaves the old file or the new one, never half of either. Texts are numbered as they
+//! Writing a state file: the whole text to a temporary file, then renamed over the old one
+//! ([`file::replace`](super::file::replace)), so a crash leaves the old file or the new one,
+//! never half of either. Texts are numbered as they
 //! are made; a text older than one already written is skipped (it can only arrive late, and
 //! the newer text already holds its change).
 
@@ -34,9 +35,7 @@ impl FileWriter {
         if generation <= *written {
             return Ok(());
         }
-        let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &self.path)?;
+        super::file::replace(&self.path, text.as_bytes())?;
         *written = generation;
         Ok(())
     }

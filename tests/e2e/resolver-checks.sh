@@ -18,6 +18,11 @@
 #     cache.min_ttl(0) within 1.5 s.
 #   5 dnsmasq does not cache MX: two MX queries in a row both reach smarthostd (its query
 #     counter), two A queries for a relay within its TTL only one.
+#   6 DNS cookies with real clients: `dig +cookie` gets a server cookie that dig calls "good",
+#     and presenting it again gets the same cookie back, "good"; `kdig +cookie` likewise; BIND as
+#     a resolver sends cookies to smarthostd on its own and presents the server cookie it got,
+#     which smarthostd counts as valid. A malformed ECS option (10.1.3.0/23, sent raw by dig) and
+#     a malformed cookie (7 bytes, dig) get FORMERR.
 #
 # HOW TO RUN (as root): bash tests/e2e/resolver-checks.sh    (about 40 s; matrix.sh installs
 #   the resolvers; this script installs whatever is missing the same way)
@@ -45,6 +50,7 @@ missing=()
 [ -x /usr/sbin/pdns_recursor ] || missing+=(pdns-recursor)
 [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 [ -f /usr/share/dns/root.key ] || missing+=(dns-root-data)
+command -v kdig >/dev/null || missing+=(knot-dnsutils)
 if [ ${#missing[@]} -gt 0 ]; then with_policy_rc_d apt_install "${missing[@]}" || die "apt-get install failed"; fi
 [ -x "$SMARTHOSTD_BIN" ] || die "smarthostd binary not found at $SMARTHOSTD_BIN (set SMARTHOSTD_BIN)"
 SMARTHOSTD_BIN="$(readlink -f "$SMARTHOSTD_BIN")"
@@ -240,6 +246,45 @@ log "dnsmasq: 2 MX queries -> $(( mx1 - mx0 )) at smarthostd; 2 A queries -> $((
 check $(( mx1 - mx0 == 2 ? 0 : 1 )) "dnsmasq forwards every MX query (no MX cache)"
 check $(( a1 - a0 == 1 ? 0 : 1 )) "dnsmasq caches A"
 stop_resolver
+
+# --- 6: DNS cookies with real clients ---------------------------------------------------------
+shd_cookies() { # shd_cookies KIND: smarthostd's count of queries whose cookie was KIND
+  ip netns exec "$NS_DNS" curl -s "http://$(shd_admin 1)/metrics" \
+    | awk -v k="$1" 'index($0, "smarthostd_dns_cookies_total{cookie=\"" k "\"}") == 1 { n = $NF } END { print n + 0 }'
+}
+cookie_of() { sed -n 's/.*COOKIE: \([0-9A-Fa-f]*\).*/\1/p' | head -n 1 | tr 'A-F' 'a-f'; }
+valid0=$(shd_cookies valid)
+out=$(ip netns exec "$NS_MTA" dig +cookie +time=3 +tries=1 @"$IP_SHD" oxford.smarthost.internal MX 2>&1)
+first=$(cookie_of <<<"$out")
+check $([ ${#first} = 48 ] && grep -q "COOKIE: $first (good)" <<<"$out" && echo 0 || echo 1) \
+  "dig +cookie: a 16-byte server cookie, which dig calls good ($first)"
+out=$(ip netns exec "$NS_MTA" dig +cookie="$first" +time=3 +tries=1 @"$IP_SHD" oxford.smarthost.internal MX 2>&1)
+check $(grep -q "COOKIE: $first (good)" <<<"$out" && grep -q 'status: NOERROR' <<<"$out" && echo 0 || echo 1) \
+  "dig +cookie=<the server cookie>: the same cookie back, good"
+out=$(ip netns exec "$NS_MTA" kdig +cookie +time=3 +retry=0 @"$IP_SHD" oxford.smarthost.internal MX 2>&1)
+kfirst=$(cookie_of <<<"$out")
+out=$(ip netns exec "$NS_MTA" kdig +cookie="$kfirst" +time=3 +retry=0 @"$IP_SHD" oxford.smarthost.internal MX 2>&1)
+check $([ ${#kfirst} = 48 ] && [ "$(cookie_of <<<"$out")" = "$kfirst" ] && echo 0 || echo 1) \
+  "kdig +cookie: a 16-byte server cookie, the same back when presented ($kfirst)"
+valid1=$(shd_cookies valid)
+check $(( valid1 - valid0 == 2 ? 0 : 1 )) "smarthostd counted the two cookies presented again as valid ($(( valid1 - valid0 )))"
+start_bind 'zone "." { type hint; file "hints"; };' only
+ip netns exec "$NS_MTA" dig +short @"$IP_UNBOUND" oxford.smarthost.internal MX >/dev/null
+sleep 1.5   # past BIND's 1 s cache cap here: the second query goes to smarthostd again
+ip netns exec "$NS_MTA" dig +short @"$IP_UNBOUND" cambridge.smarthost.internal MX >/dev/null
+valid2=$(shd_cookies valid)
+log "BIND as a resolver: $(( valid2 - valid1 )) queries to smarthostd with a valid server cookie"
+check $(( valid2 > valid1 ? 0 : 1 )) "BIND as a resolver presents the server cookie smarthostd gave it"
+stop_resolver
+# dig and kdig clear the bits past the prefix of +subnet themselves: the option is sent raw.
+out=$(ip netns exec "$NS_MTA" dig +ednsopt=8:000117000a0103 +time=3 +tries=1 @"$IP_SHD" smarthost.internal MX 2>&1)
+check $(grep -q 'status: FORMERR' <<<"$out" && echo 0 || echo 1) \
+  "an ECS option with a bit past its prefix (10.1.3.0/23, dig +ednsopt) gets FORMERR"
+out=$(ip netns exec "$NS_MTA" dig +ednsopt=8:000117000a0102 +time=3 +tries=1 @"$IP_SHD" smarthost.internal MX 2>&1)
+check $(grep -q 'status: NOERROR' <<<"$out" && grep -q 'CLIENT-SUBNET: 10.1.2.0/23/0' <<<"$out" && echo 0 || echo 1) \
+  "the same subnet written right (10.1.2.0/23) is answered and echoed"
+out=$(ip netns exec "$NS_MTA" dig +cookie=0123456789abcd +time=3 +tries=1 @"$IP_SHD" oxford.smarthost.internal MX 2>&1)
+check $(grep -q 'status: FORMERR' <<<"$out" && echo 0 || echo 1) "a 7-byte cookie (dig) gets FORMERR"
 
 [ "$FAILED" = 0 ] && log "all resolver checks passed" || log "$FAILED resolver check(s) failed"
 echo "resolver-checks: $PASS passed, $FAILED failed"

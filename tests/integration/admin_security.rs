@@ -253,3 +253,28 @@ async fn missing_repeated_and_smuggled_hosts_are_refused() {
     let (code, _) = http_raw(admin, "GET /healthz HTTP/1.0\r\n\r\n").await;
     assert_eq!(code, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_path_carries_no_control_character_into_the_reply() {
+    let (server, _oxford, _cambridge) = server_with("").await;
+    let admin = server.admin;
+    // Percent-encoded CR, LF and ESC in the site's name: axum decodes them into the path values.
+    let request = format!(
+        "POST /hosts/ox%0D%0Aforged%1B%5B2J/mail1/drain HTTP/1.1\r\nHost: {admin}\r\n\
+         X-Smarthostd-Request: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let (code, body) = http_raw(admin, &request).await;
+    assert_eq!(code, 404, "{body}");
+    let refused = action(&body);
+    assert!(
+        refused.message.contains("ox\\r\\nforged\\u{1b}[2J/mail1"),
+        "{}",
+        refused.message
+    );
+    assert!(
+        !refused.message.chars().any(char::is_control),
+        "{:?}",
+        refused.message
+    );
+    assert_nothing_drained(&server).await;
+}

@@ -1,14 +1,15 @@
 //! A DNS blocklist on loopback that a test can change as it goes: an authoritative UDP
-//! responder (hickory-proto) that answers from a table of names, or fails every query with
-//! SERVFAIL, or falls silent so that lookups time out.
+//! responder (hickory-proto) that answers from a table of names (and aliases), or fails every
+//! query with SERVFAIL, or falls silent so that lookups time out. It also serves as a hostile
+//! name server.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, TXT};
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::rdata::{A, CNAME, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
@@ -28,6 +29,8 @@ struct Table {
     mode: Option<Mode>,
     /// Lower-case names with their A records and TXT reason.
     names: HashMap<String, (Vec<Ipv4Addr>, Option<String>)>,
+    /// Lower-case names that are aliases, and their targets.
+    aliases: HashMap<String, Name>,
 }
 
 /// The blocklist, serving until dropped.
@@ -66,6 +69,15 @@ impl Blocklist {
         );
     }
 
+    /// Answers `name` (fully qualified), of any type, with a CNAME to `target`.
+    pub(crate) fn alias(&self, name: &str, target: Name) {
+        self.table
+            .lock()
+            .unwrap()
+            .aliases
+            .insert(name.to_ascii_lowercase(), target);
+    }
+
     /// Takes `name` off the list: NXDOMAIN from now on.
     pub(crate) fn remove(&self, name: &str) {
         self.table
@@ -101,6 +113,11 @@ fn answer(table: &Table, query: &Message) -> Option<Message> {
         return Some(reply);
     }
     let name = q.name().to_ascii().to_ascii_lowercase();
+    if let Some(target) = table.aliases.get(&name) {
+        let cname = RData::CNAME(CNAME(target.clone()));
+        reply.add_answer(Record::from_rdata(q.name().clone(), 1, cname));
+        return Some(reply);
+    }
     match table.names.get(&name) {
         None => reply.metadata.response_code = ResponseCode::NXDomain,
         Some((codes, reason)) => match q.query_type() {

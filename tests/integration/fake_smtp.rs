@@ -36,6 +36,21 @@ pub(crate) enum Behavior {
     /// Connections from this source address are reset at once (a route or firewall that
     /// blocks one prober); healthy to everyone else.
     RefuseFrom(IpAddr),
+    /// Sends this (a greeting and a reply nobody asked for) in one segment, then closes.
+    PretalkThenClose(&'static str),
+    /// Sends each of these as a segment of its own (a greeting, then a reply nobody asked
+    /// for), then answers commands as a healthy host would.
+    Pretalk(&'static [&'static str]),
+    /// Answers EHLO with this reply, and HELO with 250; otherwise healthy.
+    EhloRefused(&'static str),
+    /// Offers STARTTLS and answers it with `220` and, in the same segment, a plain-text `250`
+    /// nobody asked for, then does the handshake.
+    StarttlsInjecting(Arc<rustls::ServerConfig>),
+    /// Healthy, slowly: every reply leaves in pieces of a few bytes, each a segment of its own,
+    /// this far apart.
+    Trickle(Duration),
+    /// Each connection behaves as the next of these, in turn.
+    Cycle(Arc<[Behavior]>),
 }
 
 /// A distinct loopback address for each fake host of the whole test run, so that answers
@@ -92,10 +107,13 @@ impl FakeSmtp {
                 let Ok((stream, from)) = listener.accept().await else {
                     continue;
                 };
-                connections.fetch_add(1, Ordering::Relaxed);
+                let n = connections.fetch_add(1, Ordering::Relaxed);
                 let now = {
                     let mut b = behavior.lock().unwrap();
-                    let now = b.clone();
+                    let now = match &*b {
+                        Behavior::Cycle(each) => each[n % each.len()].clone(),
+                        other => other.clone(),
+                    };
                     if matches!(now, Behavior::FailOnce) {
                         *b = Behavior::Healthy;
                     }
@@ -153,9 +171,22 @@ impl FakeSmtp {
 }
 
 async fn session(stream: TcpStream, behavior: Behavior) {
+    // Each write its own segment, for the hosts that split what they send.
+    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     match behavior {
+        Behavior::PretalkThenClose(text) => {
+            let _ = write.write_all(text.as_bytes()).await;
+            return;
+        }
+        Behavior::Pretalk(segments) => {
+            for segment in segments {
+                if write.write_all(segment.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        }
         Behavior::Silent => {
             // Hold the connection open, saying nothing, until the client gives up.
             while let Ok(Some(_)) = lines.next_line().await {}
@@ -184,9 +215,10 @@ async fn session(stream: TcpStream, behavior: Behavior) {
     }
     let greeting: &[u8] = match &behavior {
         Behavior::Greeting(text) => text.as_bytes(),
+        Behavior::Pretalk(_) => b"",
         _ => b"220 fake.example ESMTP ready\r\n",
     };
-    if write.write_all(greeting).await.is_err() {
+    if send(&mut write, greeting, &behavior).await.is_err() {
         return;
     }
     while let Ok(Some(line)) = lines.next_line().await {
@@ -197,10 +229,16 @@ async fn session(stream: TcpStream, behavior: Behavior) {
             .to_ascii_uppercase();
         let reply: &[u8] = match (verb.as_str(), &behavior) {
             ("EHLO", Behavior::CloseOnEhlo) => return,
-            ("EHLO", Behavior::Starttls(_)) => b"250-fake.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+            ("EHLO", Behavior::EhloRefused(reply)) => reply.as_bytes(),
+            ("HELO", _) => b"250 fake.example\r\n",
+            ("EHLO", Behavior::Starttls(_) | Behavior::StarttlsInjecting(_)) => b"250-fake.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
             ("EHLO", _) => b"250-fake.example greets you\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 8BITMIME\r\n",
-            ("STARTTLS", Behavior::Starttls(config)) => {
-                let _ = write.write_all(b"220 2.0.0 ready to start TLS\r\n").await;
+            ("STARTTLS", Behavior::Starttls(config) | Behavior::StarttlsInjecting(config)) => {
+                let ready: &[u8] = match &behavior {
+                    Behavior::StarttlsInjecting(_) => b"220 2.0.0 ready to start TLS\r\n250 2.0.0 injected\r\n",
+                    _ => b"220 2.0.0 ready to start TLS\r\n",
+                };
+                let _ = write.write_all(ready).await;
                 let stream = lines.into_inner().into_inner().reunite(write).unwrap();
                 let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
                 if let Ok(tls) = acceptor.accept(stream).await {
@@ -217,15 +255,31 @@ async fn session(stream: TcpStream, behavior: Behavior) {
                 return;
             }
             ("QUIT", _) => {
-                let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
+                let _ = send(&mut write, b"221 2.0.0 bye\r\n", &behavior).await;
                 return;
             }
             _ => b"250 ok\r\n",
         };
-        if write.write_all(reply).await.is_err() {
+        if send(&mut write, reply, &behavior).await.is_err() {
             return;
         }
     }
+}
+
+/// Writes `bytes` at once, or for a trickling host a few bytes at a time.
+async fn send(
+    write: &mut tokio::net::tcp::OwnedWriteHalf,
+    bytes: &[u8],
+    behavior: &Behavior,
+) -> std::io::Result<()> {
+    let Behavior::Trickle(pause) = behavior else {
+        return write.write_all(bytes).await;
+    };
+    for piece in bytes.chunks(5) {
+        write.write_all(piece).await?;
+        tokio::time::sleep(*pause).await;
+    }
+    Ok(())
 }
 
 /// A self-signed TLS server config for STARTTLS hosts.

@@ -105,11 +105,13 @@ fn value(scrape: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} missing from:\n{scrape}"))
 }
 
-/// A server with every family populated: two sites, one with a warm share and an egress
-/// address checked on a blocklist (asked of a loopback port where nothing answers), a cluster
-/// peer (a loopback port where nothing listens), and some queries.
+/// A server with every family populated: two sites, one with a warm share, an egress
+/// address checked on a blocklist (asked of a loopback port where nothing answers) and a
+/// relay pinned by a TLSA record, a cluster peer (a loopback port where nothing listens), and
+/// some queries.
 async fn scraped_server() -> (TestServer, String, FakeSmtp, FakeSmtp) {
-    let oxford = FakeSmtp::start(Behavior::Healthy).await;
+    let pinned = crate::fake_tls::Relay::self_signed(&[crate::fake_tls::MAIL1]);
+    let oxford = FakeSmtp::start(Behavior::Starttls(pinned.server(crate::fake_tls::BOTH))).await;
     let cambridge = FakeSmtp::start(Behavior::Healthy).await;
     let nobody = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -121,7 +123,9 @@ async fn scraped_server() -> (TestServer, String, FakeSmtp, FakeSmtp) {
          [sites.cambridge]\nhosts = [{}]\n\
          [reputation]\nlists = [{{ zone = \"bl.test\" }}]\nresolver = [\"{nobody}\"]\n\
          [cluster]\npeers = [\"{nobody}\"]\n",
-        oxford.host_entry("mail1"),
+        oxford
+            .host_entry("mail1")
+            .replace(" }", &format!(", tlsa = [\"{}\"] }}", pinned.record())),
         cambridge.host_entry("mail1")
     );
     let mut setup = Setup::new(sites);

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{RData, RecordType};
-use smarthostd::probe::smtp::{ProbeSettings, probe};
+use smarthostd::probe::smtp::{Passed, ProbeSettings, probe};
 use smarthostd::probe::tls;
 
 use crate::fake_smtp::{Behavior, FakeSmtp, tls_server_config};
@@ -17,17 +17,20 @@ fn settings(timeout_ms: u64) -> ProbeSettings {
         tls: None,
         tls_name: None,
         source: None,
+        tlsa: None,
     }
 }
 
-async fn outcome(behavior: Behavior, timeout_ms: u64) -> Result<(), String> {
+async fn outcome(behavior: Behavior, timeout_ms: u64) -> Result<Passed, String> {
     let host = FakeSmtp::start(behavior).await;
-    probe(host.addr, &settings(timeout_ms)).await
+    probe(host.addr, &settings(timeout_ms))
+        .await
+        .map_err(|f| f.reason)
 }
 
 #[tokio::test]
 async fn a_healthy_host_with_a_multi_line_ehlo_reply_passes() {
-    assert_eq!(outcome(Behavior::Healthy, 500).await, Ok(()));
+    assert_eq!(outcome(Behavior::Healthy, 500).await, Ok(Passed::default()));
 }
 
 #[tokio::test]
@@ -58,7 +61,7 @@ async fn each_failure_has_a_reason_a_person_understands() {
     assert_eq!(slow, "no greeting reply within 300ms");
     assert_eq!(
         outcome(Behavior::SlowGreeting(Duration::from_millis(50)), 500).await,
-        Ok(())
+        Ok(Passed::default())
     );
 }
 
@@ -70,7 +73,10 @@ async fn probes_leave_from_the_source_address_when_one_is_set() {
         source: Some(source.parse().unwrap()),
         ..settings(1000)
     };
-    let refused = probe(relay.addr, &from("127.0.0.2")).await.unwrap_err();
+    let refused = probe(relay.addr, &from("127.0.0.2"))
+        .await
+        .unwrap_err()
+        .reason;
     assert!(
         refused.contains("reset") || refused.contains("closed"),
         "{refused}"
@@ -120,10 +126,10 @@ async fn starttls_must_be_offered_and_complete() {
         Err("STARTTLS is required but not offered".into())
     );
     let tls_host = FakeSmtp::start(Behavior::Starttls(config.clone())).await;
-    assert_eq!(probe(tls_host.addr, &s).await, Ok(()));
+    assert_eq!(probe(tls_host.addr, &s).await, Ok(Passed::default()));
     // With verification on, a self-signed certificate fails the handshake.
     s.tls = Some(tls::client_config(true, None).unwrap());
-    let e = probe(tls_host.addr, &s).await.unwrap_err();
+    let e = probe(tls_host.addr, &s).await.unwrap_err().reason;
     assert!(e.starts_with("TLS handshake failed"), "{e}");
 }
 

@@ -309,6 +309,22 @@ impl ServerProcess {
         fd_limit: Option<u32>,
         wait: bool,
     ) -> Self {
+        Self::launch(setup, dir, fd_limit, wait, "json")
+    }
+
+    /// As [`spawn`](Self::spawn) in `dir`, logging text (`--log-format text`), as journald
+    /// and a terminal see it.
+    pub(crate) fn spawn_text_log(setup: &Setup, dir: tempfile::TempDir) -> Self {
+        Self::launch(setup, dir, None, true, "text")
+    }
+
+    fn launch(
+        setup: &Setup,
+        dir: tempfile::TempDir,
+        fd_limit: Option<u32>,
+        wait: bool,
+        format: &str,
+    ) -> Self {
         let config = dir.path().join("smarthost.toml");
         std::fs::write(&config, setup.render()).unwrap();
         std::fs::write(dir.path().join("smarthost.internal.zone"), &setup.zone_file).unwrap();
@@ -317,7 +333,7 @@ impl ServerProcess {
         let child = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "{limit}exec \"$0\" serve --log-format json --config \"$1\" 2>\"$2\""
+                "{limit}exec \"$0\" serve --log-format {format} --config \"$1\" 2>\"$2\""
             ))
             .arg(env!("CARGO_BIN_EXE_smarthostd"))
             .arg(&config)
@@ -336,10 +352,14 @@ impl ServerProcess {
         let start = Instant::now();
         loop {
             let text = process.log_text();
-            if let Some(admin) = field(&text, "\"admin\":\"") {
-                process.admin = admin.parse().unwrap();
+            if let Some(admin) =
+                field(&text, "\"admin\":\"", '"').or_else(|| field(&text, " admin=", ' '))
+            {
+                process.admin = admin.trim().parse().unwrap();
             }
-            if let Some(dns) = field(&text, "\"dns\":\"[") {
+            if let Some(dns) =
+                field(&text, "\"dns\":\"[", '"').or_else(|| field(&text, " dns=[", ']'))
+            {
                 process.dns = dns
                     .trim_end_matches(']')
                     .split(',')
@@ -411,11 +431,11 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The text after the first `prefix` in `text`, up to the next quote.
-fn field<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+/// The text after the first `prefix` in `text`, up to the next `end` (or line end).
+fn field<'a>(text: &'a str, prefix: &str, end: char) -> Option<&'a str> {
     let at = text.find(prefix)? + prefix.len();
     let rest = &text[at..];
-    Some(&rest[..rest.find('"')?])
+    Some(&rest[..rest.find([end, '\n'])?])
 }
 
 /// Raises this process's descriptor limit to its hard limit (tests that open many sockets).

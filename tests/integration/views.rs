@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use hickory_proto::op::{Edns, Message};
+use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use tokio::net::UdpSocket;
@@ -74,6 +74,16 @@ fn with_subnet(name: &str, addr: &str, prefix: u8) -> Message {
     )));
     q.set_edns(e);
     q
+}
+
+/// `name MX` with `options` as the raw data of its OPT record.
+fn with_raw_options(name: &str, options: &[u8]) -> Vec<u8> {
+    let mut raw = query(name, RecordType::MX, None).to_vec().unwrap();
+    raw[11] = 1;
+    raw.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+    raw.extend_from_slice(&(options.len() as u16).to_be_bytes());
+    raw.extend_from_slice(options);
+    raw
 }
 
 fn scope(m: &Message) -> Option<u8> {
@@ -280,4 +290,40 @@ async fn the_warm_share_is_exact_over_1000_answers() {
         metrics.contains("smarthostd_warm_answers_total{site=\"oxford\"} 200"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_client_subnet_gets_formerr_over_udp_and_tcp() {
+    let v = Views::start().await;
+    let mut setup = Setup::new(v.toml(""));
+    setup.server = "trusted_resolvers = [\"127.40.0.0/16\"]".into();
+    let server = TestServer::start(&setup).await;
+    let trusted = from("127.40.0.1").await;
+    let ecs = |body: &[u8]| [&[0, 8][..], &(body.len() as u16).to_be_bytes(), body].concat();
+    // RFC 7871 section 6: bits set past the source prefix (10.1.3.0/23), or more address
+    // octets than the prefix needs, are FORMERR, however the query is laid out.
+    for (what, body) in [
+        ("10.1.3.0/23", &[0, 1, 23, 0, 10, 1, 3][..]),
+        ("10.1.0.0/16 in three octets", &[0, 1, 16, 0, 10, 1, 0][..]),
+        ("a scope in a query", &[0, 1, 24, 8, 10, 1, 2][..]),
+    ] {
+        let raw = with_raw_options("smarthost.internal", &ecs(body));
+        let answer = udp_raw_from(&trusted, server.dns, &raw)
+            .await
+            .expect("an answer");
+        let m = Message::from_vec(&answer).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::FormErr, "{what}");
+        assert!(m.answers.is_empty() && scope(&m).is_none(), "{what}");
+        let m = Message::from_vec(&tcp_raw(server.dns, &raw).await).unwrap();
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::FormErr,
+            "{what} over TCP"
+        );
+    }
+    // The same subnet written as the RFC asks is answered for the view it chooses.
+    let raw = with_raw_options("smarthost.internal", &ecs(&[0, 1, 23, 0, 127, 20, 0]));
+    let m = Message::from_vec(&udp_raw_from(&trusted, server.dns, &raw).await.unwrap()).unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(mx_set(&m), cambridge_view());
 }
