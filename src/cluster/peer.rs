@@ -99,7 +99,8 @@ impl PeerLink {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Bytes, PeerError> {
-        let unreachable = |e: &dyn std::fmt::Display| PeerError::Unreachable(e.to_string());
+        // An error of the HTTP client may describe what the peer sent: cleaned like its text.
+        let unreachable = |e: &dyn std::fmt::Display| PeerError::Unreachable(clean(&e.to_string()));
         let stream =
             tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(self.addr))
                 .await
@@ -147,8 +148,9 @@ impl PeerLink {
                 .await
                 .map_err(|e| {
                     PeerError::Unreachable(format!(
-                        "its answer broke off or passed {} MiB: {e}",
-                        MAX_BODY >> 20
+                        "its answer broke off or passed {} MiB: {}",
+                        MAX_BODY >> 20,
+                        clean(&e.to_string())
                     ))
                 })?;
             Ok::<_, PeerError>((status, proof, bytes))

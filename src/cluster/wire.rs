@@ -8,13 +8,14 @@
 //!
 //! Everything read from a peer passes [`View::parse`] or [`parse_drains`]: sizes bounded, names
 //! of the zone's form, verdicts and modes from a fixed set, stamps well formed, and free text
-//! (reasons, exchanges) cut short with its control characters escaped ([`clean`]) before it
-//! reaches a log, a page or a terminal.
+//! (reasons, exchanges, and what a refusal quotes of it) made safe by
+//! [`network_text::clean`] before it reaches a log, a page, an event or a terminal.
 
 use serde::{Deserialize, Serialize};
 
 use crate::answer::Mode;
 use crate::health::status::StatusReport;
+use crate::network_text;
 use crate::state::drains::Drains;
 use crate::state::hlc::{Stamp, valid_origin};
 
@@ -23,7 +24,7 @@ const MAX_ITEMS: usize = 100_000;
 /// The most exchanges a site's answer may list.
 const MAX_EXCHANGES: usize = 1_000;
 /// The longest free text kept from a peer, in characters.
-const MAX_TEXT: usize = 200;
+pub const MAX_TEXT: usize = 200;
 
 /// One instance's view of every relay and site.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,8 +123,10 @@ impl View {
 
     /// A peer's view from its JSON, checked; free text cleaned.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let mut view: View =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a view: {e}"))?;
+        // The parser's error may quote the peer's text (an unknown mode, a string where a list
+        // belongs).
+        let mut view: View = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not a view: {}", clean(&e.to_string())))?;
         let bad = |what: &str| Err(format!("not a view: {what}"));
         if !valid_origin(&view.instance) {
             return bad("the instance's name");
@@ -178,18 +181,10 @@ pub fn parse_drains(bytes: &[u8]) -> Result<Drains, String> {
     }
 }
 
-/// Text from a peer, for logs, pages and terminals: at most `MAX_TEXT` characters, control
-/// characters escaped.
+/// Text from a peer made safe where it enters ([`network_text::clean`]), at most
+/// [`MAX_TEXT`] characters.
 pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_TEXT));
-    for c in text.chars().take(MAX_TEXT) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    network_text::clean(text, MAX_TEXT)
 }
 
 fn is_digest(text: &str) -> bool {
@@ -238,6 +233,23 @@ mod tests {
             "{reason}"
         );
         assert!(reason.chars().count() < 250, "{reason}");
+    }
+
+    #[test]
+    fn a_refused_view_quotes_none_of_its_text_raw() {
+        let mut hostile = serde_json::to_value(view()).unwrap();
+        let forged = format!("\r\n\u{1b}[2Jsmarthostd: FORGED\u{202e}{}", "x".repeat(500));
+        hostile["sites"][0]["mode"] = serde_json::Value::String(forged);
+        let e = View::parse(&serde_json::to_vec(&hostile).unwrap()).unwrap_err();
+        assert!(
+            e.contains("FORGED"),
+            "the parser quotes the peer's text: {e}"
+        );
+        assert!(
+            !e.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{e:?}"
+        );
+        assert!(e.chars().count() < 250, "{e}");
     }
 
     #[test]

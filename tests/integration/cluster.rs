@@ -9,7 +9,7 @@
 //! - [`see`]: every instance side by side; a relay only one instance can reach is a
 //!   disagreement, an event and a metric; a config that differs is flagged.
 //! - [`hostile`]: a peer without the token, a peer that cannot prove it holds it, a peer that
-//!   hangs, forged and replayed requests.
+//!   hangs, a peer whose words carry control characters, forged and replayed requests.
 
 mod act;
 mod config;

@@ -1,6 +1,6 @@
 //! Peers that should change nothing: one with another token, one that cannot prove it holds
-//! the token (anything else answering at a listed address), one that hangs; forged, malformed
-//! and replayed requests to `/cluster/...`.
+//! the token (anything else answering at a listed address), one that hangs, one whose words
+//! carry control characters; forged, malformed and replayed requests to `/cluster/...`.
 
 use std::time::{Duration, Instant};
 
@@ -319,6 +319,89 @@ async fn a_peer_that_floods_its_answer_is_cut_off_at_the_bound() {
     )
     .await;
     // The answer was read up to the bound (8 MiB), then dropped: the problem names the bound.
+    assert_eq!(cluster.server(0).mx(OXFORD).await, full());
+    task.abort();
+}
+
+/// A listener at a peer's address that holds the token and proves it, answering every request
+/// with `body` (a JSON view): an instance of the cluster gone bad.
+async fn proven_peer(body: String) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use smarthostd::cluster::proof;
+    use smarthostd::config::AdminToken;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                let nonce = (text.lines())
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("x-smarthostd-nonce")
+                            .then(|| value.trim())
+                    })
+                    .unwrap_or_default()
+                    .to_string();
+                let signed = proof::sign(&AdminToken::new(TOKEN), &nonce, 200, body.as_bytes());
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                     X-Smarthostd-Proof: {signed}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_sends_control_characters_is_shown_with_them_escaped() {
+    let relays = Relays::start().await;
+    // A view the parser refuses, quoting the peer's own text: a mode that forges a log line,
+    // clears a terminal and turns text around.
+    let forged = "\\r\\n2026-01-01T00:00:00Z  WARN smarthostd: FORGED\\u001b[2J\\u202e";
+    let view = format!(
+        "{{\"instance\":\"127.0.0.1:1\",\"fingerprint\":\"{f}\",\"drains\":\"{f}\",\"ready\":true,\
+         \"relays\":[],\"sites\":[{{\"site\":\"oxford\",\"mode\":\"{forged}\",\"answer\":[]}}]}}",
+        f = "0".repeat(64)
+    );
+    let (fake, task) = proven_peer(view).await;
+    let bound = Cluster::bind(1);
+    let peers = vec![bound.admins[0].to_string(), fake.to_string()];
+    let cluster = bound
+        .start(|_| peers.clone(), |_, _| {}, &relays.sites())
+        .await;
+    let a = cluster.nodes[0].admin;
+    let problem = || async { cluster_report(a).await.instances[1].problem.clone() };
+    within(
+        Duration::from_secs(5),
+        "the peer's refused view shown",
+        || async { problem().await.is_some_and(|p| p.contains("FORGED")) },
+    )
+    .await;
+    let problem = problem().await.unwrap();
+    assert!(
+        !problem.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{problem:?}"
+    );
+    assert!(
+        problem.contains("\\r\\n") && problem.contains("\\u{1b}"),
+        "{problem}"
+    );
     assert_eq!(cluster.server(0).mx(OXFORD).await, full());
     task.abort();
 }
