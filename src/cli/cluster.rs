@@ -48,9 +48,11 @@ pub(super) fn table(report: &ClusterReport) -> String {
             (s, Some(p)) => format!("{s}: {p}"),
             (s, None) => s.to_string(),
         };
+        // Its first characters, not bytes: the server's JSON may hold any text.
+        let short = |f: &str| f.chars().take(12).collect::<String>();
         let config = match (&i.fingerprint, i.config_differs) {
-            (Some(f), true) => format!("DIFFERS ({})", &f[..f.len().min(12)]),
-            (Some(f), false) => f[..f.len().min(12)].to_string(),
+            (Some(f), true) => format!("DIFFERS ({})", short(f)),
+            (Some(f), false) => short(f),
             (None, _) => "-".into(),
         };
         rows.push(vec![format!("  {}", i.name), state, config]);
@@ -99,5 +101,30 @@ fn mode(m: Mode) -> &'static str {
         Mode::Normal => "local hosts lead",
         Mode::RemoteOnly => "fallback sites only",
         Mode::Failsafe => "failsafe",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::report::InstanceStatus;
+
+    #[test]
+    fn a_fingerprint_of_any_text_is_shortened_without_a_panic() {
+        let report = ClusterReport {
+            instances: vec![InstanceStatus {
+                name: "10.0.1.53:8053".into(),
+                state: "up".into(),
+                problem: None,
+                for_seconds: None,
+                view_age_seconds: None,
+                fingerprint: Some("ééééééééééééé\u{1b}".into()),
+                config_differs: true,
+            }],
+            relays: Vec::new(),
+            sites: Vec::new(),
+        };
+        let table = table(&report);
+        assert!(table.contains("DIFFERS (éééééééééééé)"), "{table}");
     }
 }
