@@ -1,6 +1,8 @@
 //! The fingerprint instances compare to find one whose configuration differs: SHA-256 of
-//! what decides the answers — the config file without its per-machine keys, in a canonical
-//! form, and the zone file's bytes.
+//! what decides the answers and the verdicts — the config file without its per-machine keys,
+//! in a canonical form, the zone file's bytes, and each relay's TLSA records as read (a
+//! `tls_key` file is read beside the config on each machine, and one that differs makes one
+//! instance withdraw a relay the others serve).
 //!
 //! Left out, since they differ from machine to machine by design and change no answer:
 //! `[server]` (listen addresses, admin listener, token, state folder), `[cluster]` (each
@@ -11,14 +13,16 @@
 
 use std::fmt::Write;
 
+use crate::topology::Topology;
+
 /// Keys of the config's top level that are each machine's own.
 const MACHINE_TABLES: [&str; 2] = ["server", "cluster"];
 /// Keys of `[probe]` that are each machine's own.
 const MACHINE_PROBE_KEYS: [&str; 2] = ["source_address", "ehlo"];
 
-/// The fingerprint of a config (`config_text`, already known to be valid TOML) and its zone
-/// file (`zone_text`), as 64 hex digits.
-pub fn of(config_text: &str, zone_text: &str) -> String {
+/// The fingerprint of a config (`config_text`, already known to be valid TOML), its zone
+/// file (`zone_text`) and its relays' TLSA records (`pinned`, [`pinned`]), as 64 hex digits.
+pub fn of(config_text: &str, zone_text: &str, pinned: &str) -> String {
     let mut canonical = String::new();
     if let Ok(mut table) = config_text.parse::<toml::Table>() {
         for key in MACHINE_TABLES {
@@ -32,12 +36,26 @@ pub fn of(config_text: &str, zone_text: &str) -> String {
         write_table(&mut canonical, &table);
     }
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    for part in [canonical.as_str(), zone_text] {
+    for part in [canonical.as_str(), zone_text, pinned] {
         // Each part's length first, so that no two pairs of parts run together alike.
         context.update(&(part.len() as u64).to_be_bytes());
         context.update(part.as_bytes());
     }
     hex(context.finish().as_ref())
+}
+
+/// Every relay's TLSA records (those of its `tls_key` included), a line per relay in config
+/// order: `site/host` and its records.
+pub fn pinned(topology: &Topology) -> String {
+    let mut out = String::new();
+    for host in topology.hosts.iter().filter(|h| !h.tlsa.is_empty()) {
+        let _ = write!(out, "{}", host.key(topology));
+        for record in &host.tlsa {
+            let _ = write!(out, " {record}");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// SHA-256 of `bytes`, as 64 hex digits.
@@ -100,18 +118,25 @@ mod tests {
         let b = "# the second machine\n[probe]\ninterval = '2s'\nehlo = \"dns2.example\"\n\
                  [zone]\nttl = \"30s\"\norigin = \"x\"\n\
                  [server]\nlisten = [\"10.0.1.53:53\"]\nadmin_token_file = \"t\"\n";
-        assert_eq!(of(a, ZONE), of(b, ZONE));
-        assert_eq!(of(a, ZONE).len(), 64);
+        assert_eq!(of(a, ZONE, ""), of(b, ZONE, ""));
+        assert_eq!(of(a, ZONE, "").len(), 64);
     }
 
     #[test]
     fn what_decides_the_answers_counts() {
-        let base = of("[zone]\nttl = \"30s\"\n", ZONE);
-        assert_ne!(base, of("[zone]\nttl = \"31s\"\n", ZONE));
-        assert_ne!(base, of("[zone]\nttl = \"30s\"\n[probe]\nrise = 3\n", ZONE));
-        assert_ne!(base, of("[zone]\nttl = \"30s\"\n", "; another zone\n"));
+        let base = of("[zone]\nttl = \"30s\"\n", ZONE, "");
+        assert_ne!(base, of("[zone]\nttl = \"31s\"\n", ZONE, ""));
+        assert_ne!(
+            base,
+            of("[zone]\nttl = \"30s\"\n[probe]\nrise = 3\n", ZONE, "")
+        );
+        assert_ne!(base, of("[zone]\nttl = \"30s\"\n", "; another zone\n", ""));
+        assert_ne!(
+            base,
+            of("[zone]\nttl = \"30s\"\n", ZONE, "oxford/mail1 3 1 1 ab\n")
+        );
         // A string and a number that print alike are not alike.
-        assert_ne!(of("a = \"1\"\n", ""), of("a = 1\n", ""));
+        assert_ne!(of("a = \"1\"\n", "", ""), of("a = 1\n", "", ""));
     }
 
     #[test]

@@ -215,7 +215,11 @@ impl Cluster {
         self.inner.settings.store(Arc::new(Settings {
             peers,
             token: loaded.admin_token.clone(),
-            fingerprint: fingerprint::of(&loaded.text, loaded.zone.text()),
+            fingerprint: fingerprint::of(
+                &loaded.text,
+                loaded.zone.text(),
+                &fingerprint::pinned(&loaded.topology),
+            ),
             interval: probe.interval,
             bound: probe.interval + 2 * probe.timeout,
             unreachable_after: cluster.map_or(old.unreachable_after, |c| c.unreachable_after),

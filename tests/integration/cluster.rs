@@ -120,15 +120,30 @@ impl Bound {
         adjust: impl Fn(usize, &mut Setup),
         sites: &str,
     ) -> Cluster {
+        let dirs = (self.admins.iter())
+            .map(|_| tempfile::tempdir().unwrap())
+            .collect();
+        self.start_in(dirs, peers, adjust, sites).await
+    }
+
+    /// As [`start`](Self::start), instance `i` in the folder `dirs[i]`, which may already
+    /// hold files its config names.
+    pub(super) async fn start_in(
+        self,
+        dirs: Vec<tempfile::TempDir>,
+        peers: impl Fn(usize) -> Vec<String>,
+        adjust: impl Fn(usize, &mut Setup),
+        sites: &str,
+    ) -> Cluster {
         let mut cluster = Cluster { nodes: Vec::new() };
-        for (i, listener) in self.listeners.into_iter().enumerate() {
+        for ((i, listener), dir) in self.listeners.into_iter().enumerate().zip(dirs) {
             let mut setup = cluster_setup(self.admins[i], TOKEN, &peers(i), sites);
             adjust(i, &mut setup);
             cluster.nodes.push(Node {
                 admin: self.admins[i],
                 setup,
                 server: None,
-                dir: Some(tempfile::tempdir().unwrap()),
+                dir: Some(dir),
                 listener: Some(listener),
             });
         }

@@ -183,3 +183,54 @@ async fn an_instance_whose_config_differs_is_flagged() {
     let out = cli(&["status", "--cluster", "-c", config.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("DIFFERS"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_pinned_key_file_differs_is_flagged_though_its_config_text_is_the_same() {
+    use crate::fake_tls::{BOTH, MAIL1, Relay};
+
+    let real = Relay::self_signed(&[MAIL1]);
+    let other = Relay::self_signed(&[MAIL1]);
+    let pinned = FakeSmtp::start(Behavior::Starttls(real.server(BOTH))).await;
+    let cambridge = FakeSmtp::start(Behavior::Healthy).await;
+    // One config text for both; the key file beside it holds the relay's key on one machine
+    // and another key on the other.
+    let sites = format!(
+        "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
+        pinned
+            .host_entry("mail1")
+            .replace(" }", ", tls_key = \"mail1.pem\" }"),
+        cambridge.host_entry("mail1")
+    );
+    let dirs: Vec<tempfile::TempDir> = [&real, &other]
+        .iter()
+        .map(|key| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("mail1.pem"), key.pem()).unwrap();
+            dir
+        })
+        .collect();
+    let bound = Cluster::bind(2);
+    let all: Vec<String> = bound.admins.iter().map(ToString::to_string).collect();
+    let cluster = bound
+        .start_in(dirs, |_| all.clone(), |_, _| {}, &sites)
+        .await;
+    let a = cluster.nodes[0].admin;
+    within(
+        Duration::from_secs(5),
+        "the differing key flagged",
+        || async {
+            let report = cluster_report(a).await;
+            report.instances[1].config_differs && !report.instances[0].config_differs
+        },
+    )
+    .await;
+    // What it is flagged for: the instance with the other key withdraws the relay.
+    assert_eq!(
+        cluster.server(0).mx(OXFORD).await,
+        vec![mx(10, "mail1.oxford"), mx(20, "mail1.cambridge")]
+    );
+    assert_eq!(
+        cluster.server(1).mx(OXFORD).await,
+        vec![mx(20, "mail1.cambridge")]
+    );
+}
