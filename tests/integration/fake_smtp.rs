@@ -69,6 +69,8 @@ pub(crate) struct FakeSmtp {
     pub connections: Arc<AtomicUsize>,
     /// Sessions still open.
     pub open: Arc<AtomicUsize>,
+    /// The source address of every connection accepted, in order.
+    pub sources: Arc<Mutex<Vec<IpAddr>>>,
     tasks: Option<JoinSet<()>>,
 }
 
@@ -90,6 +92,7 @@ impl FakeSmtp {
             behavior: Arc::new(Mutex::new(behavior)),
             connections: Arc::new(AtomicUsize::new(0)),
             open: Arc::new(AtomicUsize::new(0)),
+            sources: Arc::new(Mutex::new(Vec::new())),
             tasks: None,
         };
         host.serve(listener);
@@ -100,6 +103,7 @@ impl FakeSmtp {
         let behavior = self.behavior.clone();
         let connections = self.connections.clone();
         let open = self.open.clone();
+        let sources = self.sources.clone();
         let mut tasks = JoinSet::new();
         tasks.spawn(async move {
             let mut sessions = JoinSet::new();
@@ -107,6 +111,7 @@ impl FakeSmtp {
                 let Ok((stream, from)) = listener.accept().await else {
                     continue;
                 };
+                sources.lock().unwrap().push(from.ip());
                 let n = connections.fetch_add(1, Ordering::Relaxed);
                 let now = {
                     let mut b = behavior.lock().unwrap();

@@ -23,6 +23,7 @@ mod log_forging;
 mod monitoring;
 mod operator;
 mod package;
+mod probe_source;
 mod probes;
 mod promql;
 mod protocol;

@@ -66,55 +66,6 @@ async fn each_failure_has_a_reason_a_person_understands() {
 }
 
 #[tokio::test]
-async fn probes_leave_from_the_source_address_when_one_is_set() {
-    let blocked: std::net::IpAddr = "127.0.0.2".parse().unwrap();
-    let relay = FakeSmtp::start(Behavior::RefuseFrom(blocked)).await;
-    let from = |source: &str| ProbeSettings {
-        source: Some(source.parse().unwrap()),
-        ..settings(1000)
-    };
-    let refused = probe(relay.addr, &from("127.0.0.2"))
-        .await
-        .unwrap_err()
-        .reason;
-    assert!(
-        refused.contains("reset") || refused.contains("closed"),
-        "{refused}"
-    );
-    probe(relay.addr, &from("127.0.0.3")).await.unwrap();
-    probe(relay.addr, &settings(1000)).await.unwrap();
-    // An IPv6 relay is probed from the system's choice: the source is IPv4.
-    let v6 = FakeSmtp::start_on("::1".parse().unwrap(), Behavior::Healthy).await;
-    probe(v6.addr, &from("127.0.0.2")).await.unwrap();
-}
-
-#[test]
-fn a_probe_source_address_must_be_one_of_this_machines() {
-    use crate::config::{GOOD, ZONE, error, load};
-    let at = |source: &str| {
-        GOOD.replace(
-            "timeout = \"1s\"",
-            &format!("timeout = \"1s\"\nsource_address = \"{source}\""),
-        )
-    };
-    let (loaded, _dir) = load(&at("127.0.0.2"), ZONE);
-    assert_eq!(
-        loaded.unwrap().config.probe.source_address,
-        Some("127.0.0.2".parse().unwrap())
-    );
-    for (source, want) in [
-        ("192.0.2.1", "not an address of this machine"),
-        ("0.0.0.0", "one of this machine's addresses"),
-    ] {
-        let e = error(&at(source), ZONE).to_string();
-        assert!(
-            e.contains("probe.source_address") && e.contains(want),
-            "{e}"
-        );
-    }
-}
-
-#[tokio::test]
 async fn starttls_must_be_offered_and_complete() {
     let config = tls_server_config();
     let unverified = tls::client_config(false, None).unwrap();
