@@ -96,16 +96,28 @@ async fn a_linked_drained_hosts_is_refused_at_start_and_the_file_it_names_never_
 async fn a_damaged_drains_line_is_reported_by_number_and_length_never_its_text() {
     let (_a, _b, setup) = relays().await;
     let dir = tempfile::tempdir().unwrap();
+    // The cluster's form too: stamped registers, an undrain kept for the peers, and a stamp
+    // that is not one.
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 3_600_000;
     std::fs::write(
         dir.path().join("drained-hosts"),
-        "oxford/mail1\nhunter2-token\n",
+        format!(
+            "oxford/mail1 stamp={hour_ago}.0@10.0.0.53:8053\nhunter2-token\n\
+             cambridge/mail1 undrained stamp={hour_ago}.1@10.0.1.53:8053\n\
+             oxford/mail2 stamp=hunter2\n"
+        ),
     )
     .unwrap();
     let process = ServerProcess::spawn_text_log(&setup, dir);
     let log = process.log_text();
     assert!(
-        log.contains("line 2 (13 bytes): not site/host"),
-        "the line named:\n{log}"
+        log.contains("line 2 (13 bytes): not site/host")
+            && log.contains("line 4 (26 bytes): bad stamp"),
+        "the lines named:\n{log}"
     );
     assert!(!log.contains("hunter2"), "its text logged:\n{log}");
     assert_eq!(
