@@ -56,7 +56,7 @@ fn inputs(sites: usize, per_site: usize) -> (Arc<Topology>, StaticZone) {
 fn snapshot(sites: usize, per_site: usize) -> Snapshot {
     let (topology, zone) = inputs(sites, per_site);
     let health = Arc::new(HealthView::unknown(&topology));
-    answer::build(topology, &zone, health, &Default::default(), 1, 1).unwrap()
+    answer::build(topology, &zone, health, &Default::default(), 1, 1, None).unwrap()
 }
 
 fn query(name: &str, rtype: RecordType, edns: bool) -> Vec<u8> {
@@ -125,6 +125,7 @@ fn build(c: &mut Criterion) {
                     &Default::default(),
                     2,
                     2,
+                    None,
                 )
                 .unwrap()
             })

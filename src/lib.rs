@@ -37,6 +37,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod dns;
+pub mod dnssec;
 pub mod events;
 pub mod health;
 pub mod loaded;

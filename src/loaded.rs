@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::answer;
 use crate::answer::HealthView;
 use crate::config::{self, Config, ConfigError};
+use crate::dnssec::{self, SignatureCache, ZoneKeys};
 use crate::topology::Topology;
 use crate::zone::StaticZone;
 
@@ -20,6 +21,8 @@ pub struct Loaded {
     pub topology: Arc<Topology>,
     /// The zone file's records, checked against the config.
     pub zone: Arc<StaticZone>,
+    /// The signing keys of `[dnssec]`; `None`: the zone is served unsigned.
+    pub keys: Option<Arc<ZoneKeys>>,
     /// TLS settings for STARTTLS probes, when any host needs them.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The name probes announce in EHLO.
@@ -37,7 +40,8 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         .map_err(|e| ConfigError::new(path, "", format!("cannot read the config file: {e}")))?;
     let config = config::parse(path, &text)?;
     let mut loaded = from_config(config)?;
-    loaded.fingerprint = hash_of(&(text, loaded.zone.text(), loaded.tls_fingerprint));
+    let keys = loaded.keys.as_ref().map(|k| k.keys.fingerprint);
+    loaded.fingerprint = hash_of(&(text, loaded.zone.text(), loaded.tls_fingerprint, keys));
     Ok(loaded)
 }
 
@@ -56,10 +60,26 @@ pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
     let zone = StaticZone::load(&zone_path, &topology.origin)?;
     zone.check_against(&topology)?;
     let topology = Arc::new(topology);
-    // With no verdicts every host is served: the largest answers this config can produce.
+    let keys = dnssec::load(&config, &topology.origin)?.map(Arc::new);
+    // With no verdicts every host is served: the largest answers this config can produce,
+    // signed as they will be.
     let health = Arc::new(HealthView::all_up(&topology));
-    answer::build(topology.clone(), &zone, health, &Default::default(), 0, 0)
-        .map_err(|e| ConfigError::new(&config.path, "sites", e.to_string()))?;
+    let mut cache = SignatureCache::default();
+    let signing = keys.as_deref().map(|keys| answer::Signing {
+        keys,
+        now: dnssec::unix_seconds(std::time::SystemTime::now()),
+        cache: &mut cache,
+    });
+    answer::build(
+        topology.clone(),
+        &zone,
+        health,
+        &Default::default(),
+        0,
+        0,
+        signing,
+    )
+    .map_err(|e| ConfigError::new(&config.path, "sites", e.to_string()))?;
     let ca = config
         .probe
         .tls_ca_file
@@ -86,6 +106,7 @@ pub fn from_config(config: Config) -> Result<Loaded, ConfigError> {
         config,
         topology,
         zone: Arc::new(zone),
+        keys,
         tls,
         ehlo,
         fingerprint: 0,

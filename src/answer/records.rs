@@ -47,7 +47,8 @@ pub(super) struct Context<'n> {
     names: &'n Names,
     /// The apex SOA with this generation's serial.
     soa: Record,
-    /// The same, with the negative-caching TTL (RFC 2308 section 3).
+    /// The same, with the negative-caching TTL (RFC 2308 section 3), also the TTL of NSEC
+    /// records (RFC 9077).
     pub(super) soa_negative: Record,
     /// TTL of each host's address records.
     host_ttl: Vec<u32>,
@@ -120,7 +121,7 @@ impl<'n> Context<'n> {
     pub(super) fn node(
         &mut self,
         drafts: &mut Drafts<'n>,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         wire: &'n [u8],
     ) -> u32 {
         if let Some(&i) = drafts.index.get(wire) {
@@ -137,7 +138,7 @@ impl<'n> Context<'n> {
     pub(super) fn add(
         &mut self,
         drafts: &mut Drafts<'n>,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         name: &Name,
         wire: &'n [u8],
         rtype: RecordType,
@@ -150,7 +151,7 @@ impl<'n> Context<'n> {
     }
 
     /// The NODATA answer for a question name of `len` bytes (under the origin).
-    pub(super) fn nodata(&mut self, out: &mut Out<'n>, len: usize) -> Prepared {
+    pub(super) fn nodata(&mut self, out: &mut Out<'n, '_>, len: usize) -> Prepared {
         if let Some(p) = self.nodata.get(&len) {
             return p.clone();
         }
@@ -165,6 +166,8 @@ impl<'n> Context<'n> {
             pad -= label + 1;
         }
         qname.extend_from_slice(origin);
+        // A plain body only: in a signed build each name's NODATA answer gets its own signed
+        // twin (with that name's NSEC record) once the names are known.
         let mut local = Encoder::default();
         let mut b = Builder::new(&mut local, &qname, true);
         b.authority().static_record(origin, &self.soa_negative);
@@ -173,8 +176,24 @@ impl<'n> Context<'n> {
         prepared
     }
 
+    /// The apex SOA in a negative answer: the negative-caching TTL, signed with its own.
+    pub(super) fn negative_soa<'a>(&'a self, b: &mut Builder<'_, 'n, 'a>) {
+        b.authority().record_signed_as(
+            &self.names.origin,
+            RecordType::SOA,
+            self.soa_negative.ttl,
+            self.soa.ttl,
+            Rdata::Static(&self.soa.data),
+        );
+    }
+
+    /// The TTL of the apex SOA (and of the DNSKEY RRset).
+    pub(super) fn soa_ttl(&self) -> u32 {
+        self.soa.ttl
+    }
+
     /// Adds the A/AAAA records of `target` to the additional section, if the zone has them.
-    fn add_addresses(&self, b: &mut Builder<'_, 'n>, target: &'n [u8]) {
+    fn add_addresses(&self, b: &mut Builder<'_, 'n, '_>, target: &'n [u8]) {
         if let Some(&host) = self.host_by_name.get(target) {
             self.add_host_addresses(b, host);
         } else if let Some(list) = self.static_addresses.get(target) {
@@ -185,7 +204,7 @@ impl<'n> Context<'n> {
     }
 
     /// A records, then AAAA records, of a host's served addresses.
-    fn add_host_addresses(&self, b: &mut Builder<'_, 'n>, host: HostId) {
+    fn add_host_addresses(&self, b: &mut Builder<'_, 'n, '_>, host: HostId) {
         let wire = &self.topology.hosts[host].wire;
         let ttl = self.host_ttl[host];
         for v6 in [false, true] {
@@ -202,10 +221,10 @@ impl<'n> Context<'n> {
 
     pub(super) fn static_answer(
         &self,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         owner: &'n [u8],
         rtype: RecordType,
-        records: &[Record],
+        records: &'n [Record],
     ) -> Prepared {
         let mut b = Builder::new(&mut out.enc, owner, true);
         if rtype == RecordType::SOA {
@@ -216,6 +235,7 @@ impl<'n> Context<'n> {
             }
         }
         b.additional();
+        let mut seen: Vec<Vec<u8>> = Vec::new();
         for r in records {
             let target = match &r.data {
                 RData::NS(ns) => Some(&ns.0),
@@ -224,6 +244,12 @@ impl<'n> Context<'n> {
             };
             if let Some(target) = target {
                 let wire = wire_name(target);
+                // Two records naming one target give its addresses once: an RRset holds no
+                // duplicates (RFC 2181 section 5).
+                if seen.contains(&wire) {
+                    continue;
+                }
+                seen.push(wire.clone());
                 // Targets are looked up by name; the records written borrow the table's copy.
                 if let Some((&key, _)) = self.host_by_name.get_key_value(&wire[..]) {
                     self.add_addresses(&mut b, key);
@@ -245,7 +271,7 @@ impl<'n> Context<'n> {
         }
     }
 
-    fn mx_answer(&self, out: &mut Out<'n>, owner: &'n [u8], plan: &MxPlan) -> Prepared {
+    fn mx_answer(&self, out: &mut Out<'n, '_>, owner: &'n [u8], plan: &MxPlan) -> Prepared {
         let ttl = self.plan_ttl(plan);
         let hosts = &self.topology.hosts;
         let mut b = Builder::new(&mut out.enc, owner, true);
@@ -269,7 +295,7 @@ impl<'n> Context<'n> {
     /// `None` when neither variant has a record of that kind.
     pub(super) fn variant(
         &mut self,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         owner: &'n [u8],
         view: View,
         plan: &MxPlan,
@@ -301,7 +327,7 @@ impl<'n> Context<'n> {
     /// One answer of `kind` for `plan`; `None` for an address family none of its hosts has.
     fn plan_answer(
         &self,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         owner: &'n [u8],
         plan: &MxPlan,
         kind: Kind,
@@ -328,7 +354,12 @@ impl<'n> Context<'n> {
 
     /// The TXT record that says which listed sites moved in `plan`, for operators and
     /// `smarthostd explain`; `None` (NODATA) while health alone shapes the answer.
-    fn note_answer(&self, out: &mut Out<'n>, owner: &'n [u8], plan: &MxPlan) -> Option<Prepared> {
+    fn note_answer(
+        &self,
+        out: &mut Out<'n, '_>,
+        owner: &'n [u8],
+        plan: &MxPlan,
+    ) -> Option<Prepared> {
         if plan.shaped_by.is_empty() {
             return None;
         }
@@ -351,7 +382,7 @@ impl<'n> Context<'n> {
     /// exchanges it has no address for.
     fn plan_addresses(
         &self,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         owner: &'n [u8],
         plan: &MxPlan,
         v6: bool,
@@ -368,13 +399,18 @@ impl<'n> Context<'n> {
             .filter(|e| of_family(e.host).next().is_some())
             .map(|e| e.preference)
             .min()?;
-        let mut addresses = plan
+        // Two hosts may share an address: it is listed once (RFC 2181 section 5).
+        let mut seen = rustc_hash::FxHashSet::default();
+        let addresses: Vec<IpAddr> = plan
             .exchanges
             .iter()
             .filter(|e| plan.mode == Mode::Failsafe || e.preference == lowest)
             .flat_map(|e| of_family(e.host))
-            .peekable();
-        addresses.peek()?;
+            .filter(|a| seen.insert(*a))
+            .collect();
+        if addresses.is_empty() {
+            return None;
+        }
         let ttl = self.plan_ttl(plan);
         let mut b = Builder::new(&mut out.enc, owner, true);
         for addr in addresses {
@@ -385,7 +421,7 @@ impl<'n> Context<'n> {
 
     pub(super) fn address_answer(
         &self,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         host: HostId,
         v6: bool,
     ) -> Option<Prepared> {

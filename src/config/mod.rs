@@ -6,7 +6,9 @@
 //!   cross-references serde cannot see, and reports every problem as a [`ConfigError`] that names
 //!   file, line and key path.
 //! - [`reputation`]: `[reputation]` and `sites.<name>.egress`, the blocklist checks.
+//! - [`dnssec`]: `[dnssec]`, the signing keys' folder and the signatures' lifetime.
 
+pub mod dnssec;
 mod error;
 mod load;
 mod locate;
@@ -21,6 +23,7 @@ use indexmap::IndexMap;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use dnssec::{DnssecConfig, KeyAlgorithm};
 pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
@@ -48,6 +51,9 @@ pub struct Config {
     /// DNS blocklist checks of the sites' egress addresses; absent: none.
     #[serde(default)]
     pub reputation: Option<ReputationConfig>,
+    /// Signed answers: the keys and the signatures' lifetime; absent: the zone is unsigned.
+    #[serde(default)]
+    pub dnssec: Option<DnssecConfig>,
 }
 
 /// `[server]`: where smarthostd listens and keeps its state.

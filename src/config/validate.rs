@@ -29,6 +29,7 @@ pub(super) fn validate(config: &Config, text: &str) -> Result<(), ConfigError> {
     v.sites(config)?;
     v.views(config)?;
     v.reputation(config)?;
+    v.dnssec(config)?;
     Ok(())
 }
 

@@ -6,10 +6,12 @@
 //!   damaged lines.
 //! - [`resolved`]: the addresses each DNS-named host last resolved to, served when its name
 //!   does not resolve at start.
+//! - [`serial`]: the SOA serial's reservation, so that it never goes back across a restart.
 //! - [`writer`]: writes replace a file atomically, in order, off the async workers.
 
 pub mod drains;
 pub mod resolved;
+pub mod serial;
 pub mod writer;
 
 use std::fs::{File, OpenOptions};
