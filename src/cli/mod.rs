@@ -1,9 +1,10 @@
 //! The command line (clap): `serve` (what a bare `smarthostd` does), `check-config`, the admin
-//! clients `status`, `events`, `drain`, `drains`, `undrain`, `reload`, and `explain`; the
-//! hidden `generate` writes man pages and shell completions for packaging.
+//! clients `status`, `events`, `drain`, `drains`, `undrain`, `reload`, `explain`, and `dnssec`
+//! (`keygen`, `ds`); the hidden `generate` writes man pages and shell completions for packaging.
 
 mod check;
 mod client;
+mod dnssec;
 mod events;
 mod explain;
 mod generate;
@@ -92,6 +93,9 @@ enum Command {
         #[arg(long, value_enum)]
         mta: Option<Mta>,
     },
+    /// Signing keys: make one, or print what a resolver or a parent zone needs to trust them.
+    #[command(subcommand)]
+    Dnssec(dnssec::Dnssec),
     /// Write man pages or shell completions (packaging).
     #[command(hide = true, subcommand)]
     Generate(generate::Generate),
@@ -148,6 +152,7 @@ pub fn run(cli: Cli) -> ExitCode {
             server,
             mta,
         }) => explain::run(&domain, server, mta),
+        Some(Command::Dnssec(command)) => dnssec::run(&command),
         Some(Command::Generate(what)) => generate::run(what),
     };
     match result {

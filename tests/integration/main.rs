@@ -7,6 +7,7 @@ mod admin;
 mod answers;
 mod blocklist;
 mod config;
+mod dnssec;
 mod events;
 mod fake_smtp;
 mod honest;
