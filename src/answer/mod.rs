@@ -23,6 +23,7 @@ mod denial;
 mod draft;
 pub mod encode;
 pub mod health;
+mod live;
 pub mod plan;
 pub mod prepared;
 mod records;
