@@ -79,46 +79,11 @@ pub fn generate(
         let key = Key::new(dir, algorithm, FLAGS_KSK, &public_key, &private_key, timing)
             .expect("fresh key material forms a pair");
         let stem = Key::file_stem(origin, algorithm.number(), key.tag);
-        let public = dir.join(format!("{stem}.key"));
-        let private = dir.join(format!("{stem}.private"));
-        if public.exists() || private.exists() {
+        if dir.join(format!("{stem}.key")).exists() || dir.join(format!("{stem}.private")).exists()
+        {
             continue;
         }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&private)
-            .map_err(io(&private))?;
-        file.write_all(format_private(algorithm.number(), &private_key, &timing).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io(&private))?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&public)
-            .map_err(io(&public))?;
-        file.write_all(
-            format_public(
-                origin,
-                FLAGS_KSK,
-                algorithm.number(),
-                &public_key,
-                key.tag,
-                &timing,
-            )
-            .as_bytes(),
-        )
-        .and_then(|()| file.sync_all())
-        .map_err(io(&public))?;
-        return Ok(Generated {
-            public,
-            private,
-            tag: key.tag,
-        });
+        return write(dir, origin, &key, &private_key);
     }
     Err(KeygenError::Io {
         path: dir.to_path_buf(),
@@ -126,8 +91,60 @@ pub fn generate(
     })
 }
 
+/// Writes `key` (whose private half is `private_key`) as a BIND pair in `dir`: the `.private`
+/// first, created exclusively with mode 0600; never through a file or link already there.
+pub fn write(
+    dir: &Path,
+    origin: &Name,
+    key: &Key,
+    private_key: &[u8],
+) -> Result<Generated, KeygenError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| KeygenError::Io { path, error }
+    };
+    let algorithm = key.algorithm.number();
+    let stem = Key::file_stem(origin, algorithm, key.tag);
+    let public = dir.join(format!("{stem}.key"));
+    let private = dir.join(format!("{stem}.private"));
+    let create = |path: &Path, mode: u32, text: String| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(io(path))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io(path))
+    };
+    create(
+        &private,
+        0o600,
+        format_private(algorithm, private_key, &key.timing),
+    )?;
+    create(
+        &public,
+        0o644,
+        format_public(
+            origin,
+            key.flags,
+            algorithm,
+            key.public_key(),
+            key.tag,
+            &key.timing,
+        ),
+    )?;
+    Ok(Generated {
+        public,
+        private,
+        tag: key.tag,
+    })
+}
+
 /// Fresh key material: (private key as BIND stores it, public key as DNSKEY carries it).
-fn material(
+pub fn material(
     algorithm: KeyAlgorithm,
     rng: &SystemRandom,
 ) -> Result<(Vec<u8>, Vec<u8>), KeygenError> {

@@ -68,21 +68,37 @@ fn generated_keys_of_both_algorithms_load_back_with_their_timing() {
 }
 
 #[test]
-fn keygen_never_writes_through_a_planted_link() {
+fn keygen_never_writes_through_a_planted_link_or_over_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("elsewhere");
     std::fs::write(&target, "precious").unwrap();
-    // Every name it could pick is unknown, so plant links at all the names of a folder of one key
-    // made elsewhere: keygen must refuse or pick another name, never write through the link.
-    let first = generate(dir.path(), &origin(), KeyAlgorithm::Ed25519, NOW).unwrap();
-    std::fs::remove_file(&first.private).unwrap();
-    std::os::unix::fs::symlink(&target, &first.private).unwrap();
-    let opened = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&first.private);
-    assert!(opened.is_err(), "create_new does not follow the link");
+    let rng = ring::rand::SystemRandom::new();
+    let (private, public) = super::keygen::material(KeyAlgorithm::Ed25519, &rng).unwrap();
+    let key = Key::new(
+        dir.path(),
+        KeyAlgorithm::Ed25519,
+        257,
+        &public,
+        &private,
+        Timing::default(),
+    )
+    .unwrap();
+    let stem = Key::file_stem(&origin(), 15, key.tag);
+    // A link planted at the name the .private file would take.
+    let planted = dir.path().join(format!("{stem}.private"));
+    std::os::unix::fs::symlink(&target, &planted).unwrap();
+    let e = super::keygen::write(dir.path(), &origin(), &key, &private).unwrap_err();
+    assert!(e.to_string().contains(".private"), "{e}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    assert!(
+        !dir.path().join(format!("{stem}.key")).exists(),
+        "no half pair"
+    );
+    // An existing file is not overwritten either.
+    std::fs::remove_file(&planted).unwrap();
+    std::fs::write(&planted, "old key").unwrap();
+    assert!(super::keygen::write(dir.path(), &origin(), &key, &private).is_err());
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "old key");
 }
 
 /// Writes a key pair by hand with the given fields, for the damaged-file cases.

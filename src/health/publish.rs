@@ -28,6 +28,8 @@ pub(super) struct Publisher {
     signatures: SignatureCache,
     /// Whether the last signed build had no active key (said once, not every generation).
     keyless: bool,
+    /// After a build that failed, the next attempt for signatures waits until then.
+    retry_after: Option<u64>,
     /// Something the answers depend on changed since the last publish.
     pub(super) dirty: bool,
     /// Nothing published yet: every site not in normal mode is announced.
@@ -67,6 +69,7 @@ impl Publisher {
             serials,
             signatures: SignatureCache::default(),
             keyless: false,
+            retry_after: None,
             dirty: true,
             first: true,
         }
@@ -75,6 +78,7 @@ impl Publisher {
     /// When the answers must be built again for their signatures or a key timing event.
     pub(super) fn resign_at(&self) -> Option<SystemTime> {
         let at = self.snapshot.load().resign_at?;
+        let at = self.retry_after.map_or(at, |r| r.max(at));
         Some(UNIX_EPOCH + Duration::from_secs(at))
     }
 
@@ -132,9 +136,12 @@ impl Publisher {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "cannot build the answers; serving the previous ones");
+                // A rebuild due for its signatures is tried again in a minute, not at once.
+                self.retry_after = Some(now + 60);
                 return;
             }
         };
+        self.retry_after = None;
         let same_topology = Arc::ptr_eq(&previous.topology, &topology);
         if same_topology {
             next.warm = previous.warm.clone();
