@@ -27,6 +27,8 @@ mod live;
 pub mod plan;
 pub mod prepared;
 mod records;
+#[cfg(test)]
+mod resign_tests;
 pub mod signed;
 #[cfg(test)]
 mod signed_tests;

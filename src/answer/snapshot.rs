@@ -280,6 +280,37 @@ impl Snapshot {
         }
     }
 
+    /// Every RRset of the zone as clients of view `view` (an index of [`Topology::views`]) are
+    /// answered: owner (lower-case wire form), type, and the answer with DO (`dnssec_ok`: its
+    /// RRSIGs after it) or without, the warm-standby variants left out; the NSEC record of
+    /// every name and the DNSKEY RRset included in a signed zone. Each answer's sections are
+    /// compressed against a question for its owner at offset 12 (put one before them to decode
+    /// them). For zone transfers: note that at a name answered per view the NSEC record here
+    /// lists the types of every view; the one with the view's own types is in that view's
+    /// NODATA answers.
+    pub fn enumerate(
+        &self,
+        view: usize,
+        dnssec_ok: bool,
+    ) -> impl Iterator<Item = (&[u8], u16, Answer<'_>)> + '_ {
+        self.nodes.iter().flat_map(move |node| {
+            let at = node.name_at as usize;
+            let name = &self.names[at..at + usize::from(node.name_len)];
+            let first = node.rrsets_at as usize;
+            self.rrsets[first..first + usize::from(node.rrsets_len)]
+                .iter()
+                .filter_map(move |(rtype, answers)| {
+                    let prepared = match answers {
+                        Answers::Fixed(p) => p,
+                        Answers::Site(v) => &v.normal,
+                        Answers::Views(vs) => &vs.get(view)?.normal,
+                    };
+                    (prepared.rcode == NOERROR && prepared.plain.answers > 0)
+                        .then(|| (name, *rtype, self.answer(prepared, dnssec_ok)))
+                })
+        })
+    }
+
     /// Whether a lower-case wire name is the origin or under it.
     pub fn in_zone(&self, qname: &[u8]) -> bool {
         let mut at = 0;

@@ -30,6 +30,8 @@ pub(super) struct Publisher {
     keyless: bool,
     /// After a build that failed, the next attempt for signatures waits until then.
     retry_after: Option<u64>,
+    /// The key files last announced in the log.
+    keys_seen: Option<u64>,
     /// Something the answers depend on changed since the last publish.
     pub(super) dirty: bool,
     /// Nothing published yet: every site not in normal mode is announced.
@@ -70,6 +72,7 @@ impl Publisher {
             signatures: SignatureCache::default(),
             keyless: false,
             retry_after: None,
+            keys_seen: None,
             dirty: true,
             first: true,
         }
@@ -113,6 +116,19 @@ impl Publisher {
         let generation = self.generation + 1;
         let now = unix_seconds(SystemTime::now());
         if let Some(keys) = &loaded.keys {
+            if self.keys_seen != Some(keys.keys.fingerprint) {
+                self.keys_seen = Some(keys.keys.fingerprint);
+                info!(
+                    key_dir = %keys.dir.display(),
+                    keys = keys.keys.keys.len(),
+                    published = keys.keys.published(now).count(),
+                    signing = keys.keys.signing(now).zone.len(),
+                    "answers are signed"
+                );
+                for warning in &keys.keys.warnings {
+                    warn!(%warning, "dnssec key");
+                }
+            }
             let keyless = keys.keys.signing(now).zone.is_empty();
             if keyless && !self.keyless {
                 error!(key_dir = %keys.dir.display(), "no key is active: answers carry no signatures, and validating resolvers will refuse them");

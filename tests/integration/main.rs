@@ -8,6 +8,7 @@ mod answers;
 mod blocklist;
 mod config;
 mod dnssec;
+mod dnssec_cli;
 mod events;
 mod fake_smtp;
 mod honest;
