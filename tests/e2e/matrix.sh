@@ -138,7 +138,9 @@
 #   N = 50 per phase. The whole matrix took 171 s on 2 cores from a machine without the four
 #   resolver packages and the unpacked MTAs (11 s of it installing and unpacking, the libraries
 #   being present; add the download of about 15 MB on a fresh machine), and up to 261 s while
-#   other builds shared the cores. resolver-checks.sh, run after it in CI, takes about 35 s.
+#   other builds shared the cores; the four -dnssec cells add about 50 s (all 14 cells: 234 s
+#   with other builds on the cores). resolver-checks.sh, run after it in CI, takes about 35 s,
+#   dnssec.sh about 25 s.
 
 set -Eeuo pipefail
 
