@@ -13,7 +13,7 @@
 use hickory_proto::rr::RecordType;
 use rustc_hash::FxHashMap;
 
-use super::denial::{Chain, Link};
+use super::denial::Chain;
 use super::draft::{Drafts, Out};
 use super::encode::Rdata;
 use super::prepared::{Builder, NOERROR, Prepared};
@@ -65,13 +65,11 @@ pub(super) fn add<'n>(cx: &Context<'n>, drafts: &mut Drafts<'n>, out: &mut Out<'
             .finish(NOERROR, true, &mut out.bodies)
             .signed
             .expect("a signed build");
-        let at = chain.names.len() as u32;
-        chain.names.extend_from_slice(owner);
-        chain.links.push(Link {
-            name: at..chain.names.len() as u32,
-            block: block.range.start as u32..block.range.end as u32,
-            records: block.answers,
-        });
+        chain.push(
+            owner,
+            block.range.start as u32..block.range.end as u32,
+            block.answers,
+        );
         rdata_of[node] = rdata;
     }
     // An empty non-terminal's NODATA: the NSEC whose span holds it, proving it has no types

@@ -10,21 +10,27 @@
 use std::ops::Range;
 
 use super::snapshot::{Answer, Snapshot};
-use crate::dnssec::canonical::canonical_cmp;
+use crate::dnssec::canonical::{MAX_KEY, canonical_key};
 
 /// The NSEC chain in canonical order.
 #[derive(Debug, Default)]
 pub(super) struct Chain {
-    /// Owner names, lower-case wire form, back to back.
-    pub(super) names: Vec<u8>,
+    /// The owners' canonical keys without the origin's (which every key starts with), back to
+    /// back.
+    pub(super) keys: Vec<u8>,
+    /// The length of the origin's key.
+    pub(super) origin_key: usize,
     pub(super) links: Vec<Link>,
 }
 
 /// One NSEC record of the chain.
 #[derive(Debug)]
 pub(super) struct Link {
-    /// Its owner in [`Chain::names`].
-    pub(super) name: Range<u32>,
+    /// The first 8 bytes of its key (0 after the key's end), big-endian: most comparisons in a
+    /// search end on it.
+    pub(super) head: u64,
+    /// Its owner's canonical key, the origin's left out, in [`Chain::keys`].
+    pub(super) key: Range<u32>,
     /// The NSEC record and its RRSIGs, in the snapshot's byte arena.
     pub(super) block: Range<u32>,
     /// How many records the block holds.
@@ -32,18 +38,51 @@ pub(super) struct Link {
 }
 
 impl Chain {
-    fn name(&self, link: &Link) -> &[u8] {
-        &self.names[link.name.start as usize..link.name.end as usize]
+    /// Adds the NSEC record of `owner` (the next in canonical order), whose record and RRSIGs
+    /// are `block` in the snapshot's arena.
+    /// The first link's owner must be the origin.
+    pub(super) fn push(&mut self, owner: &[u8], block: Range<u32>, records: u16) {
+        let mut key = [0u8; MAX_KEY];
+        let len = canonical_key(owner, &mut key);
+        if self.links.is_empty() {
+            self.origin_key = len;
+        }
+        let key = &key[self.origin_key..len];
+        let at = self.keys.len() as u32;
+        self.keys.extend_from_slice(key);
+        self.links.push(Link {
+            head: head(key),
+            key: at..self.keys.len() as u32,
+            block,
+            records,
+        });
     }
 
-    /// The link whose NSEC covers `name` (a name not in the zone): the last owner before it in
-    /// canonical order (the apex sorts first, so every name under it has one).
-    fn covering(&self, name: &[u8]) -> &Link {
-        let after = self
-            .links
-            .partition_point(|l| canonical_cmp(self.name(l), name).is_lt());
+    fn key(&self, link: &Link) -> &[u8] {
+        &self.keys[link.key.start as usize..link.key.end as usize]
+    }
+
+    /// The link whose NSEC covers the name whose canonical key is `key` (a name under the
+    /// origin, not in the zone): the last owner before it (the apex sorts first, so every name
+    /// under it has one).
+    fn covering(&self, key: &[u8]) -> &Link {
+        let key = &key[self.origin_key.min(key.len())..];
+        let first = head(key);
+        let after = self.links.partition_point(|l| {
+            // A difference in the first 8 bytes decides (a key's end pads with 0, the least
+            // byte); a tie there is settled by the whole keys.
+            l.head < first || (l.head == first && self.key(l) < key)
+        });
         &self.links[after.saturating_sub(1)]
     }
+}
+
+/// The first 8 bytes of `key`, 0 after its end, as a big-endian number.
+fn head(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
 }
 
 impl Snapshot {
@@ -54,12 +93,16 @@ impl Snapshot {
         else {
             return self.answer(prepared, false);
         };
-        let cover = self.chain.covering(qname);
+        let mut key = [0u8; MAX_KEY];
+        let len = canonical_key(qname, &mut key);
+        let cover = self.chain.covering(&key[..len]);
+        // The wildcard at the closest encloser: the encloser's key, which is the start of the
+        // name's (the name is under it), and the label `*` after it.
         let encloser = self.closest_encloser(qname);
-        let mut wildcard = [0u8; 257];
-        wildcard[..2].copy_from_slice(b"\x01*");
-        wildcard[2..2 + encloser.len()].copy_from_slice(encloser);
-        let wild = self.chain.covering(&wildcard[..2 + encloser.len()]);
+        let labels = usize::from(crate::dnssec::canonical::label_count(encloser));
+        let at = 2 * (encloser.len() - 1 - labels) + labels;
+        key[at..at + 3].copy_from_slice(&[1, b'*', 0]);
+        let wild = self.chain.covering(&key[..at + 3]);
         let block = |l: &Link| &self.bodies[l.block.start as usize..l.block.end as usize];
         let (second, second_records) = if std::ptr::eq(cover, wild) {
             (&[][..], 0)

@@ -43,6 +43,30 @@ fn label(name: &[u8], start: u8) -> &[u8] {
     &name[at + 1..at + 1 + usize::from(name[at])]
 }
 
+/// The longest [`canonical_key`]: two bytes per name byte.
+pub const MAX_KEY: usize = 2 * 255;
+
+/// Writes into `out` a key of the lower-case wire name `name` whose byte order (as slices
+/// compare) is the canonical order of the names: the labels from the rightmost, each byte as
+/// `1, byte` and each label's end as `0` (so a label sorts before the labels it is a prefix of,
+/// and a name before the names under it). Returns the key's length. A name's key is a prefix of
+/// the keys of every name under it.
+pub fn canonical_key(name: &[u8], out: &mut [u8; MAX_KEY]) -> usize {
+    let mut starts = [0u8; MAX_LABELS];
+    let n = label_starts(name, &mut starts);
+    let mut len = 0;
+    for i in (0..n).rev() {
+        for &b in label(name, starts[i]) {
+            out[len] = 1;
+            out[len + 1] = b;
+            len += 2;
+        }
+        out[len] = 0;
+        len += 1;
+    }
+    len
+}
+
 /// The number of labels of a wire name, the root not counted (an RRSIG's Labels field).
 pub fn label_count(name: &[u8]) -> u8 {
     let mut starts = [0u8; MAX_LABELS];
@@ -119,6 +143,39 @@ mod tests {
         assert_eq!(canonical_cmp(&wires[3], &wires[3]), Ordering::Equal);
         assert_eq!(label_count(&wires[2]), 3);
         assert_eq!(label_count(&[0]), 0);
+    }
+
+    #[test]
+    fn keys_sort_as_the_names_do() {
+        let names = [
+            "example",
+            "a.example",
+            "yljkjljk.a.example",
+            "z.a.example",
+            "zabc.a.example",
+            "z.example",
+            "\\0.z.example",
+            "\\1.z.example",
+            "*.z.example",
+            "\\200.z.example",
+            "\\255.\\0.z.example",
+        ];
+        let key = |n: &str| {
+            let mut k = [0u8; MAX_KEY];
+            let len = canonical_key(&w(n), &mut k);
+            k[..len].to_vec()
+        };
+        for a in names {
+            for b in names {
+                assert_eq!(
+                    key(a).cmp(&key(b)),
+                    canonical_cmp(&w(a), &w(b)),
+                    "{a} and {b}"
+                );
+            }
+        }
+        assert!(key("a.example").starts_with(&key("example")));
+        assert!(key("").is_empty());
     }
 
     #[test]
