@@ -132,3 +132,65 @@ impl Snapshot {
         &qname[qname.len() - 1..]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dnssec::canonical::canonical_cmp;
+
+    /// A wire name under `zone.` from labels of raw bytes, leftmost first.
+    fn name(labels: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for l in labels.iter().chain([&b"zone"[..]].iter()) {
+            out.push(l.len() as u8);
+            out.extend_from_slice(l);
+        }
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn the_covering_link_is_the_last_owner_before_the_name_in_canonical_order() {
+        // Owners whose keys share long heads, with bytes 0 and 1 inside labels.
+        let mut owners: Vec<Vec<u8>> = vec![
+            name(&[]),
+            name(&[b"a"]),
+            name(&[b"a", b"a"]),
+            name(&[b"aaaaaaaa"]),
+            name(&[b"aaaaaaaab"]),
+            name(&[b"a\0"]),
+            name(&[b"a\0\0\0\0\0\0\0"]),
+            name(&[b"\x01"]),
+            name(&[b"b", b"aaaaaaaa"]),
+            name(&[b"zz"]),
+        ];
+        owners.sort_by(|a, b| canonical_cmp(a, b));
+        let mut chain = Chain::default();
+        for (i, o) in owners.iter().enumerate() {
+            chain.push(o, i as u32..i as u32 + 1, 1);
+        }
+        let queries = [
+            name(&[b"0"]),
+            name(&[b"a", b"b"]),
+            name(&[b"aaaaaaaa", b"x"]),
+            name(&[b"aaaaaaaaa"]),
+            name(&[b"a\0\0"]),
+            name(&[b"a\0\0\0\0\0\0\0\0"]),
+            name(&[b"\x01\x01"]),
+            name(&[b"\0"]),
+            name(&[b"*", b"b"]),
+            name(&[b"zzz"]),
+            name(&[b"m", b"zz"]),
+        ];
+        for q in &queries {
+            let mut key = [0u8; MAX_KEY];
+            let len = canonical_key(q, &mut key);
+            let got = chain.covering(&key[..len]).block.start as usize;
+            let want = owners
+                .iter()
+                .rposition(|o| canonical_cmp(o, q).is_lt())
+                .unwrap();
+            assert_eq!(got, want, "{q:?}");
+        }
+    }
+}
