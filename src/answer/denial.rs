@@ -10,16 +10,15 @@
 use std::ops::Range;
 
 use super::snapshot::{Answer, Snapshot};
-use crate::dnssec::canonical::{MAX_KEY, canonical_key};
+use crate::dnssec::canonical::{MAX_KEY, canonical_key_below};
 
 /// The NSEC chain in canonical order.
 #[derive(Debug, Default)]
 pub(super) struct Chain {
-    /// The owners' canonical keys without the origin's (which every key starts with), back to
-    /// back.
+    /// The owners' canonical keys below the origin (which every name is under), back to back.
     pub(super) keys: Vec<u8>,
-    /// The length of the origin's key.
-    pub(super) origin_key: usize,
+    /// The origin's length in wire form.
+    pub(super) origin: usize,
     pub(super) links: Vec<Link>,
 }
 
@@ -42,12 +41,12 @@ impl Chain {
     /// are `block` in the snapshot's arena.
     /// The first link's owner must be the origin.
     pub(super) fn push(&mut self, owner: &[u8], block: Range<u32>, records: u16) {
-        let mut key = [0u8; MAX_KEY];
-        let len = canonical_key(owner, &mut key);
         if self.links.is_empty() {
-            self.origin_key = len;
+            self.origin = owner.len();
         }
-        let key = &key[self.origin_key..len];
+        let mut key = [0u8; MAX_KEY];
+        let len = canonical_key_below(owner, self.origin, &mut key);
+        let key = &key[..len];
         let at = self.keys.len() as u32;
         self.keys.extend_from_slice(key);
         self.links.push(Link {
@@ -62,11 +61,10 @@ impl Chain {
         &self.keys[link.key.start as usize..link.key.end as usize]
     }
 
-    /// The link whose NSEC covers the name whose canonical key is `key` (a name under the
-    /// origin, not in the zone): the last owner before it (the apex sorts first, so every name
+    /// The link whose NSEC covers the name whose canonical key below the origin is `key` (a
+    /// name not in the zone): the last owner before it (the apex sorts first, so every name
     /// under it has one).
     fn covering(&self, key: &[u8]) -> &Link {
-        let key = &key[self.origin_key.min(key.len())..];
         let first = head(key);
         let after = self.links.partition_point(|l| {
             // A difference in the first 8 bytes decides (a key's end pads with 0, the least
@@ -94,13 +92,12 @@ impl Snapshot {
             return self.answer(prepared, false);
         };
         let mut key = [0u8; MAX_KEY];
-        let len = canonical_key(qname, &mut key);
+        let len = canonical_key_below(qname, self.chain.origin, &mut key);
         let cover = self.chain.covering(&key[..len]);
         // The wildcard at the closest encloser: the encloser's key, which is the start of the
         // name's (the name is under it), and the label `*` after it.
-        let encloser = self.closest_encloser(qname);
-        let labels = usize::from(crate::dnssec::canonical::label_count(encloser));
-        let at = 2 * (encloser.len() - 1 - labels) + labels;
+        let (encloser, labels) = self.closest_encloser(qname);
+        let at = 2 * (encloser.len() - self.chain.origin - labels) + labels;
         key[at..at + 3].copy_from_slice(&[1, b'*', 0]);
         let wild = self.chain.covering(&key[..at + 3]);
         let block = |l: &Link| &self.bodies[l.block.start as usize..l.block.end as usize];
@@ -118,18 +115,26 @@ impl Snapshot {
         .whole()
     }
 
-    /// The longest existing ancestor of `qname` (which does not exist itself): at worst the
-    /// origin, which [`Snapshot::in_zone`] has found in it.
-    fn closest_encloser<'q>(&self, qname: &'q [u8]) -> &'q [u8] {
+    /// The longest existing ancestor of `qname` (which does not exist itself), and how many
+    /// labels it has below the origin: at worst the origin, which [`Snapshot::in_zone`] has
+    /// found in it.
+    fn closest_encloser<'q>(&self, qname: &'q [u8]) -> (&'q [u8], usize) {
         let mut at = usize::from(qname[0]) + 1;
-        while at < qname.len() {
+        while qname.len() - at > self.chain.origin {
             let suffix = &qname[at..];
-            if self.node(suffix).is_some() || qname[at] == 0 {
-                return suffix;
+            if self.node(suffix).is_some() {
+                break;
             }
             at += usize::from(qname[at]) + 1;
         }
-        &qname[qname.len() - 1..]
+        let suffix = &qname[at..];
+        let mut labels = 0;
+        let mut i = 0;
+        while suffix.len() - i > self.chain.origin {
+            labels += 1;
+            i += usize::from(suffix[i]) + 1;
+        }
+        (suffix, labels)
     }
 }
 
@@ -184,7 +189,7 @@ mod tests {
         ];
         for q in &queries {
             let mut key = [0u8; MAX_KEY];
-            let len = canonical_key(q, &mut key);
+            let len = canonical_key_below(q, chain.origin, &mut key);
             let got = chain.covering(&key[..len]).block.start as usize;
             let want = owners
                 .iter()

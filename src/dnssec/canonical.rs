@@ -52,8 +52,15 @@ pub const MAX_KEY: usize = 2 * 255;
 /// and a name before the names under it). Returns the key's length. A name's key is a prefix of
 /// the keys of every name under it.
 pub fn canonical_key(name: &[u8], out: &mut [u8; MAX_KEY]) -> usize {
+    canonical_key_below(name, 1, out)
+}
+
+/// The same for the labels of `name` before its last `suffix` bytes (a name it is under, the
+/// root's 1 byte at least): the key relative to that name. A name's key below a suffix is the
+/// end of its whole key, after the suffix's.
+pub fn canonical_key_below(name: &[u8], suffix: usize, out: &mut [u8; MAX_KEY]) -> usize {
     let mut starts = [0u8; MAX_LABELS];
-    let n = label_starts(name, &mut starts);
+    let n = label_starts(&name[..name.len() - suffix], &mut starts);
     let mut len = 0;
     for i in (0..n).rev() {
         for &b in label(name, starts[i]) {
@@ -176,6 +183,9 @@ mod tests {
         }
         assert!(key("a.example").starts_with(&key("example")));
         assert!(key("").is_empty());
+        let mut below = [0u8; MAX_KEY];
+        let len = canonical_key_below(&w("b.a.example"), w("example").len(), &mut below);
+        assert_eq!(below[..len], key("b.a.example")[key("example").len()..]);
     }
 
     #[test]
