@@ -65,11 +65,7 @@ pub(super) fn add<'n>(cx: &Context<'n>, drafts: &mut Drafts<'n>, out: &mut Out<'
             .finish(NOERROR, true, &mut out.bodies)
             .signed
             .expect("a signed build");
-        chain.push(
-            owner,
-            block.range.start as u32..block.range.end as u32,
-            block.answers,
-        );
+        chain.push(owner, block.range.clone(), block.answers);
         rdata_of[node] = rdata;
     }
     // An empty non-terminal's NODATA: the NSEC whose span holds it, proving it has no types

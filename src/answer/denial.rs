@@ -109,7 +109,7 @@ impl Snapshot {
         Answer::new(
             prepared,
             body,
-            [&self.bodies[body.range.clone()], block(cover), second],
+            [&self.bodies[body.span()], block(cover), second],
             [0, body.authorities + cover.records + second_records, 0],
         )
         .whole()

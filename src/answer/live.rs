@@ -155,22 +155,25 @@ impl<'n> Context<'n> {
             .filter(|e| of_family(e.host).next().is_some())
             .map(|e| e.preference)
             .min()?;
-        // Two hosts may share an address: it is listed once (RFC 2181 section 5).
-        let mut seen = rustc_hash::FxHashSet::default();
-        let addresses: Vec<IpAddr> = plan
+        let mut addresses = plan
             .exchanges
             .iter()
             .filter(|e| plan.mode == Mode::Failsafe || e.preference == lowest)
             .flat_map(|e| of_family(e.host))
-            .filter(|a| seen.insert(*a))
-            .collect();
-        if addresses.is_empty() {
-            return None;
-        }
+            .peekable();
+        addresses.peek()?;
         let ttl = self.plan_ttl(plan);
         let mut b = Builder::new(&mut out.enc, owner, true);
-        for addr in addresses {
-            b.record(owner, address_type(addr), ttl, Rdata::Address(addr));
+        if self.topology.shared_addresses {
+            let mut unique: Vec<IpAddr> = addresses.collect();
+            dedup_in_order(&mut unique);
+            for addr in unique {
+                b.record(owner, address_type(addr), ttl, Rdata::Address(addr));
+            }
+        } else {
+            for addr in addresses {
+                b.record(owner, address_type(addr), ttl, Rdata::Address(addr));
+            }
         }
         Some(b.finish(NOERROR, true, &mut out.bodies))
     }
@@ -195,5 +198,22 @@ impl<'n> Context<'n> {
             b.record(owner, address_type(addr), ttl, Rdata::Address(addr));
         }
         Some(b.finish(NOERROR, true, &mut out.bodies))
+    }
+}
+
+/// Two hosts may share an address: it is listed once (RFC 2181 section 5), first place kept.
+fn dedup_in_order(addresses: &mut Vec<IpAddr>) {
+    if addresses.len() <= 32 {
+        let mut i = 1;
+        while i < addresses.len() {
+            if addresses[..i].contains(&addresses[i]) {
+                addresses.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    } else {
+        let mut seen = rustc_hash::FxHashSet::default();
+        addresses.retain(|a| seen.insert(*a));
     }
 }

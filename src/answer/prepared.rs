@@ -19,8 +19,8 @@ pub struct Prepared {
     /// The records without DNSSEC: for queries without DO.
     pub plain: Body,
     /// With RRSIGs after each RRset (and NSEC proofs in negative answers), for queries with DO;
-    /// `None` when the zone is not signed.
-    pub signed: Option<Body>,
+    /// `None` when the zone is not signed (boxed: an unsigned build carries only the pointer).
+    pub signed: Option<Box<Body>>,
 }
 
 /// One body of a prepared response: answer, authority and additional sections.
@@ -33,14 +33,21 @@ pub struct Body {
     /// Records in the additional section, the OPT record not counted (each response adds its own);
     /// 0 is sent when the section is dropped to fit.
     pub additionals: u16,
-    /// The sections, compressed against a lower-case question.
-    pub(super) range: Range<usize>,
+    /// The sections, compressed against a lower-case question: where in the arena.
+    pub(super) range: Range<u32>,
     /// Length of the body without the additional section (and its RRSIGs), which may be dropped
     /// to fit a UDP payload without setting TC (RFC 2181 section 9, RFC 4035 section 3.1.1).
     pub essential_len: u32,
     /// The RRSIG records of the answer section's first RRset, as offset and length in the body
     /// and their count: the answer to a query for type RRSIG.
-    pub(super) answer_sigs: (u32, u32, u16),
+    pub(super) answer_sigs: (u16, u16, u16),
+}
+
+impl Body {
+    /// Where the sections are in the snapshot's byte arena.
+    pub(super) fn span(&self) -> Range<usize> {
+        self.range.start as usize..self.range.end as usize
+    }
 }
 
 /// Which section records are being added to.
@@ -186,11 +193,13 @@ impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
             authorities: self.counts[1],
             additionals: self.counts[2],
             essential_len: self.essential_len.unwrap_or(body.len()) as u32,
-            range: start..out.bytes.len(),
+            range: start as u32..out.bytes.len() as u32,
             answer_sigs: (0, 0, 0),
         };
         let signed = match self.records {
-            Some(records) => encode_signed(self.enc, self.qname, self.compress, &records, out),
+            Some(records) => {
+                encode_signed(self.enc, self.qname, self.compress, &records, out).map(Box::new)
+            }
             None => None,
         };
         Prepared {
@@ -205,8 +214,8 @@ impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
 impl Prepared {
     /// Bytes of the larger body.
     pub fn len(&self) -> usize {
-        let signed = self.signed.as_ref().map_or(0, |b| b.range.len());
-        self.plain.range.len().max(signed)
+        let signed = self.signed.as_ref().map_or(0, |b| b.span().len());
+        self.plain.span().len().max(signed)
     }
 
     /// Whether the body is empty (an answer with no records at all).

@@ -105,9 +105,10 @@ pub(super) fn encode_signed<'n>(
         }
         counts[first.section as usize] += signed;
         if first.section == Section::Answer && answer_sigs.2 == 0 && signed > 0 {
+            // A body is at most a message long: offsets fit 16 bits.
             answer_sigs = (
-                (sigs_start - question_end) as u32,
-                (enc.len() - sigs_start) as u32,
+                (sigs_start - question_end) as u16,
+                (enc.len() - sigs_start) as u16,
                 signed,
             );
         }
@@ -125,7 +126,7 @@ pub(super) fn encode_signed<'n>(
         answers: counts[0],
         authorities: counts[1],
         additionals: counts[2],
-        range: start..out.bytes.len(),
+        range: start as u32..out.bytes.len() as u32,
         essential_len: essential_len as u32,
         answer_sigs,
     })

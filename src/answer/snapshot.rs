@@ -191,7 +191,7 @@ impl Snapshot {
         Answer::new(
             prepared,
             body,
-            [&self.bodies[body.range.clone()], &[], &[]],
+            [&self.bodies[body.span()], &[], &[]],
             [body.answers, body.authorities, body.additionals],
         )
     }
@@ -203,8 +203,8 @@ impl Snapshot {
         if count == 0 {
             return None;
         }
-        let start = body.range.start + at as usize;
-        let bytes = &self.bodies[start..start + len as usize];
+        let start = body.span().start + usize::from(at);
+        let bytes = &self.bodies[start..start + usize::from(len)];
         let mut answer = Answer::new(prepared, body, [bytes, &[], &[]], [count, 0, 0]);
         answer.rcode = NOERROR;
         answer.essential_len = bytes.len();
