@@ -217,3 +217,36 @@ fn dedup_in_order(addresses: &mut Vec<IpAddr>) {
         addresses.retain(|a| seen.insert(*a));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    #[test]
+    fn two_hosts_sharing_an_address_give_it_once() {
+        let snap = crate::test_support::snapshot(
+            "[zone]\norigin = \"smarthost.internal\"\nfile = \"z.zone\"\n\
+             [sites.a]\nhosts = [ { name = \"m1\", addresses = [\"192.0.2.1\"] },\n\
+             { name = \"m2\", addresses = [\"192.0.2.1\", \"192.0.2.2\"] } ]\n",
+            "$ORIGIN smarthost.internal.\n$TTL 30\n@ IN SOA ns1 h ( 1 3600 600 86400 30 )\n\
+             @ IN NS ns1\nns1 IN A 127.0.0.1\n",
+        );
+        assert!(snap.topology.shared_addresses);
+        let mut m = Message::new(1, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(
+            Name::from_ascii("a.smarthost.internal").unwrap(),
+            RecordType::A,
+        ));
+        let mut out = Vec::new();
+        let src = "127.0.0.1:53".parse().unwrap();
+        crate::dns::answer_with(&snap, 1232, &m.to_vec().unwrap(), src, true, &mut out).unwrap();
+        let addresses: Vec<String> = Message::from_vec(&out)
+            .unwrap()
+            .answers
+            .iter()
+            .map(|r| r.data.ip_addr().unwrap().to_string())
+            .collect();
+        assert_eq!(addresses, ["192.0.2.1", "192.0.2.2"]);
+    }
+}
