@@ -257,9 +257,10 @@ def toml_str(s):
 
 
 def write_config(d, dns_port, admin_port, sites, probe=None, fallback=None, ttl="30s",
-                 extra_server=""):
+                 extra_server="", extra_tables=""):
     """sites: {site: [(host, [addrs], port_or_None)]}; probe: dict of [probe] keys (None = no
-    table, i.e. smarthostd's defaults); fallback: {site: [sites]}.  Returns the config path."""
+    table, i.e. smarthostd's defaults); fallback: {site: [sites]}; extra_tables: more TOML
+    after the sites.  Returns the config path."""
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, f"{ZONE}.zone"), "w") as f:
         f.write(ZONE_FILE)
@@ -295,6 +296,7 @@ def write_config(d, dns_port, admin_port, sites, probe=None, fallback=None, ttl=
         if fallback and site in fallback:
             out.append(f"fallback = [{', '.join(toml_str(s) for s in fallback[site])}]")
         out.append("")
+    out.append(extra_tables)
     path = os.path.join(d, "smarthost.toml")
     with open(path, "w") as f:
         f.write("\n".join(out))

@@ -8,7 +8,10 @@
 #   workload (smarthost.internal; oxford, cambridge, london; 5 fake relays on 127.0.46.x:25),
 #   every server on 127.0.0.1:5380-5386, dnsperf `-c 8 -T 1 -q 100 -l DURATION` pinned to CPU 0
 #   and the server's every thread to CPU 1, RUNS runs with the server order rotated, for oxford
-#   MX, mail1.oxford A and oxford A over UDP, then oxford MX over TCP for smarthostd beside Knot.
+#   MX, mail1.oxford A and oxford A over UDP, then oxford MX over TCP for smarthostd beside Knot,
+#   then the DO workload (dnsperf -D: oxford MX, mail1.oxford A and an NXDOMAIN with DO set) for
+#   smarthostd, which signs (a key from its own keygen), beside the floor sending smarthostd's
+#   signed answers byte for byte.
 #   It prints medians of queries/s, average latency, queries per server CPU-second (from
 #   /proc), idle RSS, and the ratios to the floor and to gdnsd; the load average at start and
 #   end; whether anything else was busy during the runs.  Peer configs: bench/peers/; what each
@@ -19,10 +22,10 @@
 #   bench/compare.sh [OUTDIR]              # default OUTDIR /tmp/smarthostd-peers-<time>
 #   RUNS=3 DURATION=10 bench/compare.sh
 #   SERVERS=floor,gdnsd,smarthostd bench/compare.sh      # default: every server peers.py knows
-#   SKIP_BUILD=1 SKIP_TCP=1 OUTDIR=/tmp/x bench/compare.sh
+#   SKIP_BUILD=1 SKIP_TCP=1 SKIP_DO=1 OUTDIR=/tmp/x bench/compare.sh
 #   WAIT_IDLE=1200 (s to wait for another dnsperf to end, polled every 30 s; then it refuses)
 #   HICKORY_BIN=/path/to/hickory-dns       # the hickory-dns row, when you have a binary
-# Takes about (3 × servers + 2) × RUNS × (DURATION + 1) s: ~11 min with the defaults.
+# Takes about (3 × servers + 2 + 6) × RUNS × (DURATION + 1) s: ~13 min with the defaults.
 # Bounded: the run is wrapped in `timeout` (twice the planned time + 5 min); peers.py stops what
 # it started by PID, and on exit this script stops by PID any server it left (OUTDIR/pids/).
 set -euo pipefail
@@ -42,6 +45,8 @@ done
 [ -x "$PY" ] || { echo "$PY missing (Debian's python3; bench/setup.sh)" >&2; exit 2; }
 TCP_SERVERS=knot,smarthostd
 [ "${SKIP_TCP:-0}" = 1 ] && TCP_SERVERS=""
+DO_QTYPES=oxford-MX-DO,mail1-A-DO,nope-DO
+[ "${SKIP_DO:-0}" = 1 ] && DO_QTYPES=""
 mkdir -p "$OUTDIR"
 
 child=""
@@ -87,13 +92,14 @@ done
 
 nsrv=$(echo "$SERVERS" | tr ',' '\n' | grep -c .)
 ntcp=$(echo "$TCP_SERVERS" | tr ',' '\n' | grep -c . || true)
-about=$(( (3 * nsrv + ntcp) * RUNS * (DURATION + 1) + 30 ))
-bound=$(( 2 * ((3 * nsrv + ntcp) * RUNS * (DURATION + 3) + 120) + 300 ))
+ndo=$(( $(echo "$DO_QTYPES" | tr ',' '\n' | grep -c . || true) * 2 ))
+about=$(( (3 * nsrv + ntcp + ndo) * RUNS * (DURATION + 1) + 30 ))
+bound=$(( 2 * ((3 * nsrv + ntcp + ndo) * RUNS * (DURATION + 3) + 120) + 300 ))
 { echo "start $(date '+%F %T %Z'): $(uptime)"; } > "$OUTDIR/host.txt"
 echo "== bench/peers.py: servers $SERVERS; TCP ${TCP_SERVERS:-none}; $RUNS runs × ${DURATION}s;" \
      "about ${about}s (bound ${bound}s); load average $(cut -d' ' -f1-3 /proc/loadavg); out $OUTDIR" >&2
 timeout --kill-after=30 "$bound" "$PY" "$HERE/peers.py" "$OUTDIR" --servers "$SERVERS" \
-  --runs "$RUNS" --duration "$DURATION" --tcp-servers "$TCP_SERVERS" \
+  --runs "$RUNS" --duration "$DURATION" --tcp-servers "$TCP_SERVERS" --do-qtypes "$DO_QTYPES" \
   > "$OUTDIR/stdout.md" 2> "$OUTDIR/peers.log" &
 child=$!
 echo "   progress: tail -f $OUTDIR/peers.log" >&2

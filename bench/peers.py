@@ -53,6 +53,7 @@ import platform
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,8 +76,14 @@ DNS_IP = "127.0.0.1"
 SERVERS = ["floor", "gdnsd", "knot", "nsd", "pdns", "hickory", "smarthostd"]
 HEALTH_CHECKED = {"gdnsd", "pdns", "smarthostd"}
 QUERIES = {"oxford-MX": ("oxford", "MX"), "mail1-A": ("mail1.oxford", "A"),
-           "oxford-A": ("oxford", "A")}
-LABEL = {"oxford-MX": "oxford MX", "mail1-A": "mail1.oxford A", "oxford-A": "oxford A"}
+           "oxford-A": ("oxford", "A"),
+           # the DO workload: the same names asked with DO set (dnsperf -D), and an NXDOMAIN
+           "oxford-MX-DO": ("oxford", "MX"), "mail1-A-DO": ("mail1.oxford", "A"),
+           "nope-DO": ("nope", "A")}
+DO_QUERIES = {"oxford-MX-DO", "mail1-A-DO", "nope-DO"}
+LABEL = {"oxford-MX": "oxford MX", "mail1-A": "mail1.oxford A", "oxford-A": "oxford A",
+         "oxford-MX-DO": "oxford MX with DO", "mail1-A-DO": "mail1.oxford A with DO",
+         "nope-DO": "nope A (NXDOMAIN) with DO"}
 DNSPERF = ["-c", "8", "-T", "1", "-q", "100"]
 # a run during which other work took more than this many cores is counted as disturbed
 BUSY_CORES = 0.5
@@ -126,6 +133,24 @@ def floor_replies(net):
     }
 
 
+def signed_replies(port, d):
+    """smarthostd's signed answers to the DO workload's questions, as it sends them (the bytes
+    received, ID and all): the floor's replies for those questions, so that it sends replies of
+    exactly the same size."""
+    files = []
+    for k in sorted(DO_QUERIES):
+        name, qtype = QUERIES[k]
+        q = dns.message.make_query(fqdn(name), qtype, use_edns=0, want_dnssec=True, payload=4096)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(2)
+            sock.sendto(q.to_wire(), (DNS_IP, port))
+            wire, _ = sock.recvfrom(65535)
+        files.append("do:" + os.path.join(d, f"reply-{k}.bin"))
+        with open(files[-1][3:], "wb") as f:
+            f.write(wire)
+    return files
+
+
 def prepare(name, d, a, port, bound_s):
     """Writes NAME's config into its run directory d; returns its argv."""
     if name == "floor":
@@ -139,6 +164,8 @@ def prepare(name, d, a, port, bound_s):
             files.append(os.path.join(d, f"reply-{k}.bin"))
             with open(files[-1], "wb") as f:
                 f.write(wire)
+        if a.do_source:
+            files += signed_replies(a.do_source, d)
         return [exe, DNS_IP, str(port), str(int(bound_s))] + files
     if name == "gdnsd":
         render("gdnsd.config", os.path.join(d, "config"), dir=d, port=port, net=a.net)
@@ -165,7 +192,14 @@ def prepare(name, d, a, port, bound_s):
             os.chmod(os.path.join(d, f), 0o644)
         return [a.hickory_bin, "-q", "-c", os.path.join(d, "hickory.toml")]
     if name == "smarthostd":
-        cfg = C.write_config(d, port, a.admin_port, C.bench_sites(a.net))
+        # Signed (a key made by its own keygen): the DO workload gets signed answers; the
+        # answers to queries without DO are the same bytes as unsigned.
+        cfg = C.write_config(d, port, a.admin_port, C.bench_sites(a.net),
+                             extra_tables='[dnssec]\nkey_dir = "keys"\n')
+        r = subprocess.run([a.bin, "dnssec", "keygen", "--config", cfg], capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode:
+            raise SystemExit(f"smarthostd dnssec keygen failed:\n{r.stdout}{r.stderr}")
         return [a.bin, "serve", "--config", cfg]
     raise ValueError(name)
 
@@ -182,9 +216,13 @@ def available(name, a):
 
 # ------------------------------------------------------------------ answers
 def ask(port, qkey, timeout=1.0):
-    """(rcode text, message or None) for one query of qkey, without EDNS like dnsperf."""
+    """(rcode text, message or None) for one query of qkey, without EDNS like dnsperf (with DO
+    for the DO workload, as dnsperf -D sends it)."""
     name, qtype = QUERIES[qkey]
-    q = dns.message.make_query(fqdn(name), qtype, use_edns=False)
+    if qkey in DO_QUERIES:
+        q = dns.message.make_query(fqdn(name), qtype, use_edns=0, want_dnssec=True, payload=4096)
+    else:
+        q = dns.message.make_query(fqdn(name), qtype, use_edns=False)
     try:
         r = dns.query.udp(q, DNS_IP, port=port, timeout=timeout)
     except (dns.exception.Timeout, OSError) as e:
@@ -243,13 +281,14 @@ def proc_stat():
         return [int(x) for x in f.readline().split()[1:]]
 
 
-def measure(name, srv, port, qfile, a, tcp):
+def measure(name, srv, port, qfile, a, tcp, dnssec_ok=False):
     pids = C.descendants(srv.pid)
     unpinned = C.pin_threads(pids, {a.server_cpu})
     off = C.threads_off(pids, {a.server_cpu})
     foreign = C.processes_named("dnsperf")
     argv = ["taskset", "-c", str(a.loadgen_cpu), "dnsperf", "-s", DNS_IP, "-p", str(port),
-            "-d", qfile, "-l", str(a.duration)] + DNSPERF + (["-m", "tcp"] if tcp else [])
+            "-d", qfile, "-l", str(a.duration)] + DNSPERF + (["-m", "tcp"] if tcp else []) + \
+        (["-D"] if dnssec_ok else [])
     load = C.loadavg()
     ticks0, st0 = C.tree_cpu_ticks(pids), proc_stat()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -327,7 +366,7 @@ def report(data):
     def label(s):
         v = meta["versions"].get(s)
         return f"{s} {v}" if v else s
-    qkeys = meta["qtypes"]
+    qkeys = meta["qtypes"] + meta.get("do_qtypes", [])
     loads = [float(r["loadavg"].split()[0]) for r in rows]
     other = [r["other_cores"] + r["steal_cores"] for r in rows]
     foreign = sum(1 for r in rows if r["foreign_dnsperf"])
@@ -451,6 +490,9 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--qtypes", default="oxford-MX,mail1-A,oxford-A")
+    ap.add_argument("--do-qtypes", default="oxford-MX-DO,mail1-A-DO,nope-DO",
+                    help="the DO workload (\"\" for none): signed answers, beside the floor")
+    ap.add_argument("--do-servers", default="floor,smarthostd")
     ap.add_argument("--tcp-servers", default="knot,smarthostd")
     ap.add_argument("--tcp-qtypes", default="oxford-MX")
     ap.add_argument("--net", default="127.0.46", help="relays on NET.11/.12/.21/.22/.31:25")
@@ -473,7 +515,11 @@ def main():
         sys.exit("bounded: --runs 1..10, --duration 1..60")
     qkeys = [q for q in a.qtypes.split(",") if q]
     tqkeys = [q for q in a.tcp_qtypes.split(",") if q]
-    for q in qkeys + tqkeys:
+    do_qkeys = [q for q in a.do_qtypes.split(",") if q]
+    for q in do_qkeys:
+        if q not in DO_QUERIES:
+            sys.exit(f"unknown DO query {q}; known: {', '.join(sorted(DO_QUERIES))}")
+    for q in qkeys + tqkeys + do_qkeys:
         if q not in QUERIES:
             sys.exit(f"unknown query {q}; known: {', '.join(QUERIES)}")
     wanted = [s for s in a.servers.split(",") if s]
@@ -490,6 +536,11 @@ def main():
                          f"cargo build --release builds smarthostd)")
     servers = [s for s in SERVERS if s in wanted and s not in skipped]
     tcp_servers = [s for s in SERVERS if s in a.tcp_servers.split(",") and s in servers]
+    # The DO workload needs smarthostd: the floor's replies to it are smarthostd's own.
+    do_servers = [s for s in SERVERS if s in a.do_servers.split(",") and s in servers] \
+        if "smarthostd" in servers else []
+    if not do_servers:
+        do_qkeys = []
     if not servers:
         sys.exit("no server to measure")
     if {a.loadgen_cpu, a.server_cpu} - os.sched_getaffinity(0) or a.loadgen_cpu == a.server_cpu:
@@ -505,8 +556,8 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"{tool} missing (bench/setup.sh)")
 
-    planned = (a.runs * len(qkeys) * len(servers) + a.runs * len(tqkeys) * len(tcp_servers)) \
-        * (a.duration + 3)
+    planned = (a.runs * len(qkeys) * len(servers) + a.runs * len(tqkeys) * len(tcp_servers)
+               + a.runs * len(do_qkeys) * len(do_servers)) * (a.duration + 3)
     deadline = time.monotonic() + (a.max_minutes * 60 if a.max_minutes else 2 * planned + 300)
     os.makedirs(os.path.join(a.outdir, "pids"), exist_ok=True)
     work = os.path.join(a.outdir, "run")
@@ -526,6 +577,7 @@ def main():
 
     meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "runs": a.runs, "duration": a.duration,
             "servers": servers, "qtypes": qkeys, "tcp_servers": tcp_servers, "tcp_qtypes": tqkeys,
+            "do_servers": do_servers, "do_qtypes": do_qkeys,
             "ports": ports, "net": a.net, "skipped": skipped, "loadgen_cpu": a.loadgen_cpu,
             "server_cpu": a.server_cpu, "load_start": C.loadavg(),
             "host": f"{os.cpu_count()} CPUs, Linux {platform.release()}",
@@ -538,9 +590,15 @@ def main():
     try:
         pool.set([pool.add(C.bench_addr(a.net, o), 25, fqdn(f"{h}.{s}"))
                   for s, h, o in C.BENCH_RELAYS], "up")
-        for s in servers:
+        # the floor last: its DO replies are taken from smarthostd's answers
+        a.do_source = None
+        for s in sorted(servers, key=lambda s: s == "floor"):
             d = os.path.join(work, s)
             os.makedirs(d)
+            if s == "floor" and do_qkeys:
+                a.do_source = ports["smarthostd"]
+                if not C.wait_for(lambda: steady("smarthostd", ports["smarthostd"], a.net), 120, 0.25):
+                    sys.exit("smarthostd never answered as with every relay up (120 s)")
             argv = prepare(s, d, a, ports[s], deadline - time.monotonic() + 60)
             C.log(f"starting {s} on {DNS_IP}:{ports[s]}")
             procs[s] = C.Proc(argv, os.path.join(d, "server.log"), cwd=d, cpus=str(a.server_cpu),
@@ -570,9 +628,9 @@ def main():
                     f"{LABEL[q]}: {meta['answers'][s][q]}" for q in QUERIES))
             return
 
-        # SKIP_TCP=1 leaves no TCP server: no TCP runs then.
-        tcp_plan = [(True, q, tcp_servers) for q in tqkeys] if tcp_servers else []
-        plan = [(False, q, servers) for q in qkeys] + tcp_plan
+        plan = [(False, q, servers) for q in qkeys] + [(True, q, tcp_servers) for q in tqkeys] + \
+            [(False, q, do_servers) for q in do_qkeys]
+        plan = [(tcp, q, ss) for tcp, q, ss in plan if ss]
         total = sum(a.runs * len(ss) for _, _, ss in plan)
         i = 0
         for tcp, q, ss in plan:
@@ -589,7 +647,7 @@ def main():
                     if not C.wait_for(lambda: steady(s, ports[s], a.net), 30, 0.25):
                         C.log(f"{s} not steady within 30 s: run skipped")
                         continue
-                    r = measure(s, procs[s], ports[s], qfiles[q], a, tcp)
+                    r = measure(s, procs[s], ports[s], qfiles[q], a, tcp, q in DO_QUERIES)
                     r.update({"qtype": q, "run": run + 1})
                     data["results"].append(r)
                     C.log(f"[{i}/{total}] {r['mode']} {q:9s} run {run + 1} {s:10s} qps {f0(r['qps'])} "

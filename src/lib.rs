@@ -48,6 +48,7 @@ pub mod config;
 pub mod connections;
 pub mod dane;
 pub mod dns;
+pub mod dnssec;
 pub mod events;
 pub mod health;
 pub mod loaded;

@@ -9,6 +9,7 @@ use crate::answer;
 use crate::answer::HealthView;
 use crate::config::{self, AdminToken, Config, ConfigError};
 use crate::dane::Tlsa;
+use crate::dnssec::{self, SignatureCache, ZoneKeys};
 use crate::topology::Topology;
 use crate::zone::StaticZone;
 
@@ -21,6 +22,8 @@ pub struct Loaded {
     pub topology: Arc<Topology>,
     /// The zone file's records, checked against the config.
     pub zone: Arc<StaticZone>,
+    /// The signing keys of `[dnssec]`; `None`: the zone is served unsigned.
+    pub keys: Option<Arc<ZoneKeys>>,
     /// TLS settings for STARTTLS probes, when any host needs them.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The name probes announce in EHLO.
@@ -48,7 +51,14 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let tlsa = config::tlsa::resolve(&config, &text)?;
     let pinned = hash_of(&tlsa);
     let mut loaded = from_config(config, admin_token, tlsa)?;
-    loaded.fingerprint = hash_of(&(&text, loaded.zone.text(), loaded.tls_fingerprint, pinned));
+    let keys = loaded.keys.as_ref().map(|k| k.keys.fingerprint);
+    loaded.fingerprint = hash_of(&(
+        &text,
+        loaded.zone.text(),
+        loaded.tls_fingerprint,
+        pinned,
+        keys,
+    ));
     loaded.text = text;
     Ok(loaded)
 }
@@ -74,10 +84,26 @@ fn from_config(
     let zone = StaticZone::load(&zone_path, &topology.origin)?;
     zone.check_against(&topology)?;
     let topology = Arc::new(topology);
-    // With no verdicts every host is served: the largest answers this config can produce.
+    let keys = dnssec::load(&config, &topology.origin)?.map(Arc::new);
+    // With no verdicts every host is served: the largest answers this config can produce,
+    // signed as they will be.
     let health = Arc::new(HealthView::all_up(&topology));
-    answer::build(topology.clone(), &zone, health, &Default::default(), 0, 0)
-        .map_err(|e| ConfigError::new(&config.path, "sites", e.to_string()))?;
+    let mut cache = SignatureCache::default();
+    let signing = keys.as_deref().map(|keys| answer::Signing {
+        keys,
+        now: dnssec::unix_seconds(std::time::SystemTime::now()),
+        cache: &mut cache,
+    });
+    answer::build(
+        topology.clone(),
+        &zone,
+        health,
+        &Default::default(),
+        0,
+        0,
+        signing,
+    )
+    .map_err(|e| ConfigError::new(&config.path, "sites", e.to_string()))?;
     let ca = config
         .probe
         .tls_ca_file
@@ -104,6 +130,7 @@ fn from_config(
         config,
         topology,
         zone: Arc::new(zone),
+        keys,
         tls,
         ehlo,
         admin_token,

@@ -100,6 +100,7 @@ pub async fn start(
         &answer::Demotions::none(),
         loaded.zone.soa_serial(),
         0,
+        None,
     )
     .map_err(std::io::Error::other)?;
     let snapshot = Arc::new(ArcSwap::from_pointee(initial));

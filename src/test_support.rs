@@ -23,5 +23,77 @@ pub(crate) fn snapshot(config: &str, zone: &str) -> crate::answer::Snapshot {
         crate::zone::StaticZone::parse(Path::new("test.zone"), zone.to_string(), &topology.origin)
             .unwrap_or_else(|e| panic!("{e}"));
     let health = std::sync::Arc::new(crate::health::HealthView::all_up(&topology));
-    crate::answer::build(topology, &zone, health, &Default::default(), 7, 1).expect("answers fit")
+    crate::answer::build(topology, &zone, health, &Default::default(), 7, 1, None)
+        .expect("answers fit")
+}
+
+/// The parts of a signed build in tests: topology, zone, keys (made by our keygen in a folder
+/// of their own) and the signature cache builds share.
+pub(crate) struct SignedZone {
+    pub(crate) topology: std::sync::Arc<Topology>,
+    pub(crate) zone: crate::zone::StaticZone,
+    pub(crate) keys: crate::dnssec::ZoneKeys,
+    pub(crate) cache: crate::dnssec::SignatureCache,
+    _dir: tempfile::TempDir,
+}
+
+impl SignedZone {
+    /// `config` (text) with `zone` as its zone file and one new key of `algorithm`, made at
+    /// `made` (seconds since the epoch).
+    pub(crate) fn new(
+        config: &str,
+        zone: &str,
+        algorithm: crate::config::KeyAlgorithm,
+        made: u64,
+    ) -> Self {
+        let config = config_from(config);
+        let topology = std::sync::Arc::new(topology(&config));
+        let zone = crate::zone::StaticZone::parse(
+            Path::new("test.zone"),
+            zone.to_string(),
+            &topology.origin,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        crate::dnssec::keygen::generate(dir.path(), &topology.origin, algorithm, made).unwrap();
+        let keys = crate::dnssec::ZoneKeys {
+            keys: crate::dnssec::KeySet::load(dir.path(), &topology.origin).unwrap(),
+            lifetime: crate::dnssec::Lifetime {
+                validity: 14 * 86400,
+                refresh: 7 * 86400,
+            },
+            dir: dir.path().to_path_buf(),
+        };
+        Self {
+            topology,
+            zone,
+            keys,
+            cache: crate::dnssec::SignatureCache::default(),
+            _dir: dir,
+        }
+    }
+
+    /// Builds generation `serial` with `health` at `now`, signed.
+    pub(crate) fn build(
+        &mut self,
+        health: crate::health::HealthView,
+        now: u64,
+        serial: u32,
+    ) -> crate::answer::Snapshot {
+        let signing = crate::answer::Signing {
+            keys: &self.keys,
+            now,
+            cache: &mut self.cache,
+        };
+        crate::answer::build(
+            self.topology.clone(),
+            &self.zone,
+            std::sync::Arc::new(health),
+            &Default::default(),
+            serial,
+            u64::from(serial),
+            Some(signing),
+        )
+        .expect("answers fit")
+    }
 }

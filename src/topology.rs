@@ -46,6 +46,9 @@ pub struct Topology {
     pub allow_query: Vec<IpNet>,
     /// The TLSA RRsets to publish, owner by owner ([`Topology::tlsa_rrsets`]).
     pub tlsa: Vec<tlsa::TlsaRrset>,
+    /// Whether two hosts may share an address (one configured twice, or any host named by
+    /// DNS): then an answer listing several hosts' addresses must leave out repeats.
+    pub shared_addresses: bool,
 }
 
 /// Which answer a shared name gives.
@@ -229,7 +232,14 @@ impl Topology {
             None | Some(VIEW_ALL) => View::All,
             Some(site) => View::Site(config.sites.get_index_of(site).expect("validated site")),
         };
+        let shared_addresses = {
+            let mut seen = std::collections::HashSet::new();
+            hosts
+                .iter()
+                .any(|h: &Host| h.target.is_some() || h.addresses.iter().any(|a| !seen.insert(*a)))
+        };
         let mut topology = Self {
+            shared_addresses,
             origin,
             sites,
             hosts,

@@ -7,8 +7,18 @@ use hickory_proto::rr::Name;
 
 /// Class IN.
 pub const CLASS_IN: u16 = 1;
+/// The start of authority record at the apex.
+pub const TYPE_SOA: u16 = 6;
 /// The EDNS pseudo-record (RFC 6891).
 pub const TYPE_OPT: u16 = 41;
+/// A delegation signer (RFC 4034): answered NODATA at the apex, which has no parent here.
+pub const TYPE_DS: u16 = 43;
+/// A signature (RFC 4034).
+pub const TYPE_RRSIG: u16 = 46;
+/// The next name and the types at a name: denial of existence (RFC 4034).
+pub const TYPE_NSEC: u16 = 47;
+/// The zone's public keys, at the apex (RFC 4034).
+pub const TYPE_DNSKEY: u16 = 48;
 /// Incremental zone transfer: refused.
 pub const TYPE_IXFR: u16 = 251;
 /// Full zone transfer: refused.

@@ -4,8 +4,12 @@
  * complete reply in wire format, prepared by bench/peers.py with the real answer's size (oxford
  * MX: five MX and the five relays' A records; oxford A: two A records; mail1.oxford A: one).
  * A query whose question (name, type, class) equals a reply's question gets a copy of that reply
- * with the query's ID patched in, and nothing else: no parsing of flags or EDNS, no lookup, no
- * counters, no allocation.  Any other query gets its own header and question back as REFUSED.
+ * with the query's ID patched in, and nothing else: no parsing of flags or EDNS beyond the DO
+ * bit, no lookup, no counters, no allocation.  A REPLY_FILE given as do:PATH answers only
+ * queries with the DO bit (an OPT record right after the question, as dnsperf -D sends it), the
+ * others only queries without it: the DO workload's replies are smarthostd's signed answers,
+ * byte for byte (bench/peers.py takes them from it).  Any other query gets its own header and
+ * question back as REFUSED.
  * Queries are read with recvmmsg and answered with sendmmsg in batches of 32 (as gdnsd and
  * smarthostd do), on one socket with 4 MiB receive and send buffers, on one thread.
  *
@@ -13,7 +17,7 @@
  * what remains is the kernel's UDP path, which every server pays per packet.
  *
  *   cc -O2 -o floor_udp bench/floor/floor_udp.c        (bench/peers.py does this itself)
- *   floor_udp ADDR PORT MAX_SECONDS REPLY_FILE...
+ *   floor_udp ADDR PORT MAX_SECONDS [do:]REPLY_FILE...
  *
  * ADDR must be loopback (127.0.0.0/8).  Exits on SIGTERM or after MAX_SECONDS (alarm), so a
  * forgotten floor cannot outlive its run. */
@@ -32,7 +36,8 @@ enum { BATCH = 32, QMAX = 1500, RMAX = 4096, NREPLY = 16 };
 struct reply {
     unsigned char wire[RMAX];
     size_t len;
-    size_t qend; /* end of the question: 12 + name + type + class */
+    size_t qend;    /* end of the question: 12 + name + type + class */
+    int dnssec_ok;  /* for queries with the DO bit */
 };
 
 static struct reply replies[NREPLY];
@@ -51,6 +56,13 @@ static size_t question_end(const unsigned char *m, size_t n) {
     return i <= n ? i : 0;
 }
 
+/* Whether a query sets DO: one additional record, an OPT (root name, type 41) right after the
+ * question, with the DO bit (the first bit of its TTL's third byte). */
+static int query_do(const unsigned char *q, size_t qlen, size_t qend) {
+    return q[10] == 0 && q[11] == 1 && qlen >= qend + 11 && q[qend] == 0 && q[qend + 1] == 0 &&
+           q[qend + 2] == 41 && (q[qend + 7] & 0x80);
+}
+
 /* Same question?  Type and class exactly, the name case-insensitively, as any server must. */
 static int same_question(const unsigned char *q, size_t qend, const struct reply *r) {
     if (qend != r->qend || memcmp(q + qend - 4, r->wire + qend - 4, 4) != 0) return 0;
@@ -62,6 +74,8 @@ static int same_question(const unsigned char *q, size_t qend, const struct reply
 static int load(const char *path) {
     if (nreplies == NREPLY) { fprintf(stderr, "floor: at most %d replies\n", NREPLY); return -1; }
     struct reply *r = &replies[nreplies];
+    r->dnssec_ok = strncmp(path, "do:", 3) == 0;
+    if (r->dnssec_ok) path += 3;
     FILE *f = fopen(path, "rb");
     if (!f) { perror(path); return -1; }
     r->len = fread(r->wire, 1, sizeof r->wire, f);
@@ -74,7 +88,7 @@ static int load(const char *path) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: floor_udp ADDR PORT MAX_SECONDS REPLY_FILE...\n");
+        fprintf(stderr, "usage: floor_udp ADDR PORT MAX_SECONDS [do:]REPLY_FILE...\n");
         return 2;
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[2]))};
@@ -116,8 +130,12 @@ int main(int argc, char **argv) {
             size_t qend = question_end(q, qlen);
             if (qend == 0 || (q[2] & 0x80)) continue; /* not a query: no answer */
             const struct reply *r = NULL;
+            int dnssec_ok = query_do(q, qlen, qend);
             for (int j = 0; j < nreplies; j++)
-                if (same_question(q, qend, &replies[j])) { r = &replies[j]; break; }
+                if (replies[j].dnssec_ok == dnssec_ok && same_question(q, qend, &replies[j])) {
+                    r = &replies[j];
+                    break;
+                }
             size_t len;
             if (r) {
                 memcpy(rbuf[k], r->wire, r->len);

@@ -114,7 +114,8 @@ fuzz_target!(|data: &[u8]| {
             demotions.demote(site, "listed");
         }
     }
-    let Ok(snapshot) = smarthostd::answer::build(topology.clone(), &zone, health, &demotions, 1, 1)
+    let Ok(snapshot) =
+        smarthostd::answer::build(topology.clone(), &zone, health, &demotions, 1, 1, None)
     else {
         return;
     };

@@ -153,17 +153,35 @@ pub struct Fixture {
 }
 
 /// The snapshot of [`CONFIG`] and [`ZONE`], loaded from files by `smarthostd::loaded::load` and
-/// built by `smarthostd::answer::build` with every host up (the largest answers).
+/// built by `smarthostd::answer::build` with every host up (the largest answers), signed with a
+/// key made for it (`[dnssec]`): queries with DO get the signed answers and NXDOMAIN proofs.
 pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = scratch_dir();
-        std::fs::write(dir.join("smarthost.toml"), CONFIG).expect("write config");
+        let now = 1_800_000_000;
+        let config = format!("{CONFIG}\n[dnssec]\nkey_dir = \"keys\"\n");
+        std::fs::write(dir.join("smarthost.toml"), config).expect("write config");
         std::fs::write(dir.join("smarthost.internal.zone"), ZONE).expect("write zone");
+        let origin = smarthostd::wire::fqdn("smarthost.internal").expect("a name");
+        smarthostd::dnssec::keygen::generate(
+            &dir.join("keys"),
+            &origin,
+            smarthostd::config::KeyAlgorithm::Ed25519,
+            now,
+        )
+        .expect("a key");
         let loaded = smarthostd::loaded::load(&dir.join("smarthost.toml"))
             .unwrap_or_else(|e| panic!("the fuzz config does not load: {e}"));
         let _ = std::fs::remove_dir_all(&dir);
         let health = Arc::new(smarthostd::health::HealthView::all_up(&loaded.topology));
+        let keys = loaded.keys.as_deref().expect("signed");
+        let mut cache = smarthostd::dnssec::SignatureCache::default();
+        let signing = smarthostd::answer::Signing {
+            keys,
+            now: now + 60,
+            cache: &mut cache,
+        };
         let snapshot = smarthostd::answer::build(
             loaded.topology.clone(),
             &loaded.zone,
@@ -171,6 +189,7 @@ pub fn fixture() -> &'static Fixture {
             &smarthostd::answer::Demotions::none(),
             1,
             1,
+            Some(signing),
         )
         .unwrap_or_else(|e| panic!("the fuzz config does not build: {e}"));
         Fixture {

@@ -1,10 +1,14 @@
 //! `build`: topology + static zone + health + demotions → a [`Snapshot`] with every answer
 //! prepared.
 //!
-//! Pure: no I/O, no clock. Runs on every health transition and reload, so it is written to be
-//! quick: every name is put in wire form once, one encoder is reused for every answer, and the
-//! NODATA answer (the SOA, compressed against the question) is shared by all names of one
-//! length, which is all it depends on.
+//! Pure: no I/O, no clock (a signed build is given the time). Runs on every health transition
+//! and reload, so it is written to be quick: every name is put in wire form once, one encoder
+//! is reused for every answer, and the NODATA answer (the SOA, compressed against the question)
+//! is shared by all names of one length, which is all it depends on.
+//!
+//! A signed build gives every answer a signed twin: RRSIGs from the signer (which takes what
+//! its cache holds and signs the rest), the DNSKEY RRset at the apex, and once every name is
+//! known the NSEC chain and the signed negative answers ([`chain`](super::chain)).
 
 use std::sync::Arc;
 
@@ -13,18 +17,34 @@ use hickory_proto::rr::RecordType;
 
 use super::demotion;
 use super::demotions::Demotions;
+use super::denial::Chain;
 use super::draft::{Drafts, Names, Out, TooLarge};
-use super::encode::Encoder;
+use super::encode::{Encoder, Rdata};
 use super::health::HealthView;
 use super::plan::MxPlan;
-use super::prepared::{Builder, NXDOMAIN};
+use super::prepared::{Builder, NOERROR, NXDOMAIN};
 use super::records::{Context, Kind};
+use super::signed::Bodies;
 use super::snapshot::{Answers, Node, Snapshot, Variant, WarmCounters, name_hash};
+use crate::dnssec::{SignatureCache, Signer, ZoneKeys};
 use crate::topology::{Topology, View};
+use crate::wire::TYPE_DNSKEY;
 use crate::zone::StaticZone;
 
+/// What a signed build needs: the keys, the time (seconds since the epoch: which keys are
+/// published and active, and the signatures' times) and the signatures of earlier builds.
+pub struct Signing<'k> {
+    /// The zone's keys and the signatures' lifetime.
+    pub keys: &'k ZoneKeys,
+    /// The build's time.
+    pub now: u64,
+    /// Signatures kept from build to build; this build takes what it can and adds the rest.
+    pub cache: &'k mut SignatureCache,
+}
+
 /// Builds generation `generation` with SOA serial `serial`; `demotions` are the sites whose
-/// blocklisted egress moves their relays behind clean sites.
+/// blocklisted egress moves their relays behind clean sites. With `signing`, every answer also
+/// gets its signed twin.
 pub fn build(
     topology: Arc<Topology>,
     zone: &StaticZone,
@@ -32,13 +52,22 @@ pub fn build(
     demotions: &Demotions,
     serial: u32,
     generation: u64,
+    signing: Option<Signing<'_>>,
 ) -> Result<Snapshot, TooLarge> {
     let names = Names::new(&topology, zone);
     let mut cx = Context::new(&topology, zone, &health, demotions, serial, &names);
+    let capacity = 64 * (topology.hosts.len() + topology.sites.len() * 16) + 4096;
+    let (keys, now) = match &signing {
+        Some(s) => (Some(s.keys), s.now),
+        None => (None, 0),
+    };
+    let signer =
+        signing.map(|s| Signer::new(&s.keys.keys, s.keys.lifetime, s.now, &names.origin, s.cache));
     let mut out = Out {
         enc: Encoder::default(),
-        bodies: Vec::with_capacity(64 * (topology.hosts.len() + topology.sites.len() * 16) + 4096),
+        bodies: Bodies::new(capacity * if signer.is_some() { 4 } else { 1 }, signer),
     };
+    out.enc.set_signing(keys.is_some());
     let mut drafts = Drafts::default();
     drafts
         .nodes
@@ -52,6 +81,31 @@ pub fn build(
                 &mut out,
                 owner,
                 wire,
+                rtype,
+                Answers::Fixed(answer),
+            )?;
+        }
+    }
+    if let Some(keys) = keys {
+        // The published keys, with the SOA's TTL.
+        let mut b = Builder::new(&mut out.enc, &names.origin, true);
+        for key in keys.keys.published(now) {
+            b.record(
+                &names.origin,
+                RecordType::DNSKEY,
+                cx.soa_ttl(),
+                Rdata::Raw(&key.dnskey),
+            );
+        }
+        if b.answer_count() > 0 {
+            let answer = b.finish(NOERROR, true, &mut out.bodies);
+            let origin = &topology.origin;
+            let rtype = RecordType::from(TYPE_DNSKEY);
+            cx.add(
+                &mut drafts,
+                &mut out,
+                origin,
+                &names.origin,
                 rtype,
                 Answers::Fixed(answer),
             )?;
@@ -144,12 +198,27 @@ pub fn build(
         }
     }
 
+    let chain = match keys {
+        Some(_) => super::chain::add(&cx, &mut drafts, &mut out),
+        None => Chain::default(),
+    };
     let mut nxdomain = Builder::new(&mut out.enc, &names.origin, false);
-    nxdomain
-        .authority()
-        .static_record(&names.origin, &cx.soa_negative);
+    cx.negative_soa(&mut nxdomain);
     let nxdomain = nxdomain.finish(NXDOMAIN, true, &mut out.bodies);
     let (names_arena, nodes, rrsets) = assemble(drafts);
+    let Bodies { bytes, signer, .. } = out.bodies;
+    let (resign_at, signatures_made) = match (&signer, keys) {
+        (Some(s), Some(k)) => {
+            let next_key_event = k.keys.next_event(now);
+            let at = [s.next_refresh(), next_key_event]
+                .into_iter()
+                .flatten()
+                .min();
+            (at, s.made)
+        }
+        _ => (None, 0),
+    };
+    drop(signer);
     Ok(Snapshot {
         generation,
         serial,
@@ -157,8 +226,11 @@ pub fn build(
         names: names_arena,
         nodes,
         rrsets,
-        bodies: out.bodies,
+        bodies: bytes,
         nxdomain,
+        chain,
+        resign_at,
+        signatures_made,
         plans,
         warm: Arc::new(WarmCounters::new(topology.sites.len())),
         topology,

@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap;
 
 use super::encode::Encoder;
 use super::prepared::Prepared;
+use super::signed::Bodies;
 use super::snapshot::{Answers, Variant};
 use crate::topology::Topology;
 use crate::wire::wire_name;
@@ -15,6 +16,9 @@ use crate::zone::StaticZone;
 /// Room kept in every message for the OPT record and an ECS option.
 const OPT_RESERVE: usize = 11 + 4 + 20;
 const MAX_MESSAGE: usize = u16::MAX as usize;
+/// The largest signed body that fits a message behind the longest question; a longer one is
+/// sent without its additional section.
+pub(super) const MAX_SIGNED_BODY: usize = MAX_MESSAGE - 12 - 255 - 4 - OPT_RESERVE;
 
 /// An answer that cannot be sent even over TCP.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,10 +61,11 @@ impl Names {
     }
 }
 
-/// Where a build writes: the reused encoder and the arena of finished answers.
-pub(super) struct Out<'n> {
+/// Where a build writes: the reused encoder and the arena of finished answers (with the
+/// signer, in a signed build).
+pub(super) struct Out<'n, 'k> {
     pub(super) enc: Encoder<'n>,
-    pub(super) bodies: Vec<u8>,
+    pub(super) bodies: Bodies<'k>,
 }
 
 /// A node while the snapshot is being built.

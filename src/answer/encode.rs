@@ -30,9 +30,12 @@ pub struct Encoder<'n> {
     suffixes: FxHashMap<&'n [u8], u16>,
     /// Off for bytes that must follow questions of any length.
     compress: bool,
+    /// Builders keep their records to encode them again with signatures (a signed build).
+    signing: bool,
 }
 
 /// Record data we encode ourselves (so that names inside compress) or hand to hickory-proto.
+#[derive(Clone, Copy)]
 pub enum Rdata<'a, 'n> {
     /// An A or AAAA record's address.
     Address(IpAddr),
@@ -40,6 +43,9 @@ pub enum Rdata<'a, 'n> {
     Mx(u16, &'n [u8]),
     /// A record of the zone file, as hickory-proto parsed it.
     Static(&'a RData),
+    /// Data already in wire form with no name to compress: DNSKEY, RRSIG, NSEC (whose names
+    /// must not be compressed, RFC 4034 sections 3.1.7 and 4.1.1).
+    Raw(&'a [u8]),
 }
 
 impl Default for Encoder<'_> {
@@ -48,6 +54,7 @@ impl Default for Encoder<'_> {
             buf: Vec::with_capacity(4096),
             suffixes: FxHashMap::default(),
             compress: true,
+            signing: false,
         }
     }
 }
@@ -63,6 +70,16 @@ impl<'n> Encoder<'n> {
         self.buf.extend_from_slice(&[0; QUESTION_OFFSET]);
         self.name(qname);
         self.buf.extend_from_slice(&[0, 0, 0, 1]);
+    }
+
+    /// Makes builders on this encoder keep their records for a signed twin.
+    pub fn set_signing(&mut self, signing: bool) {
+        self.signing = signing;
+    }
+
+    /// Whether builders on this encoder keep their records for a signed twin.
+    pub fn signing(&self) -> bool {
+        self.signing
     }
 
     /// Bytes written so far, header included.
@@ -142,6 +159,7 @@ impl<'n> Encoder<'n> {
                 self.name(exchange);
             }
             Rdata::Static(data) => self.static_rdata(data),
+            Rdata::Raw(bytes) => self.buf.extend_from_slice(bytes),
         }
         let rdlen = (self.buf.len() - len_at - 2) as u16;
         self.buf[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());

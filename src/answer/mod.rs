@@ -7,24 +7,34 @@
 //! - [`demotion`]: the same answers with demoted sites' relays moved behind clean ones.
 //! - [`build`](build::build): every answer of a generation, prepared once; `draft`: the pieces
 //!   of a build in progress and the size check.
-//! - [`snapshot`]: the immutable result the DNS edge looks answers up in.
+//! - [`snapshot`]: the immutable result the DNS edge looks answers up in; `denial`: the NXDOMAIN
+//!   proofs it puts together per query from prepared NSEC blocks.
 //! - `records`: the records each answer holds (static RRsets, MX sets, addresses, NODATA).
-//! - [`encode`], [`prepared`]: wire encoding with name compression.
+//! - [`encode`], [`prepared`]: wire encoding with name compression; `signed`: each answer's
+//!   signed twin (RRSIGs after each RRset); `chain`: the NSEC chain and signed negative answers.
 //!
-//! Everything here is pure and tested without sockets.
+//! Everything here is pure and tested without sockets; a signed build is given the time.
 
 pub mod build;
+mod chain;
 pub mod demotion;
 pub mod demotions;
+mod denial;
 mod draft;
 pub mod encode;
 pub mod health;
+mod live;
 pub mod plan;
 pub mod prepared;
 mod records;
+#[cfg(test)]
+mod resign_tests;
+pub mod signed;
+#[cfg(test)]
+mod signed_tests;
 pub mod snapshot;
 
-pub use build::build;
+pub use build::{Signing, build};
 pub use demotions::Demotions;
 pub use draft::TooLarge;
 pub use health::{AddressHealth, HealthView, HostHealth, State};

@@ -1,19 +1,31 @@
-//! A response prepared once per snapshot: everything after the question, in wire format.
+//! A response prepared once per snapshot: everything after the question, in wire format, and
+//! for a signed zone its twin with RRSIG (and NSEC) records, sent to queries with DO set.
 
 use std::ops::Range;
 
 use hickory_proto::rr::{Record, RecordType};
 
 use super::encode::{Encoder, Rdata};
+use super::signed::{Bodies, Rec, encode_signed};
 
-/// The header facts of one prepared response, and where its sections are in the snapshot's
-/// byte arena.
+/// The header facts of one prepared response, and where its bodies are in the snapshot's byte
+/// arena.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     /// The low four bits of the RCODE.
     pub rcode: u8,
     /// Whether the AA flag is set.
     pub authoritative: bool,
+    /// The records without DNSSEC: for queries without DO.
+    pub plain: Body,
+    /// With RRSIGs after each RRset (and NSEC proofs in negative answers), for queries with DO;
+    /// `None` when the zone is not signed (boxed: an unsigned build carries only the pointer).
+    pub signed: Option<Box<Body>>,
+}
+
+/// One body of a prepared response: answer, authority and additional sections.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Body {
     /// Records in the answer section.
     pub answers: u16,
     /// Records in the authority section.
@@ -21,16 +33,26 @@ pub struct Prepared {
     /// Records in the additional section, the OPT record not counted (each response adds its own);
     /// 0 is sent when the section is dropped to fit.
     pub additionals: u16,
-    /// Answer, authority and additional sections, compressed against a lower-case question.
-    pub(super) body: Range<usize>,
-    /// Length of the body without the additional section, which may be dropped to fit a UDP
-    /// payload without setting TC (RFC 2181 section 9).
+    /// The sections, compressed against a lower-case question: where in the arena.
+    pub(super) range: Range<u32>,
+    /// Length of the body without the additional section (and its RRSIGs), which may be dropped
+    /// to fit a UDP payload without setting TC (RFC 2181 section 9, RFC 4035 section 3.1.1).
     pub essential_len: u32,
+    /// The RRSIG records of the answer section's first RRset, as offset and length in the body
+    /// and their count: the answer to a query for type RRSIG.
+    pub(super) answer_sigs: (u16, u16, u16),
+}
+
+impl Body {
+    /// Where the sections are in the snapshot's byte arena.
+    pub(super) fn span(&self) -> Range<usize> {
+        self.range.start as usize..self.range.end as usize
+    }
 }
 
 /// Which section records are being added to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Section {
+pub(super) enum Section {
     Answer,
     Authority,
     Additional,
@@ -39,23 +61,31 @@ enum Section {
 /// The RCODEs a prepared answer can carry.
 pub use crate::wire::rcode::{NOERROR, NXDOMAIN, SERVFAIL};
 
-/// Writes one [`Prepared`] section by section, on a shared [`Encoder`].
-pub struct Builder<'e, 'n> {
+/// Writes one [`Prepared`] section by section, on a shared [`Encoder`]. When the encoder keeps
+/// records (a signed build), they are encoded a second time with their signatures at
+/// [`finish`](Self::finish).
+pub struct Builder<'e, 'n, 'a> {
     enc: &'e mut Encoder<'n>,
+    qname: &'n [u8],
+    compress: bool,
     question_end: usize,
     section: Section,
     counts: [u16; 3],
     essential_len: Option<usize>,
+    records: Option<Vec<Rec<'n, 'a>>>,
 }
 
-impl<'e, 'n> Builder<'e, 'n> {
+impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
     /// Starts a response to a question for `qname` (lower-case wire form); see
     /// [`Encoder::start`] for `compress`.
     pub fn new(enc: &'e mut Encoder<'n>, qname: &'n [u8], compress: bool) -> Self {
         enc.start(qname, compress);
         Self {
             question_end: enc.len(),
+            records: enc.signing().then(Vec::new),
             enc,
+            qname,
+            compress,
             section: Section::Answer,
             counts: [0; 3],
             essential_len: None,
@@ -83,18 +113,69 @@ impl<'e, 'n> Builder<'e, 'n> {
         owner: &'n [u8],
         rtype: RecordType,
         ttl: u32,
-        rdata: Rdata<'_, 'n>,
+        rdata: Rdata<'a, 'n>,
     ) -> &mut Self {
-        self.enc.record(owner, rtype, ttl, rdata);
-        self.counts[self.section as usize] += 1;
+        self.add(owner, rtype, ttl, ttl, rdata, false)
+    }
+
+    /// Adds one record, served with `ttl` but signed with `original_ttl` (the apex SOA in a
+    /// negative answer carries the negative-caching TTL, its signature the SOA's own).
+    pub fn record_signed_as(
+        &mut self,
+        owner: &'n [u8],
+        rtype: RecordType,
+        ttl: u32,
+        original_ttl: u32,
+        rdata: Rdata<'a, 'n>,
+    ) -> &mut Self {
+        self.add(owner, rtype, ttl, original_ttl, rdata, false)
+    }
+
+    /// Adds a record only the signed body carries (the NSEC proof of a negative answer).
+    pub fn dnssec_record(
+        &mut self,
+        owner: &'n [u8],
+        rtype: RecordType,
+        ttl: u32,
+        rdata: Rdata<'a, 'n>,
+    ) -> &mut Self {
+        self.add(owner, rtype, ttl, ttl, rdata, true)
+    }
+
+    fn add(
+        &mut self,
+        owner: &'n [u8],
+        rtype: RecordType,
+        ttl: u32,
+        original_ttl: u32,
+        rdata: Rdata<'a, 'n>,
+        dnssec_only: bool,
+    ) -> &mut Self {
+        if !dnssec_only {
+            self.enc.record(owner, rtype, ttl, rdata);
+            self.counts[self.section as usize] += 1;
+        }
+        if let Some(records) = &mut self.records {
+            records.push(Rec {
+                section: self.section,
+                owner,
+                rtype,
+                ttl,
+                original_ttl,
+                rdata,
+            });
+        }
         self
     }
 
     /// Adds one zone file record, owned by `owner` (its wire name), to the current section.
-    pub fn static_record(&mut self, owner: &'n [u8], record: &Record) -> &mut Self {
-        self.enc.static_record(owner, record);
-        self.counts[self.section as usize] += 1;
-        self
+    pub fn static_record(&mut self, owner: &'n [u8], record: &'a Record) -> &mut Self {
+        self.record(
+            owner,
+            record.record_type(),
+            record.ttl,
+            Rdata::Static(&record.data),
+        )
     }
 
     /// Records in the answer section so far.
@@ -102,31 +183,49 @@ impl<'e, 'n> Builder<'e, 'n> {
         self.counts[0]
     }
 
-    /// Finishes the response with the given RCODE and AA flag, appending its bytes to `arena`.
-    pub fn finish(self, rcode: u8, authoritative: bool, arena: &mut Vec<u8>) -> Prepared {
+    /// Finishes the response with the given RCODE and AA flag, appending its bodies to `out`.
+    pub fn finish(self, rcode: u8, authoritative: bool, out: &mut Bodies<'_>) -> Prepared {
         let body = &self.enc.bytes()[self.question_end..];
-        let start = arena.len();
-        arena.extend_from_slice(body);
-        Prepared {
-            rcode,
-            authoritative,
+        let start = out.bytes.len();
+        out.bytes.extend_from_slice(body);
+        let plain = Body {
             answers: self.counts[0],
             authorities: self.counts[1],
             additionals: self.counts[2],
             essential_len: self.essential_len.unwrap_or(body.len()) as u32,
-            body: start..arena.len(),
+            range: start as u32..out.bytes.len() as u32,
+            answer_sigs: (0, 0, 0),
+        };
+        let signed = match self.records {
+            Some(records) => {
+                encode_signed(self.enc, self.qname, self.compress, &records, out).map(Box::new)
+            }
+            None => None,
+        };
+        Prepared {
+            rcode,
+            authoritative,
+            plain,
+            signed,
         }
     }
 }
 
 impl Prepared {
-    /// Bytes of the whole body.
+    /// Bytes of the larger body.
     pub fn len(&self) -> usize {
-        self.body.len()
+        let signed = self.signed.as_ref().map_or(0, |b| b.span().len());
+        self.plain.span().len().max(signed)
     }
 
     /// Whether the body is empty (an answer with no records at all).
     pub fn is_empty(&self) -> bool {
-        self.body.is_empty()
+        self.len() == 0
+    }
+
+    /// Whether it answers with records, or fails (SERVFAIL): not a NODATA answer. Types
+    /// answered this way are in the name's NSEC type bitmap.
+    pub fn is_positive(&self) -> bool {
+        self.rcode != NOERROR || self.plain.answers > 0
     }
 }

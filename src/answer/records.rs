@@ -1,22 +1,18 @@
-//! The records of each answer in a build: static RRsets, a site's MX set, a host's addresses,
-//! the note on an answer a blocklist listing shaped, NODATA, and the addresses that go in
-//! additional sections.
+//! The records of each answer in a build: static RRsets, NODATA, and the addresses that go in
+//! additional sections; the live answers (a site's MX set, addresses, notes) are in `live`.
 
 use std::net::IpAddr;
 
-use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::FxHashMap;
 
-use super::demotion::warm_plan;
-use super::demotions::{Demotions, notes};
+use super::demotions::Demotions;
 use super::draft::{Draft, Drafts, Names, Out, TooLarge, check_size};
 use super::encode::{Encoder, Rdata};
 use super::health::HealthView;
-use super::plan::{Mode, MxPlan};
-use super::prepared::{Builder, NOERROR, Prepared, SERVFAIL};
-use super::snapshot::{Answers, Variant, Warm};
-use crate::topology::{HostId, Topology, View};
+use super::prepared::{Builder, NOERROR, Prepared};
+use super::snapshot::Answers;
+use crate::topology::{HostId, Topology};
 use crate::wire::wire_name;
 use crate::zone::StaticZone;
 
@@ -41,16 +37,17 @@ impl Kind {
 
 /// What every answer of one build shares.
 pub(super) struct Context<'n> {
-    topology: &'n Topology,
-    health: &'n HealthView,
-    demotions: &'n Demotions,
+    pub(super) topology: &'n Topology,
+    pub(super) health: &'n HealthView,
+    pub(super) demotions: &'n Demotions,
     names: &'n Names,
     /// The apex SOA with this generation's serial.
     soa: Record,
-    /// The same, with the negative-caching TTL (RFC 2308 section 3).
+    /// The same, with the negative-caching TTL (RFC 2308 section 3), also the TTL of NSEC
+    /// records (RFC 9077).
     pub(super) soa_negative: Record,
     /// TTL of each host's address records.
-    host_ttl: Vec<u32>,
+    pub(super) host_ttl: Vec<u32>,
     /// Hosts by wire name, for static NS and MX records that name them.
     host_by_name: FxHashMap<&'n [u8], HostId>,
     /// The zone file's A/AAAA records by owner.
@@ -120,7 +117,7 @@ impl<'n> Context<'n> {
     pub(super) fn node(
         &mut self,
         drafts: &mut Drafts<'n>,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         wire: &'n [u8],
     ) -> u32 {
         if let Some(&i) = drafts.index.get(wire) {
@@ -137,7 +134,7 @@ impl<'n> Context<'n> {
     pub(super) fn add(
         &mut self,
         drafts: &mut Drafts<'n>,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         name: &Name,
         wire: &'n [u8],
         rtype: RecordType,
@@ -150,7 +147,7 @@ impl<'n> Context<'n> {
     }
 
     /// The NODATA answer for a question name of `len` bytes (under the origin).
-    pub(super) fn nodata(&mut self, out: &mut Out<'n>, len: usize) -> Prepared {
+    pub(super) fn nodata(&mut self, out: &mut Out<'n, '_>, len: usize) -> Prepared {
         if let Some(p) = self.nodata.get(&len) {
             return p.clone();
         }
@@ -165,6 +162,8 @@ impl<'n> Context<'n> {
             pad -= label + 1;
         }
         qname.extend_from_slice(origin);
+        // A plain body only: in a signed build each name's NODATA answer gets its own signed
+        // twin (with that name's NSEC record) once the names are known.
         let mut local = Encoder::default();
         let mut b = Builder::new(&mut local, &qname, true);
         b.authority().static_record(origin, &self.soa_negative);
@@ -173,8 +172,24 @@ impl<'n> Context<'n> {
         prepared
     }
 
+    /// The apex SOA in a negative answer: the negative-caching TTL, signed with its own.
+    pub(super) fn negative_soa<'a>(&'a self, b: &mut Builder<'_, 'n, 'a>) {
+        b.authority().record_signed_as(
+            &self.names.origin,
+            RecordType::SOA,
+            self.soa_negative.ttl,
+            self.soa.ttl,
+            Rdata::Static(&self.soa.data),
+        );
+    }
+
+    /// The TTL of the apex SOA (and of the DNSKEY RRset).
+    pub(super) fn soa_ttl(&self) -> u32 {
+        self.soa.ttl
+    }
+
     /// Adds the A/AAAA records of `target` to the additional section, if the zone has them.
-    fn add_addresses(&self, b: &mut Builder<'_, 'n>, target: &'n [u8]) {
+    fn add_addresses(&self, b: &mut Builder<'_, 'n, '_>, target: &'n [u8]) {
         if let Some(&host) = self.host_by_name.get(target) {
             self.add_host_addresses(b, host);
         } else if let Some(list) = self.static_addresses.get(target) {
@@ -185,7 +200,7 @@ impl<'n> Context<'n> {
     }
 
     /// A records, then AAAA records, of a host's served addresses.
-    fn add_host_addresses(&self, b: &mut Builder<'_, 'n>, host: HostId) {
+    pub(super) fn add_host_addresses(&self, b: &mut Builder<'_, 'n, '_>, host: HostId) {
         let wire = &self.topology.hosts[host].wire;
         let ttl = self.host_ttl[host];
         for v6 in [false, true] {
@@ -202,10 +217,10 @@ impl<'n> Context<'n> {
 
     pub(super) fn static_answer(
         &self,
-        out: &mut Out<'n>,
+        out: &mut Out<'n, '_>,
         owner: &'n [u8],
         rtype: RecordType,
-        records: &[Record],
+        records: &'n [Record],
     ) -> Prepared {
         let mut b = Builder::new(&mut out.enc, owner, true);
         if rtype == RecordType::SOA {
@@ -216,6 +231,7 @@ impl<'n> Context<'n> {
             }
         }
         b.additional();
+        let mut seen: Vec<Vec<u8>> = Vec::new();
         for r in records {
             let target = match &r.data {
                 RData::NS(ns) => Some(&ns.0),
@@ -224,6 +240,12 @@ impl<'n> Context<'n> {
             };
             if let Some(target) = target {
                 let wire = wire_name(target);
+                // Two records naming one target give its addresses once: an RRset holds no
+                // duplicates (RFC 2181 section 5).
+                if seen.contains(&wire) {
+                    continue;
+                }
+                seen.push(wire.clone());
                 // Targets are looked up by name; the records written borrow the table's copy.
                 if let Some((&key, _)) = self.host_by_name.get_key_value(&wire[..]) {
                     self.add_addresses(&mut b, key);
@@ -234,179 +256,9 @@ impl<'n> Context<'n> {
         }
         b.finish(NOERROR, true, &mut out.bodies)
     }
-
-    /// The TTL of a live answer: shorter while something it depends on is changing.
-    fn plan_ttl(&self, plan: &MxPlan) -> u32 {
-        let answer = &self.topology.answer;
-        if plan.degraded {
-            answer.degraded_ttl
-        } else {
-            answer.ttl
-        }
-    }
-
-    fn mx_answer(&self, out: &mut Out<'n>, owner: &'n [u8], plan: &MxPlan) -> Prepared {
-        let ttl = self.plan_ttl(plan);
-        let hosts = &self.topology.hosts;
-        let mut b = Builder::new(&mut out.enc, owner, true);
-        for ex in &plan.exchanges {
-            b.record(
-                owner,
-                RecordType::MX,
-                ttl,
-                Rdata::Mx(ex.preference, &hosts[ex.host].wire),
-            );
-        }
-        b.additional();
-        for ex in &plan.exchanges {
-            self.add_host_addresses(&mut b, ex.host);
-        }
-        b.finish(NOERROR, true, &mut out.bodies)
-    }
-
-    /// The answer at a name whose MX answer follows `plan` in `view`, with its warm-standby
-    /// variant: the MX set, or (for an MTA that skips MX) the addresses it should connect to.
-    /// `None` when neither variant has a record of that kind.
-    pub(super) fn variant(
-        &mut self,
-        out: &mut Out<'n>,
-        owner: &'n [u8],
-        view: View,
-        plan: &MxPlan,
-        kind: Kind,
-    ) -> Option<Variant> {
-        let warm = match view {
-            // The note is the same in either variant: no TXT answer counts as a warm one.
-            View::Site(site)
-                if self.topology.sites[site].warm_share > 0.0 && kind != Kind::Note =>
-            {
-                warm_plan(self.topology, self.health, self.demotions, site).and_then(|p| {
-                    Some(Warm {
-                        answer: self.plan_answer(out, owner, &p, kind)?,
-                        site,
-                        share: self.topology.sites[site].warm_share,
-                    })
-                })
-            }
-            _ => None,
-        };
-        let normal = match self.plan_answer(out, owner, plan, kind) {
-            Some(normal) => normal,
-            None if warm.is_some() => self.nodata(out, owner.len()),
-            None => return None,
-        };
-        Some(Variant { normal, warm })
-    }
-
-    /// One answer of `kind` for `plan`; `None` for an address family none of its hosts has.
-    fn plan_answer(
-        &self,
-        out: &mut Out<'n>,
-        owner: &'n [u8],
-        plan: &MxPlan,
-        kind: Kind,
-    ) -> Option<Prepared> {
-        if kind == Kind::Note {
-            return self.note_answer(out, owner, plan);
-        }
-        if plan.exchanges.is_empty() {
-            // Nothing is known of any host (DNS-named hosts that never resolved, none
-            // remembered): an empty NOERROR would make senders bounce or give up, and an
-            // NXDOMAIN would be cached; SERVFAIL makes resolvers retry and senders defer.
-            return Some(Builder::new(&mut out.enc, owner, true).finish(
-                SERVFAIL,
-                false,
-                &mut out.bodies,
-            ));
-        }
-        match kind {
-            Kind::Mx => Some(self.mx_answer(out, owner, plan)),
-            Kind::Addresses { v6 } => self.plan_addresses(out, owner, plan, v6),
-            Kind::Note => None,
-        }
-    }
-
-    /// The TXT record that says which listed sites moved in `plan`, for operators and
-    /// `smarthostd explain`; `None` (NODATA) while health alone shapes the answer.
-    fn note_answer(&self, out: &mut Out<'n>, owner: &'n [u8], plan: &MxPlan) -> Option<Prepared> {
-        if plan.shaped_by.is_empty() {
-            return None;
-        }
-        let txt = RData::TXT(TXT::new(notes(self.topology, self.demotions, plan)));
-        let mut b = Builder::new(&mut out.enc, owner, true);
-        b.record(
-            owner,
-            RecordType::TXT,
-            self.plan_ttl(plan),
-            Rdata::Static(&txt),
-        );
-        Some(b.finish(NOERROR, true, &mut out.bodies))
-    }
-
-    /// The addresses an A-only MTA is given for a name with a live MX answer: those of the hosts
-    /// at the answer's lowest preference (the site's healthy relays; when none, the first
-    /// fallback tier's), or of every host in the failsafe, with the MX answer's TTL. An MTA that
-    /// connects to the name's own addresses then fails over exactly when an MX-first one does.
-    /// The lowest preference is taken per address family, as a single-stack MX-first MTA skips
-    /// exchanges it has no address for.
-    fn plan_addresses(
-        &self,
-        out: &mut Out<'n>,
-        owner: &'n [u8],
-        plan: &MxPlan,
-        v6: bool,
-    ) -> Option<Prepared> {
-        let of_family = |host: HostId| {
-            self.health
-                .host(host)
-                .served_addresses()
-                .filter(move |a| a.is_ipv6() == v6)
-        };
-        let lowest = plan
-            .exchanges
-            .iter()
-            .filter(|e| of_family(e.host).next().is_some())
-            .map(|e| e.preference)
-            .min()?;
-        let mut addresses = plan
-            .exchanges
-            .iter()
-            .filter(|e| plan.mode == Mode::Failsafe || e.preference == lowest)
-            .flat_map(|e| of_family(e.host))
-            .peekable();
-        addresses.peek()?;
-        let ttl = self.plan_ttl(plan);
-        let mut b = Builder::new(&mut out.enc, owner, true);
-        for addr in addresses {
-            b.record(owner, address_type(addr), ttl, Rdata::Address(addr));
-        }
-        Some(b.finish(NOERROR, true, &mut out.bodies))
-    }
-
-    pub(super) fn address_answer(
-        &self,
-        out: &mut Out<'n>,
-        host: HostId,
-        v6: bool,
-    ) -> Option<Prepared> {
-        let mut served = self
-            .health
-            .host(host)
-            .served_addresses()
-            .filter(|a| a.is_ipv6() == v6)
-            .peekable();
-        served.peek()?;
-        let owner = &self.topology.hosts[host].wire;
-        let ttl = self.host_ttl[host];
-        let mut b = Builder::new(&mut out.enc, owner, true);
-        for addr in served {
-            b.record(owner, address_type(addr), ttl, Rdata::Address(addr));
-        }
-        Some(b.finish(NOERROR, true, &mut out.bodies))
-    }
 }
 
-fn address_type(addr: IpAddr) -> RecordType {
+pub(super) fn address_type(addr: IpAddr) -> RecordType {
     if addr.is_ipv4() {
         RecordType::A
     } else {

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
+use super::denial::Chain;
 use super::health::HealthView;
 use super::plan::MxPlan;
-use super::prepared::Prepared;
+use super::prepared::{Body, NOERROR, Prepared};
 use crate::topology::{SiteId, Topology};
-use crate::wire::{TYPE_ANY, TYPE_AXFR, TYPE_IXFR};
+use crate::wire::{TYPE_ANY, TYPE_AXFR, TYPE_IXFR, TYPE_RRSIG};
 
 /// One generation of the zone: topology, health, and every answer prepared from them.
 pub struct Snapshot {
@@ -41,8 +42,15 @@ pub struct Snapshot {
     /// The bytes of every prepared answer.
     pub(super) bodies: Vec<u8>,
     /// The authority section of an NXDOMAIN answer, encoded without pointers so that it can
-    /// follow any question.
+    /// follow any question (signed: the SOA and its RRSIGs; the NSEC proofs come from `chain`).
     pub(super) nxdomain: Prepared,
+    /// The NSEC chain of a signed zone, for NXDOMAIN proofs; empty when unsigned.
+    pub(super) chain: Chain,
+    /// When the answers must be built again for their signatures: the first signature to reach
+    /// its refresh point, or the next key timing event (seconds since the epoch).
+    pub resign_at: Option<u64>,
+    /// Signatures made for this generation (the rest came from the cache).
+    pub signatures_made: usize,
 }
 
 /// One name of the zone.
@@ -81,19 +89,72 @@ pub struct Warm {
     pub share: f64,
 }
 
-/// A prepared answer with its bytes.
+/// A prepared answer with its bytes: the plain or the signed body, as the query's DO bit asked.
 #[derive(Clone, Copy)]
 pub struct Answer<'a> {
-    /// The header facts and section counts.
-    pub prepared: &'a Prepared,
-    /// Answer, authority and additional sections.
-    pub body: &'a [u8],
+    /// The low four bits of the RCODE.
+    pub rcode: u8,
+    /// Whether the AA flag is set.
+    pub authoritative: bool,
+    /// Records in the answer, authority and additional sections.
+    pub counts: [u16; 3],
+    /// The sections' bytes, in up to three pieces (an NXDOMAIN proof is put together from
+    /// prepared NSEC records per query).
+    parts: [&'a [u8]; 3],
+    /// Bytes before the additional section.
+    essential_len: usize,
 }
 
 impl<'a> Answer<'a> {
-    /// The sections without the additional one.
-    pub fn essential(&self) -> &'a [u8] {
-        &self.body[..self.prepared.essential_len as usize]
+    pub(super) fn new(
+        prepared: &Prepared,
+        body: &Body,
+        parts: [&'a [u8]; 3],
+        counts: [u16; 3],
+    ) -> Self {
+        Self {
+            rcode: prepared.rcode,
+            authoritative: prepared.authoritative,
+            counts,
+            parts,
+            essential_len: body.essential_len as usize,
+        }
+    }
+
+    /// Bytes of all sections.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    /// Whether there are no records at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The same, with nothing that could be dropped: every piece is essential.
+    pub(super) fn whole(mut self) -> Self {
+        self.essential_len = self.len();
+        self
+    }
+
+    /// Bytes of the sections without the additional one and its RRSIGs.
+    pub fn essential_len(&self) -> usize {
+        self.essential_len
+    }
+
+    /// Appends the sections to `out`; without `additional`, only up to the additional section.
+    pub fn write_to(&self, out: &mut Vec<u8>, additional: bool) {
+        if additional {
+            for part in self.parts {
+                out.extend_from_slice(part);
+            }
+        } else {
+            // The additional section only ever follows in the first piece.
+            out.extend_from_slice(&self.parts[0][..self.essential_len.min(self.parts[0].len())]);
+            for part in &self.parts[1..] {
+                out.extend_from_slice(part);
+            }
+        }
     }
 }
 
@@ -121,25 +182,54 @@ pub(super) fn name_hash(name: &[u8]) -> u64 {
 }
 
 impl Snapshot {
-    fn answer<'a>(&'a self, prepared: &'a Prepared) -> Answer<'a> {
-        Answer {
+    /// The plain body of `prepared`, or with `dnssec_ok` its signed twin when there is one.
+    pub(super) fn answer<'a>(&'a self, prepared: &'a Prepared, dnssec_ok: bool) -> Answer<'a> {
+        let body = match &prepared.signed {
+            Some(signed) if dnssec_ok => signed,
+            _ => &prepared.plain,
+        };
+        Answer::new(
             prepared,
-            body: &self.bodies[prepared.body.clone()],
-        }
+            body,
+            [&self.bodies[body.span()], &[], &[]],
+            [body.answers, body.authorities, body.additionals],
+        )
     }
 
-    fn node(&self, qname: &[u8]) -> Option<&Node> {
+    /// The RRSIG records of the answer's first RRset, as a query for type RRSIG gets them.
+    fn signatures<'a>(&'a self, prepared: &'a Prepared) -> Option<Answer<'a>> {
+        let body = prepared.signed.as_ref()?;
+        let (at, len, count) = body.answer_sigs;
+        if count == 0 {
+            return None;
+        }
+        let start = body.span().start + usize::from(at);
+        let bytes = &self.bodies[start..start + usize::from(len)];
+        let mut answer = Answer::new(prepared, body, [bytes, &[], &[]], [count, 0, 0]);
+        answer.rcode = NOERROR;
+        answer.essential_len = bytes.len();
+        Some(answer)
+    }
+
+    pub(super) fn node(&self, qname: &[u8]) -> Option<&Node> {
         self.nodes.find(name_hash(qname), |n| {
             let at = n.name_at as usize;
             self.names[at..at + usize::from(n.name_len)] == *qname
         })
     }
 
-    /// Looks up a lower-case wire name and type. `view` is called only for shared names.
-    pub fn lookup(&self, qname: &[u8], qtype: u16, view: impl FnOnce() -> usize) -> Lookup<'_> {
+    /// Looks up a lower-case wire name and type; `dnssec_ok` (the query's DO bit) picks the
+    /// signed bodies. `view` is called only for shared names.
+    pub fn lookup(
+        &self,
+        qname: &[u8],
+        qtype: u16,
+        dnssec_ok: bool,
+        view: impl FnOnce() -> usize,
+    ) -> Lookup<'_> {
         let Some(node) = self.node(qname) else {
             return if self.in_zone(qname) {
-                Lookup::NxDomain(self.answer(&self.nxdomain))
+                Lookup::NxDomain(self.nxdomain_answer(qname, dnssec_ok))
             } else {
                 Lookup::NotAuthoritative
             };
@@ -149,32 +239,76 @@ impl Snapshot {
         }
         let at = node.rrsets_at as usize;
         let rrsets = &self.rrsets[at..at + usize::from(node.rrsets_len)];
-        // RFC 8482: one RRset is a complete answer to ANY.
-        let found = if qtype == TYPE_ANY {
+        // RFC 8482: one RRset is a complete answer to ANY; a query for RRSIG gets that RRset's
+        // signatures, as Knot answers it.
+        let found = if qtype == TYPE_ANY || qtype == TYPE_RRSIG {
             rrsets.first()
         } else {
             rrsets.iter().find(|(t, _)| *t == qtype)
         };
+        let nodata = || Lookup::Found {
+            answer: self.answer(&node.nodata, dnssec_ok),
+            warm: None,
+        };
         let variant = match found.map(|(_, a)| a) {
-            None => {
-                return Lookup::Found {
-                    answer: self.answer(&node.nodata),
-                    warm: None,
-                };
-            }
+            None => return nodata(),
             Some(Answers::Fixed(p)) => {
+                if qtype == TYPE_RRSIG {
+                    return self
+                        .signatures(p)
+                        .map_or_else(nodata, |answer| Lookup::Found { answer, warm: None });
+                }
                 return Lookup::Found {
-                    answer: self.answer(p),
+                    answer: self.answer(p, dnssec_ok),
                     warm: None,
                 };
             }
             Some(Answers::Site(variant)) => variant,
             Some(Answers::Views(views)) => &views[view()],
         };
-        Lookup::Found {
-            answer: self.answer(&variant.normal),
-            warm: variant.warm.as_ref().map(|w| (self.answer(&w.answer), w)),
+        if qtype == TYPE_RRSIG {
+            return self
+                .signatures(&variant.normal)
+                .map_or_else(nodata, |answer| Lookup::Found { answer, warm: None });
         }
+        Lookup::Found {
+            answer: self.answer(&variant.normal, dnssec_ok),
+            warm: variant
+                .warm
+                .as_ref()
+                .map(|w| (self.answer(&w.answer, dnssec_ok), w)),
+        }
+    }
+
+    /// Every RRset of the zone as clients of view `view` (an index of [`Topology::views`]) are
+    /// answered: owner (lower-case wire form), type, and the answer with DO (`dnssec_ok`: its
+    /// RRSIGs after it) or without, the warm-standby variants left out; the NSEC record of
+    /// every name and the DNSKEY RRset included in a signed zone. Each answer's sections are
+    /// compressed against a question for its owner at offset 12 (put one before them to decode
+    /// them). For zone transfers: note that at a name answered per view the NSEC record here
+    /// lists the types of every view; the one with the view's own types is in that view's
+    /// NODATA answers.
+    pub fn enumerate(
+        &self,
+        view: usize,
+        dnssec_ok: bool,
+    ) -> impl Iterator<Item = (&[u8], u16, Answer<'_>)> + '_ {
+        self.nodes.iter().flat_map(move |node| {
+            let at = node.name_at as usize;
+            let name = &self.names[at..at + usize::from(node.name_len)];
+            let first = node.rrsets_at as usize;
+            self.rrsets[first..first + usize::from(node.rrsets_len)]
+                .iter()
+                .filter_map(move |(rtype, answers)| {
+                    let prepared = match answers {
+                        Answers::Fixed(p) => p,
+                        Answers::Site(v) => &v.normal,
+                        Answers::Views(vs) => &vs.get(view)?.normal,
+                    };
+                    (prepared.rcode == NOERROR && prepared.plain.answers > 0)
+                        .then(|| (name, *rtype, self.answer(prepared, dnssec_ok)))
+                })
+        })
     }
 
     /// Whether a lower-case wire name is the origin or under it.

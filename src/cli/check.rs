@@ -32,6 +32,24 @@ pub(super) fn run(path: &Path) -> Result<(), String> {
     for warning in topology.tlsa_gap_warnings() {
         println!("warning: {warning}");
     }
+    if let Some(keys) = &loaded.keys {
+        let now = crate::dnssec::unix_seconds(std::time::SystemTime::now());
+        println!(
+            "signed with {} key(s) from {}: {} published, {} signing now",
+            keys.keys.keys.len(),
+            keys.dir.display(),
+            keys.keys.published(now).count(),
+            keys.keys.signing(now).zone.len()
+        );
+        for warning in keys
+            .keys
+            .warnings
+            .iter()
+            .chain(&keys.keys.timing_warnings(now))
+        {
+            println!("warning: {warning}");
+        }
+    }
     Ok(())
 }
 

@@ -45,6 +45,14 @@ const FILES: &[(&str, &str)] = &[
         "Drained relays, kept across restarts (server.state_dir).",
     ),
     (
+        "/var/lib/smarthostd/soa-serial",
+        "The SOA serial reserved ahead, so that it never goes back across a restart.",
+    ),
+    (
+        "/etc/smarthostd/keys/K<zone>.+<alg>+<tag>.key, .private",
+        "DNSSEC key pairs in BIND's format (dnssec.key_dir); the .private files mode 0600.",
+    ),
+    (
         "/var/lib/smarthostd/events.jsonl",
         "What happened (state changes, drains, reloads, answer modes), one JSON object a line; rotated to events.jsonl.1 at 1 MiB.",
     ),
@@ -85,6 +93,12 @@ fn man_pages(dir: &Path) -> std::io::Result<()> {
         let page = Man::new(sub.clone());
         see_also.push(page.get_filename());
         page.generate_to(dir)?;
+        // `dnssec keygen` and `dnssec ds` get pages of their own too.
+        for nested in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let page = Man::new(nested.clone());
+            see_also.push(page.get_filename());
+            page.generate_to(dir)?;
+        }
     }
 
     let main = Man::new(cmd);
@@ -134,6 +148,9 @@ mod tests {
             names,
             [
                 "smarthostd-check-config.1",
+                "smarthostd-dnssec-ds.1",
+                "smarthostd-dnssec-keygen.1",
+                "smarthostd-dnssec.1",
                 "smarthostd-drain.1",
                 "smarthostd-drains.1",
                 "smarthostd-events.1",

@@ -1,11 +1,12 @@
 //! The command line (clap): `serve` (what a bare `smarthostd` does), `check-config`, the admin
-//! clients `status`, `events`, `drain`, `drains`, `undrain`, `reload`, `explain`, and `tlsa`
-//! (the record of the key a relay presents); the hidden `generate` writes man pages and shell
-//! completions for packaging.
+//! clients `status`, `events`, `drain`, `drains`, `undrain`, `reload`, `explain`, `tlsa` (the
+//! record of the key a relay presents) and `dnssec` (`keygen`, `ds`); the hidden `generate`
+//! writes man pages and shell completions for packaging.
 
 mod check;
 mod client;
 mod cluster;
+mod dnssec;
 mod endpoint;
 mod events;
 mod explain;
@@ -126,6 +127,9 @@ enum Command {
         #[arg(long)]
         ehlo: Option<String>,
     },
+    /// Signing keys: make one, or print what a resolver or a parent zone needs to trust them.
+    #[command(subcommand)]
+    Dnssec(dnssec::Dnssec),
     /// Write man pages or shell completions (packaging).
     #[command(hide = true, subcommand)]
     Generate(generate::Generate),
@@ -190,6 +194,7 @@ pub fn run(cli: Cli) -> ExitCode {
             timeout,
             ehlo,
         }) => tlsa::run(&target, timeout, ehlo),
+        Some(Command::Dnssec(command)) => dnssec::run(&command),
         Some(Command::Generate(what)) => generate::run(what),
     };
     match result {

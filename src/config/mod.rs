@@ -9,10 +9,12 @@
 //! - [`cluster`]: `[cluster]`, the other instances serving the same zone.
 //! - [`tlsa`]: `sites.<name>.hosts[].tlsa` and `tls_key`, the relays' pinned keys, and whether
 //!   they can be published (`[dnssec]`).
+//! - [`dnssec`]: `[dnssec]`, the signing keys' folder and the signatures' lifetime.
 
 mod admin;
 pub mod cluster;
 mod cookies;
+pub mod dnssec;
 mod error;
 mod load;
 mod locate;
@@ -32,6 +34,7 @@ use serde::Deserialize;
 pub(crate) use admin::host_name;
 pub use cluster::ClusterConfig;
 pub use cookies::{CookieSecret, CookiesConfig};
+pub use dnssec::{DnssecConfig, KeyAlgorithm};
 pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
@@ -63,6 +66,9 @@ pub struct Config {
     /// The other instances serving the same zone; absent: this one stands alone.
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
+    /// Signed answers: the keys and the signatures' lifetime; absent: the zone is unsigned.
+    #[serde(default)]
+    pub dnssec: Option<DnssecConfig>,
 }
 
 /// `[server]`: where smarthostd listens and keeps its state.

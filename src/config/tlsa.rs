@@ -11,11 +11,8 @@ use crate::dane::{SMTP_PREFIX, Tlsa, read_key_file};
 impl Config {
     /// Whether answers are signed (`[dnssec]`): TLSA records are worth publishing only then,
     /// since a DANE sender uses only records from validated answers (RFC 7672 section 2.2).
-    ///
-    /// The `[dnssec]` table is not part of this configuration yet, so nothing is signed and
-    /// this is `false`; with signing it is `self.dnssec.is_some()`.
     pub fn dnssec_enabled(&self) -> bool {
-        false
+        self.dnssec.is_some()
     }
 }
 

@@ -30,6 +30,7 @@ pub(super) fn validate(config: &Config, text: &str) -> Result<(), ConfigError> {
     v.views(config)?;
     v.reputation(config)?;
     v.cluster(config)?;
+    v.dnssec(config)?;
     Ok(())
 }
 

@@ -156,7 +156,10 @@ impl Responder<'_> {
         }
 
         let mut scope = None;
-        let lookup = self.snapshot.lookup(q.qname(), q.qtype, || {
+        // DO picks the signed bodies (RFC 3225, RFC 4035 section 3.1): RRSIGs and NSEC records
+        // only to those that ask for them.
+        let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
+        let lookup = self.snapshot.lookup(q.qname(), q.qtype, dnssec_ok, || {
             let (view, used_prefix) = self.view(q, client);
             scope = used_prefix;
             self.snapshot.topology.view_index(view)
@@ -176,10 +179,10 @@ impl Responder<'_> {
                 return outcome(u16::from(REFUSED), false, false);
             }
         };
-        header.authoritative = answer.prepared.authoritative;
-        header.rcode = answer.prepared.rcode;
+        header.authoritative = answer.authoritative;
+        header.rcode = answer.rcode;
         let truncated = write(out, &header, question, Some(answer), limit, opt.as_ref());
-        outcome(u16::from(answer.prepared.rcode), truncated, warm)
+        outcome(u16::from(answer.rcode), truncated, warm)
     }
 
     /// Answers a request the full parser rejected.
@@ -254,17 +257,16 @@ fn write(
         11 + o.subnet.map_or(0, |(s, _)| 8 + subnet_bytes(&s)) + o.cookie.map_or(0, |c| 4 + c.len())
     });
     let fixed = 12 + question.map_or(0, <[u8]>::len) + opt_len;
+    // What does not fit drops the additional section (and its RRSIGs) first; only when the
+    // answer and authority sections (with theirs) do not fit either is TC set (RFC 2181
+    // section 9, RFC 4035 section 3.1.1).
     let (body, counts, truncated) = match answer {
-        None => (&[][..], [0, 0, 0], false),
-        Some(a) if fixed + a.body.len() <= limit => {
-            let p = a.prepared;
-            (a.body, [p.answers, p.authorities, p.additionals], false)
+        None => (None, [0, 0, 0], false),
+        Some(a) if fixed + a.len() <= limit => (Some((a, true)), a.counts, false),
+        Some(a) if fixed + a.essential_len() <= limit => {
+            (Some((a, false)), [a.counts[0], a.counts[1], 0], false)
         }
-        Some(a) if fixed + a.essential().len() <= limit => {
-            let p = a.prepared;
-            (a.essential(), [p.answers, p.authorities, 0], false)
-        }
-        Some(_) => (&[][..], [0, 0, 0], true),
+        Some(_) => (None, [0, 0, 0], true),
     };
     out.clear();
     out.extend_from_slice(&h.id.to_be_bytes());
@@ -287,7 +289,9 @@ fn write(
     if let Some(q) = question {
         out.extend_from_slice(q);
     }
-    out.extend_from_slice(body);
+    if let Some((answer, additional)) = body {
+        answer.write_to(out, additional);
+    }
     if let Some(o) = opt {
         out.extend_from_slice(&[0]);
         out.extend_from_slice(&TYPE_OPT.to_be_bytes());

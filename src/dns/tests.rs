@@ -232,3 +232,55 @@ fn an_unusual_but_valid_query_takes_the_full_parser_and_gets_the_same_answer() {
     responder.answer(&f, client, &mut b);
     assert_eq!(a, b);
 }
+
+#[test]
+fn fast_and_full_parsers_give_byte_identical_signed_answers() {
+    let mut zone = crate::test_support::SignedZone::new(
+        CONFIG,
+        ZONE,
+        crate::config::KeyAlgorithm::Ed25519,
+        1_800_000_000,
+    );
+    let snap = zone.build(
+        crate::health::HealthView::all_up(&zone.topology),
+        1_800_000_060,
+        2,
+    );
+    let cookies = fixed_cookies();
+    let responder = Responder {
+        snapshot: &snap,
+        edns_payload: 1232,
+        cookies: &cookies,
+    };
+    let src: SocketAddr = "127.10.0.1:5000".parse().unwrap();
+    let (mut fast_out, mut slow_out) = (Vec::new(), Vec::new());
+    let mut signed = 0;
+    for raw in queries() {
+        let Fast::Query(fast) = parse_fast(&raw) else {
+            panic!("the fast parser passed on a plain query: {raw:?}");
+        };
+        let Slow::Query(slow) = parse_slow(&raw, src, Protocol::Udp) else {
+            panic!("the full parser rejected {raw:?}");
+        };
+        let client = Client {
+            ip: src.ip(),
+            tcp: false,
+        };
+        let a = responder.answer(&fast, client, &mut fast_out);
+        let b = responder.answer(&slow, client, &mut slow_out);
+        if !(a.warm || b.warm) {
+            assert_eq!(fast_out, slow_out, "different bytes for {raw:?}");
+        }
+        let parsed = Message::from_vec(&fast_out).unwrap_or_else(|e| panic!("{e}: {raw:?}"));
+        let sigs = parsed
+            .answers
+            .iter()
+            .chain(&parsed.authorities)
+            .filter(|r| r.record_type() == RecordType::RRSIG)
+            .count();
+        let dnssec_ok = fast.edns.is_some_and(|e| e.dnssec_ok);
+        assert!(dnssec_ok || sigs == 0, "RRSIGs without DO: {parsed}");
+        signed += usize::from(sigs > 0);
+    }
+    assert!(signed > 30, "{signed} signed answers");
+}

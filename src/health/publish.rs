@@ -1,16 +1,21 @@
 //! Publishing: the health view the answers are built from, and each new snapshot swapped in
 //! with the metrics, logs and events that go with it.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use tracing::{error, info, warn};
 
 use super::runtime::{HostRuntime, view_of};
 use crate::answer::{self, Demotions, Mode, Snapshot};
+use crate::dnssec::{SignatureCache, unix_seconds};
 use crate::events::{Event, EventLog};
 use crate::loaded::Loaded;
 use crate::metrics::{HostLabels, Metrics, SiteLabels};
+use crate::state::serial::{self, Serials};
+use crate::state::writer::FileWriter;
 
 /// Builds and swaps in snapshots.
 pub(super) struct Publisher {
@@ -18,7 +23,15 @@ pub(super) struct Publisher {
     metrics: Arc<Metrics>,
     events: EventLog,
     generation: u64,
-    serial: u32,
+    serials: Serials,
+    /// Signatures kept from generation to generation: a rebuild signs only what changed.
+    signatures: SignatureCache,
+    /// Whether the last signed build had no active key (said once, not every generation).
+    keyless: bool,
+    /// After a build that failed, the next attempt for signatures waits until then.
+    retry_after: Option<u64>,
+    /// The key files last announced in the log.
+    keys_seen: Option<u64>,
     /// Something the answers depend on changed since the last publish.
     pub(super) dirty: bool,
     /// Nothing published yet: every site not in normal mode is announced.
@@ -31,22 +44,45 @@ impl Publisher {
         metrics: Arc<Metrics>,
         events: EventLog,
         loaded: &Loaded,
+        state_dir: Option<&Path>,
     ) -> Self {
-        // The serial only grows, also across restarts: start from the clock.
-        let serial = loaded.zone.soa_serial().max(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as u32),
+        // The serial only grows, also across restarts: on above the reservation kept in the
+        // state folder, the zone file's serial and the clock.
+        let path = state_dir.map(|d| d.join(serial::FILE_NAME));
+        let stored = path.as_deref().and_then(|p| match serial::read(p) {
+            Ok(s) => s,
+            Err(problem) => {
+                warn!(file = %p.display(), %problem, "the SOA serial reservation is unreadable; numbering goes on from the clock");
+                None
+            }
+        });
+        let clock = unix_seconds(SystemTime::now()) as u32;
+        let serials = Serials::start(
+            path.map(FileWriter::new),
+            stored,
+            loaded.zone.soa_serial(),
+            clock,
         );
         Self {
             generation: snapshot.load().generation,
             snapshot,
             metrics,
             events,
-            serial,
+            serials,
+            signatures: SignatureCache::default(),
+            keyless: false,
+            retry_after: None,
+            keys_seen: None,
             dirty: true,
             first: true,
         }
+    }
+
+    /// When the answers must be built again for their signatures or a key timing event.
+    pub(super) fn resign_at(&self) -> Option<SystemTime> {
+        let at = self.snapshot.load().resign_at?;
+        let at = self.retry_after.map_or(at, |r| r.max(at));
+        Some(UNIX_EPOCH + Duration::from_secs(at))
     }
 
     /// The snapshot being served.
@@ -72,8 +108,38 @@ impl Publisher {
         let previous = self.snapshot.load_full();
         let health = Arc::new(view_of(hosts));
         let topology = loaded.topology.clone();
-        let serial = self.serial.wrapping_add(1);
+        self.serials.raise_floor(loaded.zone.soa_serial());
+        let (serial, unsaved) = self.serials.advance();
+        if let Some(error) = unsaved {
+            error!(%error, serial, "cannot save the SOA serial reservation in state_dir; after a restart the serial may go back");
+        }
         let generation = self.generation + 1;
+        let now = unix_seconds(SystemTime::now());
+        if let Some(keys) = &loaded.keys {
+            if self.keys_seen != Some(keys.keys.fingerprint) {
+                self.keys_seen = Some(keys.keys.fingerprint);
+                info!(
+                    key_dir = %keys.dir.display(),
+                    keys = keys.keys.keys.len(),
+                    published = keys.keys.published(now).count(),
+                    signing = keys.keys.signing(now).zone.len(),
+                    "answers are signed"
+                );
+                for warning in &keys.keys.warnings {
+                    warn!(%warning, "dnssec key");
+                }
+            }
+            let keyless = keys.keys.signing(now).zone.is_empty();
+            if keyless && !self.keyless {
+                error!(key_dir = %keys.dir.display(), "no key is active: answers carry no signatures, and validating resolvers will refuse them");
+            }
+            self.keyless = keyless;
+        }
+        let signing = loaded.keys.as_deref().map(|keys| answer::Signing {
+            keys,
+            now,
+            cache: &mut self.signatures,
+        });
         let mut next = match answer::build(
             topology.clone(),
             &loaded.zone,
@@ -81,18 +147,21 @@ impl Publisher {
             demotions,
             serial,
             generation,
+            signing,
         ) {
             Ok(s) => s,
             Err(e) => {
                 error!(error = %e, "cannot build the answers; serving the previous ones");
+                // A rebuild due for its signatures is tried again in a minute, not at once.
+                self.retry_after = Some(now + 60);
                 return;
             }
         };
+        self.retry_after = None;
         let same_topology = Arc::ptr_eq(&previous.topology, &topology);
         if same_topology {
             next.warm = previous.warm.clone();
         }
-        self.serial = serial;
         self.generation = generation;
         // Each site's mode in the previous generation: by index while the topology stays, by
         // name across a reload (sites may have moved or gone).
@@ -151,8 +220,9 @@ impl Publisher {
                 .set(i64::from(health.host(id).drained));
         }
         self.metrics.generation.set(generation as i64);
+        let signatures_made = next.signatures_made;
         self.snapshot.store(Arc::new(next));
-        tracing::debug!(generation, serial, "published answers");
+        tracing::debug!(generation, serial, signatures_made, "published answers");
     }
 }
 

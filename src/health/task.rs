@@ -193,7 +193,13 @@ impl HealthTask {
             probes: Probes::new(probes, shutdown.child_token()),
             resolvers: Resolvers::new(resolutions_tx, shutdown.child_token()),
             listings: Listings::new(shutdown.child_token()),
-            publisher: Publisher::new(snapshot, metrics.clone(), events.clone(), &loaded),
+            publisher: Publisher::new(
+                snapshot,
+                metrics.clone(),
+                events.clone(),
+                &loaded,
+                kept._dir.as_ref().map(StateDir::path),
+            ),
             kept,
             round: Some(first_round),
             metrics,
@@ -209,6 +215,7 @@ impl HealthTask {
         loop {
             let round_end = task.round.as_ref().map(|r| r.until);
             let drain_end = task.kept.drains.next_end(SystemTime::now());
+            let resign_at = task.publisher.resign_at();
             tokio::select! {
                 Some(report) = reports.recv() => task.report(report),
                 Some(resolution) = resolutions.recv() => task.resolved(resolution),
@@ -216,6 +223,7 @@ impl HealthTask {
                 event = task.listings.next() => task.listing_event(event),
                 () = sleep_until(round_end) => task.end_round(),
                 () = sleep_until_wall(drain_end) => task.expire_drains(),
+                () = sleep_until_wall(resign_at) => task.resign_if_due(resign_at),
                 () = shutdown.cancelled() => break,
             }
             // Take whatever else is queued, so that a burst of changes makes one snapshot.
@@ -424,6 +432,14 @@ impl HealthTask {
                     a.probe.wake.notify_one();
                 }
             }
+        }
+    }
+
+    /// Rebuilds when signatures reach their refresh point or a key's timing says so (the wait
+    /// wakes at least every minute, in case the clock was set).
+    fn resign_if_due(&mut self, at: Option<SystemTime>) {
+        if at.is_some_and(|at| at <= SystemTime::now()) {
+            self.publisher.dirty = true;
         }
     }
 

@@ -7,6 +7,7 @@
 //!   damaged lines.
 //! - [`resolved`]: the addresses each DNS-named host last resolved to, served when its name
 //!   does not resolve at start.
+//! - [`serial`]: the SOA serial's reservation, so that it never goes back across a restart.
 //! - [`writer`]: writes replace a file atomically, in order, off the async workers.
 //! - [`file`]: how every file in the folder is opened and replaced: never through a symbolic
 //!   link, only when it is a regular file, through exclusively created temporary files.
@@ -15,6 +16,7 @@ pub mod drains;
 pub mod file;
 pub mod hlc;
 pub mod resolved;
+pub mod serial;
 pub mod writer;
 
 use std::fs::File;

@@ -15,6 +15,9 @@ use hickory_proto::serialize::txt::Parser;
 use crate::config::ConfigError;
 use crate::topology::Topology;
 
+/// Why a zone file may not hold DNSSEC records.
+const DNSSEC_MADE_HERE: &str = "DNSSEC records are made by smarthostd from the keys in [dnssec] key_dir (and a private zone has no delegation to sign): remove it from the zone file";
+
 /// Records by owner (lower case) and type.
 pub type RecordMap = BTreeMap<Name, BTreeMap<RecordType, Vec<Record>>>;
 
@@ -68,6 +71,14 @@ impl StaticZone {
         })?;
         let mut records = RecordMap::new();
         for (_, set) in sets {
+            if let Some(sig) = set.rrsigs().first() {
+                let e =
+                    ConfigError::new(path, "", format!("{} RRSIG: {DNSSEC_MADE_HERE}", sig.name));
+                return Err(match locate::owner_line(&text, &sig.name, origin) {
+                    Some(line) => e.at_line(line),
+                    None => e,
+                });
+            }
             for record in set.records_without_rrsigs() {
                 let mut record = record.clone();
                 record.name = record.name.to_lowercase();
@@ -154,6 +165,21 @@ impl StaticZone {
                         owner,
                         format!("{owner} {}: cannot be served: {e}", record.record_type()),
                     ));
+                }
+            }
+            for dnssec in [
+                RecordType::DNSKEY,
+                RecordType::NSEC,
+                RecordType::NSEC3,
+                RecordType::NSEC3PARAM,
+                RecordType::DS,
+                RecordType::CDS,
+                RecordType::CDNSKEY,
+            ] {
+                if rrsets.contains_key(&dnssec) {
+                    return Err(
+                        self.error_at(owner, format!("{owner} {dnssec}: {DNSSEC_MADE_HERE}"))
+                    );
                 }
             }
             for alias in [RecordType::CNAME, RecordType::DNAME] {
@@ -291,6 +317,29 @@ mod tests {
         text.push_str("bad IN A x\n");
         let e = parse(&text).unwrap_err();
         assert_eq!(e.position.map(|p| p.0), Some(3006));
+    }
+
+    #[test]
+    fn dnssec_records_in_the_zone_file_are_refused_with_their_line() {
+        // hickory-proto's parser refuses DNSKEY, NSEC and RRSIG itself ("should be
+        // dynamically generated"); the others are ours to refuse, with the reason.
+        for extra in [
+            "@ IN DNSKEY 257 3 13 AAAA\n",
+            "ns1 IN NSEC smarthost.internal. A RRSIG NSEC\n",
+            "ns1 IN RRSIG A 13 3 30 20300101000000 20200101000000 1 smarthost.internal. AAAA\n",
+            "@ IN CDS 1 13 2 00ff\n",
+            "sub IN DS 1 13 2 00ff\n",
+        ] {
+            let e = parse(&format!("{GOOD}{extra}")).unwrap_err();
+            assert!(
+                e.message.contains("[dnssec] key_dir")
+                    || e.message.contains("dynamically generated"),
+                "{e}"
+            );
+            assert_eq!(e.position.map(|p| p.0), Some(6), "{e}");
+        }
+        let e = parse(&format!("{GOOD}sub IN DS 1 13 2 00ff\n")).unwrap_err();
+        assert!(e.message.contains("[dnssec] key_dir"), "{e}");
     }
 
     #[test]

@@ -85,6 +85,7 @@ e2e_layout() { # e2e_layout ID
   FAILED=0
   ANSWER_QTYPE=MX                 # what the MTA asks for: MX, or A for A-only MTAs
   STATIC=0
+  SHD_DNSSEC=0                    # 1: [dnssec], one key shared by every instance ($W/keys)
 }
 
 e2e_workdir() { # e2e_workdir NAME: makes $W and the paths under it
@@ -258,6 +259,8 @@ write_smarthostd_config() {
     echo "@   IN SOA ns1.smarthost.internal. hostmaster.smarthost.internal. ( 1 3600 600 86400 2 )"
     for ((i = 0; i < ${#SHD_IPS[@]}; i++)); do echo "@   IN NS  ns$(( i + 1 )).smarthost.internal."; done
     for ((i = 0; i < ${#SHD_IPS[@]}; i++)); do echo "ns$(( i + 1 )) IN A   ${SHD_IPS[$i]}"; done
+    # a name below an empty non-terminal (deep), for the signed zone's NODATA proof there
+    if [ "$SHD_DNSSEC" = 1 ]; then echo 'info.deep IN TXT "e2e"'; fi
   } > "$dir/smarthost.internal.zone"
   local cluster="" token=""
   if [ "${#SHD_IPS[@]}" -gt 1 ]; then
@@ -295,8 +298,40 @@ hosts = [ { name = "mail1", addresses = ["${HOST_IP[cambridge-mail1]}"] },
 
 $cluster
 EOF
+  if [ "$SHD_DNSSEC" = 1 ]; then
+    printf '\n[dnssec]\nkey_dir = "%s"\n' "$W/keys" >> "$dir/smarthost.toml"
+    # One key for every instance, made by the first config that needs it.
+    if ! ls "$W/keys"/K*.private >/dev/null 2>&1; then
+      "$SMARTHOSTD_BIN" dnssec keygen --config "$dir/smarthost.toml" >"$W/keygen.log" 2>&1 \
+        || { cat "$W/keygen.log"; die "smarthostd dnssec keygen failed"; }
+    fi
+  fi
   "$SMARTHOSTD_BIN" check-config "$dir/smarthost.toml" >"$W/check-config-$inst.log" 2>&1 \
     || { cat "$W/check-config-$inst.log"; die "smarthostd check-config failed"; }
+}
+
+# trust_anchor FORM: what `smarthostd dnssec ds` prints for FORM (unbound, bind, kresd, pdns,
+# ds, dnskey), for the key the instances share; the resolvers are configured with exactly it.
+trust_anchor() {
+  local out
+  out=$("$SMARTHOSTD_BIN" dnssec ds --config "$(shd_dir 1)/smarthost.toml") || die "smarthostd dnssec ds failed"
+  case "$1" in
+    unbound) grep '^    trust-anchor: ' <<<"$out" | sed 's/^ *//' ;;
+    bind) sed -n '/^trust-anchors {/,/^};/p' <<<"$out" ;;
+    kresd) grep '^trust_anchors.add(' <<<"$out" ;;
+    pdns) grep '^addTA(' <<<"$out" ;;
+    ds) grep -m1 ' IN DS ' <<<"$out" | awk '{ print $4, $5, $6, $7 }' ;;
+    dnskey) grep ' IN DNSKEY ' <<<"$out" | sed 's/ *;.*//' ;;
+  esac
+}
+
+# ad_status SERVER [NAME TYPE]: "RCODE ad" or "RCODE -" for one query with DO and AD set
+ad_status() {
+  local out flags
+  out=$(ip netns exec "$NS_MTA" dig +dnssec +adflag +time=1 +tries=1 @"$1" "${2:-oxford.smarthost.internal}" "${3:-MX}" 2>&1 || true)
+  flags=$(sed -n 's/^;; flags: \([a-z ]*\);.*/\1/p' <<<"$out")
+  printf '%s %s\n' "$(sed -n 's/.*status: \([A-Z]*\).*/\1/p' <<<"$out" | grep . || echo timeout)" \
+    "$(grep -qw ad <<<"$flags" && echo ad || echo -)"
 }
 
 # launch_smarthostd INSTANCE: starts it (config already written), sets SHD_PID[INSTANCE]
@@ -349,6 +384,20 @@ static_answer() {
 
 UNBOUND_EXTRA=""   # more server: lines (the two-server case sets infra-host-ttl)
 
+# unbound's DNSSEC lines: validating with the zone's trust anchor when smarthostd signs, else
+# none (smarthost.internal is a private name with no chain of trust: insecure).
+unbound_dnssec() {
+  if [ "$SHD_DNSSEC" = 1 ]; then
+    echo '  module-config: "validator iterator"'
+    echo '  val-log-level: 2'
+    trust_anchor unbound | sed 's/^/  /'
+  else
+    echo '  # No DNSSEC: smarthost.internal is a private name with no chain of trust.'
+    echo '  module-config: "iterator"'
+    echo '  domain-insecure: "smarthost.internal"'
+  fi
+}
+
 start_unbound() {
   mkdir -p "$W/unbound"
   local stub="" a
@@ -368,9 +417,7 @@ server:
   logfile: ""
   verbosity: 1
   access-control: 10.99.0.0/16 allow
-  # No DNSSEC: smarthost.internal is a private name with no chain of trust.
-  module-config: "iterator"
-  domain-insecure: "smarthost.internal"
+$(unbound_dnssec)
   private-domain: "smarthost.internal"
   # Low cache limits so answers follow smarthostd within a second or two.
   cache-max-ttl: $CACHE_MAX_TTL

@@ -38,6 +38,16 @@
 #                        running, the relays are killed and restored 5 times while both instances
 #                        are polled every 50 ms: their withdrawals must be at most one probe
 #                        interval plus one timeout (2 s, + 0.1 s of polling) apart.
+#     unbound-dnssec     Postfix (MX) / unbound validating with the zone's trust anchor;
+#     bind-dnssec        Postfix (MX) / BIND 9 forward only, dnssec-validation yes, trust-anchors;
+#     kresd-dnssec       Postfix (MX) / Knot Resolver policy.FORWARD (validating), trust_anchors.add;
+#     pdns-dnssec        Postfix (MX) / PowerDNS Recursor forward-zones, dnssec=validate, addTA:
+#                        smarthostd signs ([dnssec], a key from `smarthostd dnssec keygen`), and
+#                        the resolver is given exactly the trust anchor `smarthostd dnssec ds`
+#                        prints for it. Besides the proof above: the resolver's answer has AD=1
+#                        before the failover, and from the kill until 2 s after the resolver
+#                        shows the withdrawal it is asked every 100 ms (DO and AD set): every
+#                        answer has AD=1 and none is SERVFAIL.
 #   Each cell prints one row of the table (withdrawal, resolver lag, first fallback delivery,
 #   attempts after withdrawal + slack as SYN/log, the slack, re-listing, resolver lag, first
 #   in-site delivery after the return, result); "all" prints the whole table at the end.
@@ -132,7 +142,9 @@
 #   N = 50 per phase. The whole matrix took 171 s on 2 cores from a machine without the four
 #   resolver packages and the unpacked MTAs (11 s of it installing and unpacking, the libraries
 #   being present; add the download of about 15 MB on a fresh machine), and up to 261 s while
-#   other builds shared the cores. resolver-checks.sh, run after it in CI, takes about 35 s.
+#   other builds shared the cores; the four -dnssec cells add about 50 s (all 14 cells: 234 s
+#   with other builds on the cores). resolver-checks.sh, run after it in CI, takes about 35 s,
+#   dnssec.sh about 25 s.
 
 set -Eeuo pipefail
 
@@ -141,7 +153,8 @@ HERE="$(dirname "$SELF")"
 REPO="$(cd "$HERE/../.." && pwd)"
 SYS_PY=/usr/bin/python3   # Debian's, with python3-aiosmtpd (not a pyenv one on PATH)
 
-ALL_CELLS=(postfix postfix-bracketed exim-mx exim-byname opensmtpd bind kresd pdns-recursor dnsmasq two-ns)
+ALL_CELLS=(postfix postfix-bracketed exim-mx exim-byname opensmtpd bind kresd pdns-recursor dnsmasq two-ns
+           unbound-dnssec bind-dnssec kresd-dnssec pdns-dnssec)
 N="${E2E_MESSAGES:-50}"
 CELL=all
 while [ $# -gt 0 ]; do
@@ -270,6 +283,10 @@ case "$CELL" in
   pdns-recursor)      MTA=postfix           RES=pdns-recursor ;;
   dnsmasq)            MTA=postfix           RES=dnsmasq ;;
   two-ns)             MTA=postfix           RES=unbound; SHD_IPS=("$IP_SHD" "$IP_SHD2") ;;
+  unbound-dnssec)     MTA=postfix           RES=unbound; SHD_DNSSEC=1 ;;
+  bind-dnssec)        MTA=postfix           RES=bind; SHD_DNSSEC=1 ;;
+  kresd-dnssec)       MTA=postfix           RES=kresd; SHD_DNSSEC=1 ;;
+  pdns-dnssec)        MTA=postfix           RES=pdns-recursor; SHD_DNSSEC=1 ;;
 esac
 case "$MTA" in
   postfix-bracketed|exim-byname|opensmtpd) ANSWER_QTYPE=A ;;
@@ -298,6 +315,17 @@ e2e_workdir "$CELL"
 # Resolvers, all at IP_UNBOUND (10.99.0.10) in the dns namespace, forwarding or stubbing
 # smarthost.internal to smarthostd and answering nothing else from anywhere else.
 # ---------------------------------------------------------------------------------------------
+# BIND's DNSSEC options: with a signed zone, validation from the zone's trust anchor (no root
+# key: the local root is not signed); otherwise none (.internal has no chain of trust, see
+# deploy/GUIDE.md: validate-except with validation on).
+bind_dnssec() {
+  if [ "$SHD_DNSSEC" = 1 ]; then
+    echo "  dnssec-validation yes;"
+  else
+    echo "  dnssec-validation no;"
+  fi
+}
+
 start_bind() {
   local d="$W/bind" a fwd=""
   mkdir -p "$d"
@@ -324,8 +352,7 @@ options {
   recursion yes;
   allow-query { 10.99.0.0/16; };
   allow-recursion { 10.99.0.0/16; };
-  // .internal has no chain of trust (see deploy/GUIDE.md: validate-except with validation on)
-  dnssec-validation no;
+$(bind_dnssec)
   // answers follow smarthostd within a second
   max-cache-ttl 1;
   max-ncache-ttl 1;
@@ -335,6 +362,7 @@ options {
   notify no;
 };
 controls { };
+$([ "$SHD_DNSSEC" = 1 ] && trust_anchor bind)
 zone "." { type primary; file "root.db"; };
 zone "smarthost.internal" {
   type forward;
@@ -348,6 +376,17 @@ CONF
   wait_resolver_up "${EXTRA_PID[named]}" named
 }
 
+# Knot Resolver's route to smarthostd: policy.STUB does not validate; with a signed zone,
+# policy.FORWARD (which validates) and the zone's trust anchor.
+kresd_dnssec() {
+  if [ "$SHD_DNSSEC" = 1 ]; then
+    trust_anchor kresd
+    echo "policy.add(policy.suffix(policy.FORWARD({ $1}), { todname('smarthost.internal.') }))"
+  else
+    echo "policy.add(policy.suffix(policy.STUB({ $1}), { todname('smarthost.internal.') }))"
+  fi
+}
+
 start_kresd() {
   local d="$W/kresd" a stub=""
   mkdir -p "$d"
@@ -359,13 +398,12 @@ cache.open(10 * MB, 'lmdb://$d/cache')
 -- answers follow smarthostd within seconds: lower the floor (default 5 s), then cap at 1 s
 cache.min_ttl(${KRESD_MIN_TTL:-0})
 cache.max_ttl(1)
--- no DNSSEC (no chain of trust for .internal), no root priming or time-skew probes
+-- no root trust anchor (no chain of trust for .internal), no root priming or time-skew probes
 trust_anchors.remove('.')
 for _, m in ipairs({'priming', 'detect_time_skew', 'detect_time_jump', 'ta_signal_query', 'ta_sentinel', 'ta_update'}) do
   pcall(modules.unload, m)
 end
--- smarthost.internal to smarthostd; everything else refused
-policy.add(policy.suffix(policy.STUB({ $stub}), { todname('smarthost.internal.') }))
+$(kresd_dnssec "$stub")
 policy.add(policy.all(policy.REFUSE))
 CONF
   ip netns exec "$NS_DNS" kresd -n -c "$d/config.lua" "$d" >"$W/resolver-kresd.log" 2>&1 </dev/null &
@@ -386,10 +424,17 @@ function preresolve(dq)
   return true
 end
 LUA
-  cat > "$d/config.lua" <<'LUA'
+  if [ "$SHD_DNSSEC" = 1 ]; then
+    # the zone's trust anchor; every answer validated, whatever the client asks (dnssec=validate)
+    trust_anchor pdns > "$d/config.lua"
+    PDNS_DNSSEC="dnssec=validate"
+  else
+    cat > "$d/config.lua" <<'LUA'
 -- .internal has no chain of trust: a negative trust anchor (validation stays on elsewhere)
 addNTA("smarthost.internal", "private zone served by smarthostd")
 LUA
+    PDNS_DNSSEC="dnssec=process"
+  fi
   cat > "$d/recursor.conf" <<CONF
 local-address=$IP_UNBOUND
 local-port=53
@@ -402,6 +447,7 @@ max-negative-ttl=1
 packetcache-ttl=1
 packetcache-servfail-ttl=1
 refresh-on-ttl-perc=0
+$PDNS_DNSSEC
 daemon=no
 write-pid=no
 disable-syslog=yes
@@ -703,7 +749,15 @@ run_failover() {
   check $(( C[cambridge-mail1] + C[cambridge-mail2] == 0 ? 0 : 1 )) "phase 1: none at cambridge"
 
   # --- phase 2: failover ----------------------------------------------------------------------
-  local half=$(( N / 2 ))
+  local half=$(( N / 2 )) ad_pid=""
+  if [ "$SHD_DNSSEC" = 1 ]; then
+    local first_ad; first_ad=$(ad_status "$IP_UNBOUND")
+    log "$RES before the failover: $first_ad"
+    check $([ "$first_ad" = "NOERROR ad" ] && echo 0 || echo 1) "$RES validates the answer before the failover (AD=1)"
+    # every 100 ms until stopped (2 s after the resolver shows the withdrawal; bounded: 60 s)
+    ( for ((k = 0; k < 600; k++)); do printf '%s %s\n' "$(now)" "$(ad_status "$IP_UNBOUND")"; sleep 0.1; done ) > "$W/ad-watch.log" &
+    ad_pid=$!
+  fi
   SYN_BEFORE=$(syn_count)
   log "phase 2 (failover): killing both oxford relays, sending $half messages at once"
   LOG_OFF_OUT=$(log_size "$MTA_LOG")
@@ -715,6 +769,16 @@ run_failover() {
   T_WD_RES=$(wait_answer is_withdrawn "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed the withdrawal"
   log "smarthostd withdrew oxford $(calc "$T_WD - $T_OUT") s after the kill; $RES followed $(calc "$T_WD_RES - $T_WD") s later;" \
       "answer: $(mx_answer "$IP_SHD" | tr '\n' ' ')"
+  if [ -n "$ad_pid" ]; then
+    sleep_until "$(calc "$T_WD_RES + 2")"
+    kill "$ad_pid" 2>/dev/null || true; wait "$ad_pid" 2>/dev/null || true
+    local asked bad
+    asked=$(wc -l < "$W/ad-watch.log")
+    bad=$(grep -vc ' NOERROR ad$' "$W/ad-watch.log" || true)
+    log "$RES through the failover: $asked answers, $bad without AD=1 or not NOERROR"
+    [ "$bad" = 0 ] || grep -v ' NOERROR ad$' "$W/ad-watch.log" | head -n 5
+    check $(( asked > 10 && bad == 0 ? 0 : 1 )) "$RES: AD=1 and no SERVFAIL from the kill to 2 s after the withdrawal ($asked answers)"
+  fi
   wait "$send_pid" || die "sending the first half of phase 2 failed: $(cat "$W/send-p2a.log")"
   B=$(calc "$T_WD + $SLACK")
   if [ "$MTA" = opensmtpd ]; then opensmtpd_relay_released; fi

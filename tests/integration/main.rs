@@ -13,6 +13,8 @@ mod control_socket;
 mod cookies;
 mod dane;
 mod dane_config;
+mod dnssec;
+mod dnssec_cli;
 mod events;
 mod fake_smtp;
 mod fake_tls;
