@@ -111,6 +111,34 @@ pub fn build(
             )?;
         }
     }
+    if keys.is_some() {
+        // The pinned relays' TLSA records, published only signed: a DANE sender uses no others
+        // (RFC 7672 section 2.2). Their `_tcp` parents become empty non-terminals below.
+        for rrset in topology
+            .tlsa
+            .iter()
+            .filter(|r| topology.origin.zone_of(&r.owner))
+        {
+            let mut b = Builder::new(&mut out.enc, &rrset.wire, true);
+            for rdata in &rrset.rdata {
+                b.record(
+                    &rrset.wire,
+                    RecordType::TLSA,
+                    topology.answer.ttl,
+                    Rdata::Raw(rdata),
+                );
+            }
+            let answer = b.finish(NOERROR, true, &mut out.bodies);
+            cx.add(
+                &mut drafts,
+                &mut out,
+                &rrset.owner,
+                &rrset.wire,
+                RecordType::TLSA,
+                Answers::Fixed(answer),
+            )?;
+        }
+    }
     let plans: Vec<MxPlan> = (0..topology.sites.len())
         .map(|s| demotion::plan(&topology, &health, demotions, View::Site(s)))
         .collect();

@@ -33,6 +33,8 @@ pub mod signed;
 #[cfg(test)]
 mod signed_tests;
 pub mod snapshot;
+#[cfg(test)]
+mod tlsa_tests;
 
 pub use build::{Signing, build};
 pub use demotions::Demotions;

@@ -223,7 +223,15 @@ impl StaticZone {
         let site_names = topology.sites.iter().map(|s| (&s.domain, "site"));
         let host_names = topology.hosts.iter().map(|h| (&h.fqdn, "smart host"));
         let view_names = topology.view_names.iter().map(|n| (n, "shared view"));
-        for (name, what) in site_names.chain(host_names).chain(view_names) {
+        let tlsa_names = topology
+            .tlsa
+            .iter()
+            .map(|t| (&t.owner, "pinned relay's TLSA"));
+        for (name, what) in site_names
+            .chain(host_names)
+            .chain(view_names)
+            .chain(tlsa_names)
+        {
             if let Some(rrsets) = self.records.get(name) {
                 let types: Vec<String> = rrsets.keys().map(ToString::to_string).collect();
                 return Err(self.error_at(
