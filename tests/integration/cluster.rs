@@ -32,33 +32,6 @@ pub(super) const TOKEN: &str = "cluster-test-token-0123456789abcdef";
 /// The name whose answers the tests watch.
 pub(super) const OXFORD: &str = "oxford.smarthost.internal";
 
-/// Oxford's `mail1` and `mail2`, Cambridge's `mail1`.
-pub(super) struct Relays {
-    pub(super) oxford: Vec<FakeSmtp>,
-    pub(super) cambridge: FakeSmtp,
-}
-
-impl Relays {
-    pub(super) async fn start() -> Self {
-        Self {
-            oxford: vec![
-                FakeSmtp::start(Behavior::Healthy).await,
-                FakeSmtp::start(Behavior::Healthy).await,
-            ],
-            cambridge: FakeSmtp::start(Behavior::Healthy).await,
-        }
-    }
-
-    pub(super) fn sites(&self) -> String {
-        format!(
-            "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
-            self.oxford[0].host_entry("mail1"),
-            self.oxford[1].host_entry("mail2"),
-            self.cambridge.host_entry("mail1")
-        )
-    }
-}
-
 /// Oxford's whole answer, and its answer without `mail1`.
 pub(super) fn full() -> Vec<(u16, String)> {
     vec![

@@ -12,35 +12,7 @@ use smarthostd::events::{Event, Kind};
 use smarthostd::health::status::StatusReport;
 use smarthostd::state::drains::Drain;
 
-use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
-
-/// Oxford with `mail1` and `mail2`, Cambridge with `mail1`.
-pub(super) struct Relays {
-    pub(super) oxford: Vec<FakeSmtp>,
-    pub(super) cambridge: FakeSmtp,
-}
-
-impl Relays {
-    pub(super) async fn start() -> Self {
-        Self {
-            oxford: vec![
-                FakeSmtp::start(Behavior::Healthy).await,
-                FakeSmtp::start(Behavior::Healthy).await,
-            ],
-            cambridge: FakeSmtp::start(Behavior::Healthy).await,
-        }
-    }
-
-    pub(super) fn toml(&self) -> String {
-        format!(
-            "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
-            self.oxford[0].host_entry("mail1"),
-            self.oxford[1].host_entry("mail2"),
-            self.cambridge.host_entry("mail1")
-        )
-    }
-}
 
 /// `GET /events` with `query`, parsed.
 pub(super) async fn events(admin: SocketAddr, query: &str) -> Vec<Event> {

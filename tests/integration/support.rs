@@ -11,6 +11,8 @@ use smarthostd::{dns, loaded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
+use crate::fake_smtp::{Behavior, FakeSmtp};
+
 /// How long a test waits for an answer or a state before failing.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 /// How long a UDP client waits for one response.
@@ -547,4 +549,32 @@ pub(crate) fn load_shipped(path: &std::path::Path) -> smarthostd::loaded::Loaded
     }
     let loaded = smarthostd::loaded::load(&copy);
     loaded.unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The relays most tests need: Oxford with `mail1` and `mail2`, Cambridge with `mail1`, each a
+/// healthy fake relay on loopback.
+pub(crate) struct Relays {
+    pub(crate) oxford: Vec<FakeSmtp>,
+    pub(crate) cambridge: FakeSmtp,
+}
+
+impl Relays {
+    pub(crate) async fn start() -> Self {
+        Self {
+            oxford: vec![
+                FakeSmtp::start(Behavior::Healthy).await,
+                FakeSmtp::start(Behavior::Healthy).await,
+            ],
+            cambridge: FakeSmtp::start(Behavior::Healthy).await,
+        }
+    }
+
+    pub(crate) fn toml(&self) -> String {
+        format!(
+            "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
+            self.oxford[0].host_entry("mail1"),
+            self.oxford[1].host_entry("mail2"),
+            self.cambridge.host_entry("mail1")
+        )
+    }
 }

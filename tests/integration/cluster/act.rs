@@ -11,7 +11,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_on_one_is_in_every_instances_answers_within_a_second() {
     let relays = Relays::start().await;
-    let cluster = Cluster::start(3, &relays.sites()).await;
+    let cluster = Cluster::start(3, &relays.toml()).await;
     for i in 0..3 {
         assert_eq!(cluster.server(i).mx(OXFORD).await, full());
     }
@@ -72,7 +72,7 @@ async fn a_timed_drain_ends_at_the_same_time_everywhere_and_the_cli_names_each_i
     let slow = |_: usize, s: &mut Setup| {
         s.probe = "[probe]\ninterval = \"5s\"\ntimeout = \"1s\"\n".into();
     };
-    let cluster = bound.start(|_| all.clone(), slow, &relays.sites()).await;
+    let cluster = bound.start(|_| all.clone(), slow, &relays.toml()).await;
     let config = cluster.server(2).dir.path().join("smarthost.toml");
     let out = cli(&[
         "drain",
@@ -127,7 +127,7 @@ async fn a_timed_drain_ends_at_the_same_time_everywhere_and_the_cli_names_each_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_down_during_a_drain_has_it_within_a_second_of_starting() {
     let relays = Relays::start().await;
-    let mut cluster = Cluster::start(3, &relays.sites()).await;
+    let mut cluster = Cluster::start(3, &relays.toml()).await;
     cluster.stop(2).await;
     let (code, result) = act(cluster.nodes[0].admin, "/hosts/oxford/mail1/drain", TOKEN).await;
     assert_eq!(code, 200);
@@ -163,7 +163,7 @@ async fn an_instance_down_during_a_drain_has_it_within_a_second_of_starting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_reaches_every_instance_and_each_reads_its_own_file() {
     let relays = Relays::start().await;
-    let mut cluster = Cluster::start(3, &relays.sites()).await;
+    let mut cluster = Cluster::start(3, &relays.toml()).await;
     // Every instance's file loses oxford's mail2; only instance 0 is asked to reload.
     let fewer = format!(
         "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
@@ -172,7 +172,7 @@ async fn a_reload_reaches_every_instance_and_each_reads_its_own_file() {
     );
     for i in 0..3 {
         let node = &mut cluster.nodes[i];
-        node.setup.rest = node.setup.rest.replace(&relays.sites(), &fewer);
+        node.setup.rest = node.setup.rest.replace(&relays.toml(), &fewer);
         cluster.server(i).rewrite(&cluster.nodes[i].setup);
     }
     let (code, result) = act(cluster.nodes[0].admin, "/reload", TOKEN).await;
@@ -213,7 +213,7 @@ async fn a_peer_added_by_a_reload_is_reached_and_one_removed_is_not() {
         0 => vec![admins[0].to_string()],
         _ => admins.iter().map(ToString::to_string).collect(),
     };
-    let mut cluster = bound.start(peers, |_, _| {}, &relays.sites()).await;
+    let mut cluster = bound.start(peers, |_, _| {}, &relays.toml()).await;
     let (a, b) = (cluster.nodes[0].admin, cluster.nodes[1].admin);
     let (_, alone) = act(a, "/hosts/oxford/mail1/drain", TOKEN).await;
     assert_eq!(alone.instances.len(), 1, "{alone:?}");

@@ -21,7 +21,7 @@ async fn a_peer_without_the_token_is_refused_and_changes_nothing() {
             s.server = "admin_token = \"not-the-shared-one\"\n".into();
         }
     };
-    let cluster = bound.start(|_| all.clone(), adjust, &relays.sites()).await;
+    let cluster = bound.start(|_| all.clone(), adjust, &relays.toml()).await;
     let (a, c) = (cluster.nodes[0].admin, cluster.nodes[2].admin);
     // Its drain reaches no one, and the command says so.
     let config = cluster.server(2).dir.path().join("smarthost.toml");
@@ -116,7 +116,7 @@ async fn a_peer_that_cannot_prove_it_holds_the_token_changes_nothing() {
     let mut peers: Vec<String> = bound.admins.iter().map(ToString::to_string).collect();
     peers.push(fake.to_string());
     let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.sites())
+        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
         .await;
     let a = cluster.nodes[0].admin;
     within(
@@ -155,7 +155,7 @@ async fn with_every_peer_gone_or_hung_an_instance_answers_and_acts_alone() {
         gone.to_string(),
     ];
     let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.sites())
+        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
         .await;
     let server = cluster.server(0);
     let asked = Instant::now();
@@ -205,7 +205,7 @@ async fn with_every_peer_gone_or_hung_an_instance_answers_and_acts_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_malformed_and_replayed_peer_requests_change_nothing() {
     let relays = Relays::start().await;
-    let cluster = Cluster::start(2, &relays.sites()).await;
+    let cluster = Cluster::start(2, &relays.toml()).await;
     let (a, b) = (cluster.nodes[0].admin, cluster.nodes[1].admin);
     let send = |method: &str, path: &str, headers: &str, body: &str| {
         format!(
@@ -302,7 +302,7 @@ async fn a_peer_that_floods_its_answer_is_cut_off_at_the_bound() {
     let bound = Cluster::bind(1);
     let peers = vec![bound.admins[0].to_string(), addr.to_string()];
     let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.sites())
+        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
         .await;
     let a = cluster.nodes[0].admin;
     within(
@@ -383,7 +383,7 @@ async fn a_peer_that_sends_control_characters_is_shown_with_them_escaped() {
     let bound = Cluster::bind(1);
     let peers = vec![bound.admins[0].to_string(), fake.to_string()];
     let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.sites())
+        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
         .await;
     let a = cluster.nodes[0].admin;
     let problem = || async { cluster_report(a).await.instances[1].problem.clone() };

@@ -30,7 +30,7 @@ impl Cut {
             2 => vec![a[2].to_string(), from[0].to_string(), from[1].to_string()],
             _ => vec![a[0].to_string(), a[1].to_string(), to.to_string()],
         };
-        let cluster = bound.start(peers, |_, _| {}, &relays.sites()).await;
+        let cluster = bound.start(peers, |_, _| {}, &relays.toml()).await;
         Self {
             cluster,
             to_2,
@@ -232,7 +232,7 @@ async fn a_reload_made_while_an_instance_was_cut_off_reaches_it_when_it_is_back(
     );
     for i in 0..3 {
         let node = &mut cut.cluster.nodes[i];
-        node.setup.rest = node.setup.rest.replace(&relays.sites(), &fewer);
+        node.setup.rest = node.setup.rest.replace(&relays.toml(), &fewer);
         cut.server(i).rewrite(&cut.cluster.nodes[i].setup);
     }
     cut.cut();

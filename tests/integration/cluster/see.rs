@@ -12,7 +12,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_instance_is_shown_side_by_side_and_a_stopped_one_as_unreachable() {
     let relays = Relays::start().await;
-    let mut cluster = Cluster::start(3, &relays.sites()).await;
+    let mut cluster = Cluster::start(3, &relays.toml()).await;
     let names: Vec<String> = cluster.nodes.iter().map(|n| n.admin.to_string()).collect();
     // Each peer's view as of its last poll: at first, maybe from before its first probe round.
     within(Duration::from_secs(5), "every peer's verdicts", || async {
@@ -95,7 +95,7 @@ async fn a_relay_only_one_instance_can_reach_is_a_disagreement_with_an_event_and
                 s.probe.push_str("source_address = \"127.0.0.2\"\n");
             }
         };
-        bound.start(|_| all.clone(), adjust, &relays.sites()).await
+        bound.start(|_| all.clone(), adjust, &relays.toml()).await
     };
     let (a, c) = (cluster.nodes[0].admin, cluster.nodes[2].admin);
     assert_eq!(cluster.server(2).mx(OXFORD).await, without_mail2());
@@ -163,7 +163,7 @@ async fn an_instance_whose_config_differs_is_flagged() {
             s.zone = "degraded_ttl = \"5s\"\n".into();
         }
     };
-    let cluster = bound.start(|_| all.clone(), adjust, &relays.sites()).await;
+    let cluster = bound.start(|_| all.clone(), adjust, &relays.toml()).await;
     let (a, b) = (cluster.nodes[0].admin, cluster.nodes[1].admin);
     within(
         Duration::from_secs(5),
