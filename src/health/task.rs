@@ -214,7 +214,7 @@ impl HealthTask {
         task.check_round();
         loop {
             let round_end = task.round.as_ref().map(|r| r.until);
-            let drain_end = task.kept.drains.next_end(SystemTime::now());
+            let drain_end = task.kept.drains.next_end();
             let resign_at = task.publisher.resign_at();
             tokio::select! {
                 Some(report) = reports.recv() => task.report(report),
