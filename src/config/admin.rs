@@ -5,50 +5,52 @@
 use super::validate::{Validator, is_hostname_label, root};
 use super::{Config, ConfigError};
 
-/// Checks the admin keys of `config`'s `[server]`.
-pub(super) fn check(v: &Validator<'_>, config: &Config) -> Result<(), ConfigError> {
-    let s = &config.server;
-    let at = |k: &str| root().key("server").key(k);
-    if let Some(admin) = s.admin {
-        // An admin listener other machines can reach needs a token for drain and reload.
-        v.check(
-            admin.ip().is_loopback() || config.has_admin_token(),
-            at("admin"),
-            format!(
-                "{admin} is not on loopback: set server.admin_token_file (or admin_token, or {}), so that drain and reload need a token",
-                super::TOKEN_ENV
-            ),
-        )?;
-    }
-    v.check(
-        s.admin_token.is_none() || s.admin_token_file.is_none(),
-        at("admin_token_file"),
-        "give server.admin_token or server.admin_token_file, not both",
-    )?;
-    if let Some(file) = &s.admin_token_file {
-        v.check(
-            !file.as_os_str().is_empty(),
+impl Validator<'_> {
+    /// Checks the admin keys of `config`'s `[server]`.
+    pub(super) fn admin(&self, config: &Config) -> Result<(), ConfigError> {
+        let s = &config.server;
+        let at = |k: &str| root().key("server").key(k);
+        if let Some(admin) = s.admin {
+            // An admin listener other machines can reach needs a token for drain and reload.
+            self.check(
+                admin.ip().is_loopback() || config.has_admin_token(),
+                at("admin"),
+                format!(
+                    "{admin} is not on loopback: set server.admin_token_file (or admin_token, or {}), so that drain and reload need a token",
+                    super::TOKEN_ENV
+                ),
+            )?;
+        }
+        self.check(
+            s.admin_token.is_none() || s.admin_token_file.is_none(),
             at("admin_token_file"),
-            "must name a file",
+            "give server.admin_token or server.admin_token_file, not both",
         )?;
+        if let Some(file) = &s.admin_token_file {
+            self.check(
+                !file.as_os_str().is_empty(),
+                at("admin_token_file"),
+                "must name a file",
+            )?;
+        }
+        if let Some(socket) = &s.control_socket {
+            self.check(
+                !socket.as_os_str().is_empty() && socket.file_name().is_some(),
+                at("control_socket"),
+                "must name a socket file, such as \"/run/smarthostd/control.sock\"",
+            )?;
+        }
+        for (i, name) in s.admin_hosts.iter().enumerate() {
+            self.check(
+                host_name(name).is_some(),
+                at("admin_hosts").index(i),
+                format!(
+                    "{name:?} is not a host name: give the name alone, such as \"smarthostd.example.org\" (no scheme, port or path; this listener's addresses and localhost need no entry)"
+                ),
+            )?;
+        }
+        Ok(())
     }
-    if let Some(socket) = &s.control_socket {
-        v.check(
-            !socket.as_os_str().is_empty() && socket.file_name().is_some(),
-            at("control_socket"),
-            "must name a socket file, such as \"/run/smarthostd/control.sock\"",
-        )?;
-    }
-    for (i, name) in s.admin_hosts.iter().enumerate() {
-        v.check(
-            host_name(name).is_some(),
-            at("admin_hosts").index(i),
-            format!(
-                "{name:?} is not a host name: give the name alone, such as \"smarthostd.example.org\" (no scheme, port or path; this listener's addresses and localhost need no entry)"
-            ),
-        )?;
-    }
-    Ok(())
 }
 
 /// `name` in the form HTTP `Host` values are compared in: lower case, without the trailing

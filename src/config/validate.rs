@@ -101,7 +101,7 @@ impl Validator<'_> {
             at("tcp_idle_timeout"),
             "must be at least 100ms",
         )?;
-        super::admin::check(self, config)?;
+        self.admin(config)?;
         let rl = &s.rate_limit;
         let rl_at = |k: &str| at("rate_limit").key(k);
         self.check(

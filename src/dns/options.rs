@@ -11,7 +11,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::cookie::{CLIENT_LEN, Cookie, Presented, SERVER_LEN};
-use super::query::ClientSubnet;
 use crate::wire::{OPTION_CLIENT_SUBNET, OPTION_COOKIE};
 
 /// The options that change an answer.
@@ -32,6 +31,15 @@ pub enum Malformed {
     ClientSubnet,
     /// A COOKIE option of a length RFC 7873 section 5.2.2 forbids, or two of them.
     Cookie,
+}
+
+/// An EDNS Client Subnet option (RFC 7871).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSubnet {
+    /// The address, with bits past `source_prefix` zero.
+    pub address: IpAddr,
+    /// How many leading bits of `address` the resolver gave (its SOURCE PREFIX-LENGTH).
+    pub source_prefix: u8,
 }
 
 /// Reads the options of an OPT record's data.

@@ -5,10 +5,8 @@
 //! for — goes to hickory-server's full parser in [`slow`](super::slow), which yields the same
 //! [`Query`] or an error response.
 
-use std::net::IpAddr;
-
 use super::cookie::Cookie;
-use super::options::parse_options;
+use super::options::{ClientSubnet, parse_options};
 use crate::wire::TYPE_OPT;
 
 /// The longest wire name (RFC 1035 section 2.3.4).
@@ -59,15 +57,6 @@ pub struct Edns {
     pub client_subnet: Option<ClientSubnet>,
     /// The client's DNS cookie, and ours if it holds one (RFC 7873).
     pub cookie: Option<Cookie>,
-}
-
-/// An EDNS Client Subnet option (RFC 7871).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientSubnet {
-    /// The address, with bits past `source_prefix` zero.
-    pub address: IpAddr,
-    /// How many leading bits of `address` the resolver gave (its SOURCE PREFIX-LENGTH).
-    pub source_prefix: u8,
 }
 
 impl Query {
@@ -264,7 +253,7 @@ mod tests {
         assert_eq!(edns.payload, 1232);
         assert!(edns.dnssec_ok);
         let ecs = edns.client_subnet.unwrap();
-        assert_eq!(ecs.address, "10.1.2.0".parse::<IpAddr>().unwrap());
+        assert_eq!(ecs.address, "10.1.2.0".parse::<std::net::IpAddr>().unwrap());
         assert_eq!(ecs.source_prefix, 24);
     }
 

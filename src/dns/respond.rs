@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use super::cookie::{Cookies, REPLY_LEN};
-use super::query::{ClientSubnet, Query};
+use super::options::ClientSubnet;
+use super::query::Query;
 use super::slow::ErrorReply;
 use crate::answer::{Answer, Lookup, Snapshot};
 use crate::metrics::{Answered, CookieSeen};
