@@ -27,7 +27,9 @@
 #
 # HOW TO RUN (as root): bash tests/e2e/dane.sh     (about 1 minute; installs what is missing:
 #   postfix, unbound, python3-aiosmtpd, openssl; Exim is unpacked as in matrix.sh)
-#   It ends with "dane: P passed, F failed" and exits non-zero on any failure.
+#   It ends with a SUMMARY line (the withdrawal time, the MTA's connections to the impostor
+#   before the withdrawal, within SLACK after it, and later) and "dane: P passed, F failed"; it
+#   exits non-zero on any failure.
 #   Environment: SMARTHOSTD_BIN, E2E_MESSAGES (N), E2E_KEEP=1 (keep the work directory), TMPDIR.
 #
 # TIMING: probe interval 1 s, timeout 1 s (lib.sh's config), zone TTL 2 s, unbound's cache cap
