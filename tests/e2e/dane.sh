@@ -25,7 +25,7 @@
 #     sender even connects to it (its connections.log, by peer address). The real relay then
 #     returns: mail1 is listed again and receives verified mail.
 #
-# HOW TO RUN (as root): bash tests/e2e/dane.sh     (about 1 minute; installs what is missing:
+# HOW TO RUN (as root): bash tests/e2e/dane.sh     (about 20 s; installs what is missing:
 #   postfix, unbound, python3-aiosmtpd, openssl; Exim is unpacked as in matrix.sh)
 #   It ends with a SUMMARY line (the withdrawal time, the MTA's connections to the impostor
 #   before the withdrawal, within SLACK after it, and later) and "dane: P passed, F failed"; it
