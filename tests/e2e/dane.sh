@@ -17,8 +17,9 @@
 #     `smtp_tls_security_level = dane`: each "status=sent" line follows, in the same smtp process,
 #     "Verified TLS connection established"; Exim (manualroute /MX, `hosts_require_dane = *`,
 #     `dnssec_request_domains = *`): each "=>" line carries `CV=dane`.
-#   3 The impostor: mail1.oxford's relay is killed and a relay with another key (a certificate for
-#     the same name) starts on its address while Postfix (MX) delivers a batch. smarthostd must
+#   3 The impostor: a relay with another key (a certificate for the same name) starts on
+#     mail1.oxford's address beside the real relay (SO_REUSEPORT), which is killed at once, so the
+#     address never refuses a connection; Postfix (MX) delivers a batch across it. smarthostd must
 #     leave mail1 out of the MX answer within one probe interval plus two timeouts (3 s here; the
 #     time from the swap to the answer is printed), the batch is delivered (mail2 and cambridge),
 #     no message reaches the impostor, and in the batch sent after the withdrawal plus SLACK no
