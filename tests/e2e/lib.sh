@@ -54,6 +54,45 @@ ensure_packages() {
   with_policy_rc_d apt_install "${missing[@]}" || die "apt-get install failed"
 }
 
+# Exim and OpenSMTPD conflict with Postfix as packages: their .debs are unpacked here, not installed.
+MTA_ROOT="${E2E_MTA_ROOT:-/var/cache/smarthost-e2e/mta-root}"
+EXIM="$MTA_ROOT/usr/sbin/exim4"
+SMTPD="$MTA_ROOT/usr/sbin/smtpd"
+
+# ensure_unpacked_mtas: Exim's and OpenSMTPD's libraries installed (apt-get, service starts
+# denied), their binaries unpacked under MTA_ROOT, and the users they need (matrix.sh, dane.sh).
+ensure_unpacked_mtas() {
+  local missing=()
+  # Exim's and OpenSMTPD's shared libraries (their Depends, less what conflicts with Postfix)
+  local lib
+  for lib in libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 \
+             libcrypt1 libevent-2.1-7 libssl3 zlib1g libpam0g; do
+    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || missing+=("$lib")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then with_policy_rc_d apt_install "${missing[@]}" || die "apt-get install failed"; fi
+  if [ ! -x "$EXIM" ] || [ ! -x "$SMTPD" ]; then
+    log "unpacking exim4-daemon-light and opensmtpd under $MTA_ROOT"
+    local dl
+    dl="$(mktemp -d)"
+    getent passwd _apt >/dev/null && chown _apt "$dl"   # apt-get download fetches as _apt
+    if [ "${APT_UPDATED:-0}" != 1 ]; then apt-get update -q >/dev/null || die "apt-get update failed"; APT_UPDATED=1; fi
+    (cd "$dl" && apt-get download -q exim4-daemon-light opensmtpd >/dev/null) || { rm -rf "$dl"; die "apt-get download failed"; }
+    mkdir -p "$MTA_ROOT"
+    local deb
+    for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$MTA_ROOT"; done
+    rm -rf "$dl"
+    [ -x "$EXIM" ] && [ -x "$SMTPD" ] || die "unpacked MTAs not found under $MTA_ROOT"
+  fi
+  # Debian's Exim looks its compiled-in user up by name at start; OpenSMTPD drops privileges to
+  # opensmtpd and opensmtpq. The packages' postinst scripts create these; so does this.
+  getent passwd Debian-exim >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin Debian-exim
+  getent passwd opensmtpd >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin opensmtpd
+  getent passwd opensmtpq >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin opensmtpq
+  # smtpctl talks to the queue as group opensmtpq (the package sets this with dpkg-statoverride)
+  chgrp opensmtpq "$MTA_ROOT/usr/sbin/smtpctl" && chmod 2555 "$MTA_ROOT/usr/sbin/smtpctl"
+  return 0
+}
+
 # ---------------------------------------------------------------------------------------------
 # Layout, work directory, cleanup
 # ---------------------------------------------------------------------------------------------
@@ -77,6 +116,11 @@ e2e_layout() { # e2e_layout ID
 
   W="" PFX="" PFX_ETC="" MAILLOG="" SINKS=""
   declare -gA SINK_PID=()
+  declare -gA SINK_TLS=()         # host -> "CERT KEY": its sink offers STARTTLS with them (dane.sh)
+  declare -gA HOST_PIN=()         # host -> more keys of its smarthostd host entry (", tls_key = ...")
+  RESOLV_OPTIONS=""               # more resolv.conf options for the MTA (dane.sh: trust-ad)
+  POSTFIX_EXTRA=()                # more main.cf settings (dane.sh: DNSSEC, TLS logging)
+  SMTP_TLS_LEVEL=none             # Postfix's smtp_tls_security_level (dane.sh: dane)
   declare -gA SHD_PID=()          # smarthostd instance number -> pid
   declare -gA EXTRA_PID=()        # name -> pid of anything else started (resolvers, MTAs)
   PID_SHD="" PID_UNBOUND="" PID_MASTER=""
@@ -203,7 +247,7 @@ EOF
 write_resolv_conf() {
   [ -d /etc/netns ] || MADE_ETC_NETNS=1
   mkdir -p "$NETNS_ETC"
-  printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$IP_UNBOUND" > "$NETNS_ETC/resolv.conf"
+  printf 'nameserver %s\noptions timeout:1 attempts:2%s\n' "$IP_UNBOUND" "${RESOLV_OPTIONS:+ $RESOLV_OPTIONS}" > "$NETNS_ETC/resolv.conf"
 }
 
 # tcp_reachable NS ADDR PORT: one bounded TCP connect from inside NS
@@ -221,9 +265,10 @@ syn_count() {
 start_sink() {
   local h="$1" dir="$SINKS/$1" i
   mkdir -p "$dir"; rm -f "$dir/ready"
-  local name="${h#*-}.${h%%-*}.smarthost.internal"
+  local name="${h#*-}.${h%%-*}.smarthost.internal" tls=()
+  [ -n "${SINK_TLS[$h]:-}" ] && tls=(--tls-cert "${SINK_TLS[$h]% *}" --tls-key "${SINK_TLS[$h]#* }")
   ip netns exec "${HOST_NS[$h]}" "$SYS_PY" "$HERE/smtp_sink.py" --listen "${HOST_IP[$h]}:25" \
-    --dir "$dir" --name "$name" >>"$dir/sink.log" 2>&1 &
+    --dir "$dir" --name "$name" "${tls[@]}" >>"$dir/sink.log" 2>&1 &
   SINK_PID[$h]=$!
   for ((i = 0; i < 100; i++)); do [ -f "$dir/ready" ] && return 0; sleep 0.1; done
   die "sink $h did not start (see $dir/sink.log)"
@@ -289,12 +334,12 @@ fall = 2
 ehlo = "smarthostd.e2e.test"
 
 [sites.oxford]
-hosts = [ { name = "mail1", addresses = ["${HOST_IP[oxford-mail1]}"] },
-          { name = "mail2", addresses = ["${HOST_IP[oxford-mail2]}"] } ]
+hosts = [ { name = "mail1", addresses = ["${HOST_IP[oxford-mail1]}"]${HOST_PIN[oxford-mail1]:-} },
+          { name = "mail2", addresses = ["${HOST_IP[oxford-mail2]}"]${HOST_PIN[oxford-mail2]:-} } ]
 
 [sites.cambridge]
-hosts = [ { name = "mail1", addresses = ["${HOST_IP[cambridge-mail1]}"] },
-          { name = "mail2", addresses = ["${HOST_IP[cambridge-mail2]}"] } ]
+hosts = [ { name = "mail1", addresses = ["${HOST_IP[cambridge-mail1]}"]${HOST_PIN[cambridge-mail1]:-} },
+          { name = "mail2", addresses = ["${HOST_IP[cambridge-mail2]}"]${HOST_PIN[cambridge-mail2]:-} } ]
 
 $cluster
 EOF
@@ -530,6 +575,7 @@ local     unix  -       n       n       -       -       local
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 EOF
   : > "$PFX_ETC/main.cf"
   postconf -c "$PFX_ETC" -e \
@@ -549,7 +595,7 @@ EOF
     "inet_protocols = ipv4" \
     "biff = no" \
     "relayhost = $RELAYHOST" \
-    "smtp_tls_security_level = none" \
+    "smtp_tls_security_level = ${SMTP_TLS_LEVEL:-none}" \
     "smtp_randomize_addresses = yes" \
     "smtp_connect_timeout = ${CONNECT_TIMEOUT}s" \
     "smtp_helo_timeout = ${HELO_TIMEOUT}s" \
@@ -565,7 +611,8 @@ EOF
     "smtp_connection_reuse_time_limit = 1s" \
     "queue_run_delay = 1s" \
     "minimal_backoff_time = 1s" \
-    "maximal_backoff_time = 2s"
+    "maximal_backoff_time = 2s" \
+    "${POSTFIX_EXTRA[@]}"
   postfix -c "$PFX_ETC" check || die "postfix check failed (see $MAILLOG)"
   local master
   master="$(postconf -c "$PFX_ETC" -h daemon_directory)/master"

@@ -173,10 +173,6 @@ fi
 if [ "$N" -lt 4 ]; then echo "N must be at least 4" >&2; exit 2; fi
 
 SMARTHOSTD_BIN="${SMARTHOSTD_BIN:-$REPO/target/release/smarthostd}"
-# Exim and OpenSMTPD conflict with Postfix as packages: their .debs are unpacked here, not installed.
-MTA_ROOT="${E2E_MTA_ROOT:-/var/cache/smarthost-e2e/mta-root}"
-EXIM="$MTA_ROOT/usr/sbin/exim4"
-SMTPD="$MTA_ROOT/usr/sbin/smtpd"
 MODE="$CELL"
 
 # shellcheck source=lib.sh
@@ -193,33 +189,8 @@ ensure_matrix_packages() {
   [ -x /usr/sbin/kresd ] || missing+=(knot-resolver)
   [ -x /usr/sbin/pdns_recursor ] || missing+=(pdns-recursor)
   [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
-  # Exim's and OpenSMTPD's shared libraries (their Depends, less what conflicts with Postfix)
-  local lib
-  for lib in libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libnsl2 libpcre2-8-0 \
-             libcrypt1 libevent-2.1-7 libssl3 zlib1g libpam0g; do
-    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || missing+=("$lib")
-  done
   if [ ${#missing[@]} -gt 0 ]; then with_policy_rc_d apt_install "${missing[@]}" || die "apt-get install failed"; fi
-  if [ ! -x "$EXIM" ] || [ ! -x "$SMTPD" ]; then
-    log "unpacking exim4-daemon-light and opensmtpd under $MTA_ROOT"
-    local dl
-    dl="$(mktemp -d)"
-    getent passwd _apt >/dev/null && chown _apt "$dl"   # apt-get download fetches as _apt
-    if [ "${APT_UPDATED:-0}" != 1 ]; then apt-get update -q >/dev/null || die "apt-get update failed"; APT_UPDATED=1; fi
-    (cd "$dl" && apt-get download -q exim4-daemon-light opensmtpd >/dev/null) || { rm -rf "$dl"; die "apt-get download failed"; }
-    mkdir -p "$MTA_ROOT"
-    local deb
-    for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$MTA_ROOT"; done
-    rm -rf "$dl"
-    [ -x "$EXIM" ] && [ -x "$SMTPD" ] || die "unpacked MTAs not found under $MTA_ROOT"
-  fi
-  # Debian's Exim looks its compiled-in user up by name at start; OpenSMTPD drops privileges to
-  # opensmtpd and opensmtpq. The packages' postinst scripts create these; so does this.
-  getent passwd Debian-exim >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin Debian-exim
-  getent passwd opensmtpd >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin opensmtpd
-  getent passwd opensmtpq >/dev/null || useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin opensmtpq
-  # smtpctl talks to the queue as group opensmtpq (the package sets this with dpkg-statoverride)
-  chgrp opensmtpq "$MTA_ROOT/usr/sbin/smtpctl" && chmod 2555 "$MTA_ROOT/usr/sbin/smtpctl"
+  ensure_unpacked_mtas
   return 0
 }
 

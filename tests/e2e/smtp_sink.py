@@ -10,7 +10,11 @@ Run with Debian's /usr/bin/python3 (python3-aiosmtpd), inside the site's network
 Every accepted message is stored as DIR/messages/NNNNNN.eml before the final 250 is sent, and a
 line "<unix time> <X-E2E-Tag header or -> <peer ip>" is appended to DIR/received.log (flushed at
 once), so the test counts deliveries per site and host and times the first one after an outage.
-DIR/ready is written once the listening socket is up. The listen backlog is large so that a
+DIR/ready is written once the listening socket is up. With --tls-cert and --tls-key the sink offers
+STARTTLS with that certificate (dane.sh's relays); every connection is then also logged as
+"<unix time> <peer ip>" to DIR/connections.log, so that a test can tell that nobody connected, and
+the socket is bound with SO_REUSEPORT, so that an impostor can start on a relay's address before
+the relay is killed: the address never refuses a connection during the swap. The listen backlog is large so that a
 SIGSTOPped sink (the "hung" failure: the kernel still completes TCP handshakes, nobody greets)
 keeps accepting connections rather than starting to drop SYNs, which would be a blackhole.
 """
@@ -19,6 +23,7 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 import time
 
@@ -51,21 +56,51 @@ class Store:
         return "250 2.0.0 stored as %06d" % self.seq
 
 
+class LoggedSMTP(SMTP):
+    """An SMTP session that logs its peer as the connection is made."""
+
+    def __init__(self, conn_log, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.conn_log = conn_log
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self.conn_log.write("%.6f %s\n" % (time.time(), peer[0] if peer else "?"))
+        self.conn_log.flush()
+
+
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", required=True, help="ADDRESS:PORT")
     ap.add_argument("--dir", required=True)
     ap.add_argument("--name", required=True, help="host name announced in the greeting")
+    ap.add_argument("--tls-cert", help="PEM certificate: offer STARTTLS with it")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args()
     host, port = args.listen.rsplit(":", 1)
     store = Store(args.dir)
     loop = asyncio.get_running_loop()
+    if args.tls_cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        conn_log = open(os.path.join(args.dir, "connections.log"), "a", buffering=1)
+
+        def factory():
+            return LoggedSMTP(conn_log, store, hostname=args.name, ident="e2e-sink", timeout=30, tls_context=ctx)
+
+    else:
+
+        def factory():
+            return SMTP(store, hostname=args.name, ident="e2e-sink", timeout=30)
+
     server = await loop.create_server(
-        lambda: SMTP(store, hostname=args.name, ident="e2e-sink", timeout=30),
+        factory,
         host=host,
         port=int(port),
         backlog=4096,
         reuse_address=True,
+        reuse_port=bool(args.tls_cert),
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

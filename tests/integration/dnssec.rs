@@ -43,7 +43,7 @@ const TOOLS: &[(&str, &[&str])] = &[
 ];
 
 /// Makes a key in `dir/keys` with `tool` (or our own keygen for `None`).
-fn make_key(dir: &Path, tool: Option<(&str, &[&str])>) {
+pub(crate) fn make_key(dir: &Path, tool: Option<(&str, &[&str])>) {
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys).unwrap();
     match tool {
@@ -76,7 +76,12 @@ pub(crate) fn signed(rest: String) -> Setup {
 }
 
 /// A query with DO (or not) and an EDNS payload.
-fn dnssec_query(name: &str, rtype: RecordType, dnssec_ok: bool, payload: u16) -> Message {
+pub(crate) fn dnssec_query(
+    name: &str,
+    rtype: RecordType,
+    dnssec_ok: bool,
+    payload: u16,
+) -> Message {
     let mut m = query(name, rtype, None);
     let mut e = Edns::new();
     e.set_max_payload(payload);
@@ -89,7 +94,7 @@ async fn ask(server: &TestServer, name: &str, rtype: RecordType) -> Message {
     udp_message(server.dns, &dnssec_query(name, rtype, true, 1232)).await
 }
 
-async fn dnskeys(server: &TestServer) -> Vec<DNSKEY> {
+pub(crate) async fn dnskeys(server: &TestServer) -> Vec<DNSKEY> {
     let m = ask(server, "smarthost.internal", RecordType::DNSKEY).await;
     m.answers
         .iter()
@@ -100,11 +105,11 @@ async fn dnskeys(server: &TestServer) -> Vec<DNSKEY> {
         .collect()
 }
 
-fn zone() -> Name {
+pub(crate) fn zone() -> Name {
     Name::from_ascii("smarthost.internal.").unwrap()
 }
 
-fn now() -> u32 {
+pub(crate) fn now() -> u32 {
     smarthostd::dnssec::unix_seconds(SystemTime::now()) as u32
 }
 
@@ -247,7 +252,7 @@ async fn futures_hosts(n: usize) -> Vec<FakeSmtp> {
     hosts
 }
 
-async fn tcp_message(server: &TestServer, name: &str, rtype: RecordType) -> Message {
+pub(crate) async fn tcp_message(server: &TestServer, name: &str, rtype: RecordType) -> Message {
     let q = dnssec_query(name, rtype, true, 1232);
     Message::from_vec(&tcp_raw(server.dns, &q.to_vec().unwrap()).await).unwrap()
 }

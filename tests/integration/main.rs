@@ -12,6 +12,7 @@ mod config;
 mod control_socket;
 mod cookies;
 mod dane;
+mod dane_answers;
 mod dane_config;
 mod dnssec;
 mod dnssec_cli;
