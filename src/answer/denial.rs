@@ -9,7 +9,6 @@
 
 use std::ops::Range;
 
-use super::snapshot::{Answer, Snapshot};
 use crate::dnssec::canonical::{MAX_KEY, canonical_key_below};
 
 /// The NSEC chain in canonical order.
@@ -83,46 +82,48 @@ fn head(key: &[u8]) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
-impl Snapshot {
-    /// The NXDOMAIN answer for `qname`; with `dnssec_ok` in a signed zone, with its proofs.
-    pub(super) fn nxdomain_answer(&self, qname: &[u8], dnssec_ok: bool) -> Answer<'_> {
-        let prepared = &self.nxdomain;
-        let (Some(body), true, false) = (&prepared.signed, dnssec_ok, self.chain.links.is_empty())
-        else {
-            return self.answer(prepared, false);
-        };
+/// The NSEC records that prove a name does not exist: where each lies in the snapshot's
+/// bodies and how many records (NSEC and RRSIGs) it holds. `wildcard` is empty when the NSEC
+/// that covers the name also covers the wildcard.
+pub(super) struct Proof {
+    pub(super) cover: (Range<usize>, u16),
+    pub(super) wildcard: (Range<usize>, u16),
+}
+
+impl Chain {
+    /// The proof that `qname` (lower-case wire form, under the origin, not in the zone) does
+    /// not exist; `exists` says whether a name is in the zone.
+    pub(super) fn nxdomain_proof(&self, qname: &[u8], exists: impl Fn(&[u8]) -> bool) -> Proof {
         let mut key = [0u8; MAX_KEY];
-        let len = canonical_key_below(qname, self.chain.origin, &mut key);
-        let cover = self.chain.covering(&key[..len]);
+        let len = canonical_key_below(qname, self.origin, &mut key);
+        let cover = self.covering(&key[..len]);
         // The wildcard at the closest encloser: the encloser's key, which is the start of the
         // name's (the name is under it), and the label `*` after it.
-        let (encloser, labels) = self.closest_encloser(qname);
-        let at = 2 * (encloser.len() - self.chain.origin - labels) + labels;
+        let (encloser, labels) = self.closest_encloser(qname, exists);
+        let at = 2 * (encloser.len() - self.origin - labels) + labels;
         key[at..at + 3].copy_from_slice(&[1, b'*', 0]);
-        let wild = self.chain.covering(&key[..at + 3]);
-        let block = |l: &Link| &self.bodies[l.block.start as usize..l.block.end as usize];
-        let (second, second_records) = if std::ptr::eq(cover, wild) {
-            (&[][..], 0)
-        } else {
-            (block(wild), wild.records)
-        };
-        Answer::new(
-            prepared,
-            body,
-            [&self.bodies[body.span()], block(cover), second],
-            [0, body.authorities + cover.records + second_records, 0],
-        )
-        .whole()
+        let wild = self.covering(&key[..at + 3]);
+        let block = |l: &Link| (l.block.start as usize..l.block.end as usize, l.records);
+        Proof {
+            cover: block(cover),
+            wildcard: if std::ptr::eq(cover, wild) {
+                (0..0, 0)
+            } else {
+                block(wild)
+            },
+        }
     }
 
     /// The longest existing ancestor of `qname` (which does not exist itself), and how many
-    /// labels it has below the origin: at worst the origin, which [`Snapshot::in_zone`] has
-    /// found in it.
-    fn closest_encloser<'q>(&self, qname: &'q [u8]) -> (&'q [u8], usize) {
+    /// labels it has below the origin: at worst the origin, which the snapshot has found in it.
+    fn closest_encloser<'q>(
+        &self,
+        qname: &'q [u8],
+        exists: impl Fn(&[u8]) -> bool,
+    ) -> (&'q [u8], usize) {
         let mut at = usize::from(qname[0]) + 1;
-        while qname.len() - at > self.chain.origin {
-            let suffix = &qname[at..];
-            if self.node(suffix).is_some() {
+        while qname.len() - at > self.origin {
+            if exists(&qname[at..]) {
                 break;
             }
             at += usize::from(qname[at]) + 1;
@@ -130,7 +131,7 @@ impl Snapshot {
         let suffix = &qname[at..];
         let mut labels = 0;
         let mut i = 0;
-        while suffix.len() - i > self.chain.origin {
+        while suffix.len() - i > self.origin {
             labels += 1;
             i += usize::from(suffix[i]) + 1;
         }

@@ -5,6 +5,7 @@
 use hickory_proto::rr::{Name, RecordType};
 use rustc_hash::FxHashMap;
 
+use super::body::{MAX_MESSAGE, OPT_RESERVE};
 use super::encode::Encoder;
 use super::prepared::Prepared;
 use super::signed::Bodies;
@@ -12,13 +13,6 @@ use super::snapshot::{Answers, Variant};
 use crate::topology::Topology;
 use crate::wire::wire_name;
 use crate::zone::StaticZone;
-
-/// Room kept in every message for the OPT record and an ECS option.
-const OPT_RESERVE: usize = 11 + 4 + 20;
-const MAX_MESSAGE: usize = u16::MAX as usize;
-/// The largest signed body that fits a message behind the longest question; a longer one is
-/// sent without its additional section.
-pub(super) const MAX_SIGNED_BODY: usize = MAX_MESSAGE - 12 - 255 - 4 - OPT_RESERVE;
 
 /// An answer that cannot be sent even over TCP.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -7,14 +7,16 @@
 //! - [`demotion`]: the same answers with demoted sites' relays moved behind clean ones.
 //! - [`build`](build::build): every answer of a generation, prepared once; `draft`: the pieces
 //!   of a build in progress and the size check.
-//! - [`snapshot`]: the immutable result the DNS edge looks answers up in; `denial`: the NXDOMAIN
-//!   proofs it puts together per query from prepared NSEC blocks.
+//! - [`snapshot`]: the immutable result the DNS edge looks answers up in; `denial`: the NSEC
+//!   chain's search for the two records that prove a name does not exist.
 //! - `records`: the records each answer holds (static RRsets, MX sets, addresses, NODATA).
-//! - [`encode`], [`prepared`]: wire encoding with name compression; `signed`: each answer's
-//!   signed twin (RRSIGs after each RRset); `chain`: the NSEC chain and signed negative answers.
+//! - [`encode`], [`prepared`]: wire encoding with name compression; `body`: what a prepared
+//!   body is and the sizes it must fit; `signed`: each answer's signed twin (RRSIGs after each
+//!   RRset); `chain`: the NSEC chain and signed negative answers.
 //!
 //! Everything here is pure and tested without sockets; a signed build is given the time.
 
+mod body;
 pub mod build;
 mod chain;
 pub mod demotion;

@@ -1,10 +1,10 @@
 //! A response prepared once per snapshot: everything after the question, in wire format, and
 //! for a signed zone its twin with RRSIG (and NSEC) records, sent to queries with DO set.
 
-use std::ops::Range;
-
 use hickory_proto::rr::{Record, RecordType};
 
+pub use super::body::Body;
+use super::body::Section;
 use super::encode::{Encoder, Rdata};
 use super::signed::{Bodies, Rec, encode_signed};
 
@@ -21,41 +21,6 @@ pub struct Prepared {
     /// With RRSIGs after each RRset (and NSEC proofs in negative answers), for queries with DO;
     /// `None` when the zone is not signed (boxed: an unsigned build carries only the pointer).
     pub signed: Option<Box<Body>>,
-}
-
-/// One body of a prepared response: answer, authority and additional sections.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Body {
-    /// Records in the answer section.
-    pub answers: u16,
-    /// Records in the authority section.
-    pub authorities: u16,
-    /// Records in the additional section, the OPT record not counted (each response adds its own);
-    /// 0 is sent when the section is dropped to fit.
-    pub additionals: u16,
-    /// The sections, compressed against a lower-case question: where in the arena.
-    pub(super) range: Range<u32>,
-    /// Length of the body without the additional section (and its RRSIGs), which may be dropped
-    /// to fit a UDP payload without setting TC (RFC 2181 section 9, RFC 4035 section 3.1.1).
-    pub essential_len: u32,
-    /// The RRSIG records of the answer section's first RRset, as offset and length in the body
-    /// and their count: the answer to a query for type RRSIG.
-    pub(super) answer_sigs: (u16, u16, u16),
-}
-
-impl Body {
-    /// Where the sections are in the snapshot's byte arena.
-    pub(super) fn span(&self) -> Range<usize> {
-        self.range.start as usize..self.range.end as usize
-    }
-}
-
-/// Which section records are being added to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Section {
-    Answer,
-    Authority,
-    Additional,
 }
 
 /// The RCODEs a prepared answer can carry.

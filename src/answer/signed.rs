@@ -11,9 +11,8 @@ use std::ops::Range;
 use hickory_proto::rr::{RData, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
-use super::draft::MAX_SIGNED_BODY;
+use super::body::{Body, MAX_SIGNED_BODY, Section};
 use super::encode::{Encoder, Rdata};
-use super::prepared::{Body, Section};
 use crate::dnssec::Signer;
 
 /// Where a build's answers go: the byte arena of every body, and the signer of a signed build.

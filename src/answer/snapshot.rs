@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
+use super::body::Body;
 use super::denial::Chain;
 use super::health::HealthView;
 use super::plan::MxPlan;
-use super::prepared::{Body, NOERROR, Prepared};
+use super::prepared::{NOERROR, Prepared};
 use crate::topology::{SiteId, Topology};
 use crate::wire::{TYPE_ANY, TYPE_AXFR, TYPE_IXFR, TYPE_RRSIG};
 
@@ -194,6 +195,28 @@ impl Snapshot {
             [&self.bodies[body.span()], &[], &[]],
             [body.answers, body.authorities, body.additionals],
         )
+    }
+
+    /// The NXDOMAIN answer for `qname`; with `dnssec_ok` in a signed zone, with its proofs.
+    pub(super) fn nxdomain_answer(&self, qname: &[u8], dnssec_ok: bool) -> Answer<'_> {
+        let prepared = &self.nxdomain;
+        let (Some(body), true, false) = (&prepared.signed, dnssec_ok, self.chain.links.is_empty())
+        else {
+            return self.answer(prepared, false);
+        };
+        let proof = (self.chain).nxdomain_proof(qname, |name| self.node(name).is_some());
+        let (cover, wildcard) = (proof.cover, proof.wildcard);
+        Answer::new(
+            prepared,
+            body,
+            [
+                &self.bodies[body.span()],
+                &self.bodies[cover.0],
+                &self.bodies[wildcard.0],
+            ],
+            [0, body.authorities + cover.1 + wildcard.1, 0],
+        )
+        .whole()
     }
 
     /// The RRSIG records of the answer's first RRset, as a query for type RRSIG gets them.
