@@ -50,6 +50,7 @@ ensure_packages() {
   command -v nft >/dev/null || missing+=(nftables)
   command -v dig >/dev/null || missing+=(dnsutils)
   command -v curl >/dev/null || missing+=(curl)
+  command -v openssl >/dev/null || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0
   with_policy_rc_d apt_install "${missing[@]}" || die "apt-get install failed"
 }
