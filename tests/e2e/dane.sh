@@ -60,7 +60,6 @@ WITHDRAW_LIMIT=3   # probe interval + two timeouts
 case "$N" in ''|*[!0-9]*|0) echo "E2E_MESSAGES must be a positive number" >&2; exit 2 ;; esac
 RUN_START=$(now)
 ensure_packages
-command -v openssl >/dev/null || { with_policy_rc_d apt_install openssl || die "apt-get install failed"; }
 ensure_unpacked_mtas
 [ -x "$SMARTHOSTD_BIN" ] || die "smarthostd binary not found at $SMARTHOSTD_BIN (set SMARTHOSTD_BIN)"
 SMARTHOSTD_BIN="$(readlink -f "$SMARTHOSTD_BIN")"
