@@ -184,6 +184,7 @@ pub async fn start(
         rate_limiter: dns::rrl::RateLimiter::new(&config.server.rate_limit),
         cookies: dns::cookie::Cookies::new(&config.server.cookies.keys())?,
         metrics: metrics.clone(),
+        transfers: crate::transfer::Transfers::new(config.transfer.as_ref()),
     });
     let limits = dns::tcp::TcpLimits {
         idle_timeout: config.server.tcp_idle_timeout,

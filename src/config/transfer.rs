@@ -166,6 +166,39 @@ impl<'de> Deserialize<'de> for NotifyAddress {
     }
 }
 
+/// What `check-config` says of `[transfer]`: names whose answer depends on the client (views),
+/// which a secondary serves with the default view's answer to everyone, and a table that lets
+/// nobody transfer or lets anyone in `allow` transfer without a key.
+pub fn warnings(config: &Config) -> Vec<String> {
+    let Some(t) = &config.transfer else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if !config.views.names.is_empty() {
+        let default = config.views.default.as_deref().unwrap_or(super::VIEW_ALL);
+        out.push(format!(
+            "transfer: secondaries serve the apex and {} with the default view's answer (\"{default}\") to every client; only smarthostd itself answers them per site",
+            config
+                .views
+                .names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if t.allow.is_empty() {
+        out.push("transfer.allow is empty: every zone transfer is refused".to_string());
+    }
+    if !t.require_tsig {
+        out.push(
+            "transfer.require_tsig = false: anyone who can send from an address in transfer.allow can take the zone"
+                .to_string(),
+        );
+    }
+    out
+}
+
 impl TsigKeyConfig {
     /// The key's name as a domain name (checked by validation).
     pub fn key_name(&self) -> Name {

@@ -121,3 +121,29 @@ fn bad_values_are_named_by_file_line_and_key_without_the_secret() {
     let open = parse("allow = [\"127.0.0.1/32\"]\nrequire_tsig = false\n").unwrap();
     assert!(!open.transfer.unwrap().require_tsig);
 }
+
+#[test]
+fn check_config_names_the_view_dependent_names_a_secondary_serves_alike() {
+    let views = "[views]\nnames = [\"smtp\", \"relay\"]\ndefault = \"a\"\n";
+    let text = format!("{BASE}{views}[transfer]\nallow = []\nrequire_tsig = false\n");
+    let c = crate::config::parse(std::path::Path::new("t.toml"), &text).unwrap();
+    let w = warnings(&c);
+    assert!(
+        w[0].contains("`smtp`, `relay`") && w[0].contains("default view"),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("every zone transfer is refused")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|w| w.contains("require_tsig = false")),
+        "{w:?}"
+    );
+    let plain = parse(&format!(
+        "allow = [\"127.0.0.1/32\"]\n[[transfer.tsig]]\nname = \"k\"\nsecret = \"{SECRET}\""
+    ))
+    .unwrap();
+    assert!(warnings(&plain).is_empty());
+}

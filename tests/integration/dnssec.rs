@@ -43,7 +43,7 @@ const TOOLS: &[(&str, &[&str])] = &[
 ];
 
 /// Makes a key in `dir/keys` with `tool` (or our own keygen for `None`).
-fn make_key(dir: &Path, tool: Option<(&str, &[&str])>) {
+pub(crate) fn make_key(dir: &Path, tool: Option<(&str, &[&str])>) {
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys).unwrap();
     match tool {

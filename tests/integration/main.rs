@@ -33,4 +33,5 @@ mod reputation;
 mod state_files;
 mod support;
 mod tlsa_command;
+mod transfer;
 mod views;

@@ -1,0 +1,115 @@
+//! The zone as a secondary receives it: every RRset of the default view's answers (with DNSSEC,
+//! their RRSIGs, the NSEC chain and the DNSKEY RRset too), between two copies of the SOA, in
+//! messages of at most [`MESSAGE_TARGET`] bytes (RFC 5936).
+
+use hickory_proto::op::{Message, OpCode, Query};
+use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
+
+use crate::answer::Snapshot;
+use crate::wire::{CLASS_IN, TYPE_SOA};
+
+/// Records put in one message, counted in their uncompressed size: well under the 64 KiB a TCP
+/// message may hold, as BIND and Knot fill theirs.
+pub const MESSAGE_TARGET: usize = 16 * 1024;
+
+/// The zone's records: the SOA apart, then the rest (the SOA's RRSIGs among them).
+pub struct ZoneRecords {
+    /// The apex SOA, first and last in a transfer.
+    pub soa: Record,
+    /// Every other record, RRset by RRset.
+    pub rest: Vec<Record>,
+}
+
+impl ZoneRecords {
+    /// The records of `snapshot` as the default view answers them; `None` when the snapshot
+    /// has no SOA (it always has).
+    pub fn of(snapshot: &Snapshot) -> Option<Self> {
+        let topology = &snapshot.topology;
+        let view = topology.view_index(topology.default_view);
+        let mut soa = None;
+        let mut rest = Vec::new();
+        let mut bytes = Vec::with_capacity(1024);
+        for (owner, rtype, answer) in snapshot.enumerate(view, true) {
+            // The answer's sections are compressed against a question for the owner at 12.
+            bytes.clear();
+            bytes.extend_from_slice(&[0, 0, 0x84, 0, 0, 1]);
+            for count in answer.counts {
+                bytes.extend_from_slice(&count.to_be_bytes());
+            }
+            bytes.extend_from_slice(owner);
+            bytes.extend_from_slice(&rtype.to_be_bytes());
+            bytes.extend_from_slice(&CLASS_IN.to_be_bytes());
+            answer.write_to(&mut bytes, true);
+            let Ok(message) = Message::from_vec(&bytes) else {
+                continue;
+            };
+            for record in message.answers {
+                let is_soa = u16::from(record.record_type()) == TYPE_SOA;
+                if is_soa && soa.is_none() {
+                    soa = Some(record);
+                } else if !is_soa {
+                    rest.push(record);
+                }
+            }
+        }
+        Some(Self { soa: soa?, rest })
+    }
+
+    /// The SOA serial.
+    pub fn serial(&self) -> u32 {
+        match &self.soa.data {
+            RData::SOA(soa) => soa.serial,
+            _ => 0,
+        }
+    }
+
+    /// The messages of a full transfer (AXFR, or IXFR answered as one) for request `id` and
+    /// its question, unsigned: SOA, the rest, SOA.
+    pub fn messages(&self, id: u16, question: &Query) -> Vec<Vec<u8>> {
+        let mut records = Vec::with_capacity(self.rest.len() + 2);
+        records.push(&self.soa);
+        records.extend(self.rest.iter());
+        records.push(&self.soa);
+        let mut out = Vec::new();
+        let mut chunk: Vec<&Record> = Vec::new();
+        let mut size = 0;
+        for record in records {
+            let len = record.to_bytes().map_or(MESSAGE_TARGET, |b| b.len());
+            if !chunk.is_empty() && size + len > MESSAGE_TARGET {
+                out.push(message(id, question, out.is_empty(), &chunk));
+                chunk.clear();
+                size = 0;
+            }
+            chunk.push(record);
+            size += len;
+        }
+        out.push(message(id, question, out.is_empty(), &chunk));
+        out
+    }
+
+    /// The answer to an IXFR from a secondary already at the current serial: the SOA alone
+    /// (RFC 1995 section 4).
+    pub fn up_to_date(&self, id: u16, question: &Query) -> Vec<u8> {
+        message(id, question, true, &[&self.soa])
+    }
+}
+
+/// One message of a transfer; only the first repeats the question.
+fn message(id: u16, question: &Query, first: bool, records: &[&Record]) -> Vec<u8> {
+    let mut m = Message::response(id, OpCode::Query);
+    m.metadata.authoritative = true;
+    if first {
+        m.add_query(question.clone());
+    }
+    m.add_answers(records.iter().map(|r| (*r).clone()));
+    m.to_vec().unwrap_or_default()
+}
+
+/// The serial of the SOA in an IXFR request's authority section (RFC 1995 section 3).
+pub fn ixfr_serial(request: &Message) -> Option<u32> {
+    request.authorities.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) if r.record_type() == RecordType::SOA => Some(soa.serial),
+        _ => None,
+    })
+}
