@@ -4,7 +4,9 @@
 //! - [`tsig`]: TSIG (RFC 8945) checked on requests and made on answers and NOTIFY.
 //! - [`zone`]: the default view's answers as a transfer's records and messages.
 //! - [`serve`]: AXFR/IXFR over TCP and TSIG-signed queries, answered or refused.
+//! - [`notify`]: NOTIFY to the secondaries when the transferred zone changes.
 
+pub mod notify;
 pub mod serve;
 pub mod tsig;
 pub mod zone;

@@ -6,8 +6,9 @@ use hickory_proto::op::{Message, OpCode, Query};
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 
-use crate::answer::Snapshot;
-use crate::wire::{CLASS_IN, TYPE_SOA};
+use crate::answer::{Answer, Lookup, Snapshot};
+use crate::dns::query::HEADER_LEN;
+use crate::wire::{CLASS_IN, TYPE_SOA, wire_name};
 
 /// Records put in one message, counted in their uncompressed size: well under the 64 KiB a TCP
 /// message may hold, as BIND and Knot fill theirs.
@@ -29,22 +30,8 @@ impl ZoneRecords {
         let view = topology.view_index(topology.default_view);
         let mut soa = None;
         let mut rest = Vec::new();
-        let mut bytes = Vec::with_capacity(1024);
         for (owner, rtype, answer) in snapshot.enumerate(view, true) {
-            // The answer's sections are compressed against a question for the owner at 12.
-            bytes.clear();
-            bytes.extend_from_slice(&[0, 0, 0x84, 0, 0, 1]);
-            for count in answer.counts {
-                bytes.extend_from_slice(&count.to_be_bytes());
-            }
-            bytes.extend_from_slice(owner);
-            bytes.extend_from_slice(&rtype.to_be_bytes());
-            bytes.extend_from_slice(&CLASS_IN.to_be_bytes());
-            answer.write_to(&mut bytes, true);
-            let Ok(message) = Message::from_vec(&bytes) else {
-                continue;
-            };
-            for record in message.answers {
+            for record in decode(owner, rtype, &answer) {
                 let is_soa = u16::from(record.record_type()) == TYPE_SOA;
                 if is_soa && soa.is_none() {
                     soa = Some(record);
@@ -92,6 +79,32 @@ impl ZoneRecords {
     /// (RFC 1995 section 4).
     pub fn up_to_date(&self, id: u16, question: &Query) -> Vec<u8> {
         message(id, question, true, &[&self.soa])
+    }
+}
+
+/// The answer section of a prepared answer for `owner` and `rtype`, decoded.
+fn decode(owner: &[u8], rtype: u16, answer: &Answer<'_>) -> Vec<Record> {
+    // The answer's sections are compressed against a question for the owner at 12.
+    let mut bytes = Vec::with_capacity(HEADER_LEN + owner.len() + 4 + answer.len());
+    bytes.extend_from_slice(&[0, 0, 0x84, 0, 0, 1]);
+    for count in answer.counts {
+        bytes.extend_from_slice(&count.to_be_bytes());
+    }
+    bytes.extend_from_slice(owner);
+    bytes.extend_from_slice(&rtype.to_be_bytes());
+    bytes.extend_from_slice(&CLASS_IN.to_be_bytes());
+    answer.write_to(&mut bytes, true);
+    Message::from_vec(&bytes).map_or_else(|_| Vec::new(), |m| m.answers)
+}
+
+/// The apex SOA of `snapshot`, as served.
+pub fn soa(snapshot: &Snapshot) -> Option<Record> {
+    let origin = wire_name(&snapshot.topology.origin);
+    match snapshot.lookup(&origin, TYPE_SOA, false, || 0) {
+        Lookup::Found { answer, .. } => decode(&origin, TYPE_SOA, &answer)
+            .into_iter()
+            .find(|r| r.record_type() == RecordType::SOA),
+        _ => None,
     }
 }
 

@@ -23,6 +23,7 @@ mod hostile_relays;
 mod limits;
 mod log_forging;
 mod monitoring;
+mod notify;
 mod operator;
 mod package;
 mod probe_source;
