@@ -37,6 +37,7 @@ pub struct Transfers {
     allow: Vec<IpNet>,
     require_tsig: bool,
     keys: Keys,
+    log: std::sync::Mutex<RefusalLog>,
 }
 
 impl Transfers {
@@ -47,11 +48,13 @@ impl Transfers {
                 allow: c.allow.clone(),
                 require_tsig: c.require_tsig,
                 keys: Keys::new(&c.tsig),
+                log: Default::default(),
             },
             None => Self {
                 allow: Vec::new(),
                 require_tsig: true,
                 keys: Keys::default(),
+                log: Default::default(),
             },
         }
     }
@@ -89,7 +92,7 @@ impl Transfers {
             }
             Checked::Bad(bad) => {
                 let reason = format!("{}: TSIG {}", bad.reason, error_name(bad.error()));
-                log_refused(src, &reason, Some(&bad.key));
+                self.log_refused(src, &reason, Some(&bad.key));
                 let mut reply = empty(&request, NOTAUTH);
                 bad.append(&mut reply);
                 return vec![reply];
@@ -141,7 +144,7 @@ impl Transfers {
             Checked::Unsigned => Signed::Unsigned,
             Checked::Bad(bad) => {
                 let reason = format!("{}: TSIG {}", bad.reason, error_name(bad.error()));
-                log_refused(src, &reason, Some(&bad.key));
+                self.log_refused(src, &reason, Some(&bad.key));
                 out.clear();
                 out.extend_from_slice(&empty(&request, NOTAUTH));
                 bad.append(out);
@@ -168,7 +171,7 @@ impl Transfers {
         reason: &str,
         session: Option<Session>,
     ) -> Vec<u8> {
-        log_refused(src, reason, session.as_ref().map(|s| s.key()));
+        self.log_refused(src, reason, session.as_ref().map(|s| s.key()));
         let mut reply = empty(request, crate::wire::rcode::REFUSED);
         if let Some(mut session) = session {
             session.sign(&mut reply);
@@ -177,9 +180,37 @@ impl Transfers {
     }
 }
 
-fn log_refused(src: SocketAddr, reason: &str, key: Option<&Name>) {
-    let key = key.map(|k| crate::network_text::clean(&k.to_string(), 80));
-    warn!(client = %src, reason, key, "zone transfer refused");
+/// Refusal lines logged per second at most: a client that floods refused requests must not
+/// flood the log; the lines left out are counted in the next one.
+pub const REFUSALS_LOGGED_PER_SECOND: u32 = 20;
+
+/// The log's share of refusals in the current second.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    second: u64,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl Transfers {
+    fn log_refused(&self, src: SocketAddr, reason: &str, key: Option<&Name>) {
+        let now = crate::dnssec::unix_seconds(std::time::SystemTime::now());
+        let suppressed = {
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            if log.second != now {
+                log.second = now;
+                log.logged = 0;
+            }
+            if log.logged >= REFUSALS_LOGGED_PER_SECOND {
+                log.suppressed += 1;
+                return;
+            }
+            log.logged += 1;
+            std::mem::take(&mut log.suppressed)
+        };
+        let key = key.map(|k| crate::network_text::clean(&k.to_string(), 80));
+        warn!(client = %src, reason, key, suppressed, "zone transfer refused");
+    }
 }
 
 /// A response with the request's header and question and no records, with `rcode`.
@@ -238,10 +269,12 @@ pub fn has_tsig(raw: &[u8]) -> bool {
         let Some(header) = raw.get(fixed..fixed + 10) else {
             return false;
         };
+        let end = fixed + 10 + usize::from(u16::from_be_bytes([header[8], header[9]]));
         if i + 1 == records {
-            return u16::from_be_bytes([header[0], header[1]]) == TYPE_TSIG;
+            // The last record, whole, and nothing after it.
+            return u16::from_be_bytes([header[0], header[1]]) == TYPE_TSIG && end == raw.len();
         }
-        at = fixed + 10 + usize::from(u16::from_be_bytes([header[8], header[9]]));
+        at = end;
     }
     false
 }
@@ -255,5 +288,58 @@ fn skip_name(raw: &[u8], mut at: usize) -> Option<usize> {
             len if len & 0xC0 != 0 => return None,
             len => at += 1 + usize::from(len),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    use super::{has_tsig, is_transfer, question_type};
+
+    fn query(rtype: RecordType, signed: bool) -> Vec<u8> {
+        let mut m = Message::query();
+        m.add_query(Query::query(
+            Name::from_ascii("smarthost.internal.").unwrap(),
+            rtype,
+        ));
+        m.set_edns(hickory_proto::op::Edns::new());
+        if signed {
+            let key = hickory_proto::rr::TSigner::new(
+                vec![7; 32],
+                hickory_proto::rr::rdata::tsig::TsigAlgorithm::HmacSha256,
+                Name::from_ascii("k.").unwrap(),
+                300,
+            )
+            .unwrap();
+            let (tsig, _) = key.sign_message(&m, 1_700_000_000).unwrap();
+            m.set_signature(tsig);
+        }
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn transfers_and_signatures_are_told_from_the_bytes_and_truncation_is_neither() {
+        let axfr = query(RecordType::AXFR, false);
+        assert!(is_transfer(&axfr) && !has_tsig(&axfr), "OPT is not a TSIG");
+        assert!(is_transfer(&query(RecordType::IXFR, true)));
+        assert!(!is_transfer(&query(RecordType::SOA, false)));
+        let signed = query(RecordType::SOA, true);
+        assert!(has_tsig(&signed));
+        assert_eq!(question_type(&signed), Some(6));
+        for cut in 0..signed.len() {
+            assert!(!has_tsig(&signed[..cut]), "cut at {cut}");
+            let _ = question_type(&signed[..cut]);
+        }
+        for cut in 0..axfr.len() - 4 {
+            assert!(!is_transfer(&axfr[..cut]) || cut >= 12 + 20, "cut at {cut}");
+        }
+        // A pointer in the question, and a label-length byte that is neither: no answer.
+        let mut pointer = axfr.clone();
+        pointer[12] = 0xC0;
+        assert_eq!(question_type(&pointer), None);
+        pointer[12] = 0x80;
+        assert_eq!(question_type(&pointer), None);
     }
 }

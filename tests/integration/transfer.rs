@@ -366,3 +366,73 @@ async fn a_signed_zone_transfers_with_its_signatures_nsec_and_dnskey() {
         .count();
     assert_eq!(soas, 2, "the SOA opens and closes the transfer, once each");
 }
+
+#[tokio::test]
+async fn refusals_are_logged_without_the_secret_bounded_under_a_flood_and_junk_is_survived() {
+    let relay = FakeSmtp::start(Behavior::Healthy).await;
+    let sites = format!("[sites.a]\nhosts = [{}]\n", relay.host_entry("m"));
+    let mut setup = Setup::new(format!("{sites}{}", transfer_table("127.0.0.1/32", "")));
+    setup.probe = "[probe]\ninterval = \"30s\"\ntimeout = \"1s\"\n".into();
+    let server = ServerProcess::spawn(&setup, None);
+    // A key name with a control character and a line break, as a forger may send.
+    let name = Name::from_labels(vec![&b"evil\x08key\x0b"[..], &b"example"[..]]).unwrap();
+    let hostile = TSigner::new(vec![7; 32], TsigAlgorithm::HmacSha256, name, 300).unwrap();
+    let (bytes, _) = request(RecordType::AXFR, Some(&hostile));
+    let (rcode, _, _) = refused(server.dns, &bytes).await;
+    assert_eq!(rcode, ResponseCode::NotAuth);
+    // A flood of unsigned requests: each refused, the log bounded.
+    let (unsigned, _) = request(RecordType::AXFR, None);
+    for _ in 0..200 {
+        let (rcode, _, _) = refused(server.dns, &unsigned).await;
+        assert_eq!(rcode, ResponseCode::Refused);
+    }
+    // Junk that looks like a transfer: a TSIG cut short, a TSIG with a MAC length past its end.
+    let (signed, _) = request(RecordType::AXFR, Some(&good_signer()));
+    let mut lying = signed.clone();
+    let at = lying.len() - 8;
+    lying[at] = 0xFF;
+    for junk in [&signed[..signed.len() - 5], &lying[..], &signed[..20]] {
+        let mut stream = TcpStream::connect(server.dns).await.unwrap();
+        let mut framed = (junk.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(junk);
+        stream.write_all(&framed).await.unwrap();
+        if let Some(reply) = read_framed(&mut stream).await {
+            let m = Message::from_vec(&reply).unwrap();
+            assert!(m.answers.is_empty(), "junk got records: {m:?}");
+        }
+    }
+    let soa = udp(server.dns, "smarthost.internal", RecordType::SOA).await;
+    assert_eq!(
+        soa.metadata.response_code,
+        ResponseCode::NoError,
+        "still serving"
+    );
+    let log = server.log_text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("zone transfer refused"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("no TSIG") && l.contains("127.0.0.1")),
+        "{log}"
+    );
+    let bad_key = lines
+        .iter()
+        .find(|l| l.contains("unknown key"))
+        .expect("BADKEY logged");
+    assert!(
+        bad_key.contains("BADKEY") && !bad_key.contains('\u{b}'),
+        "{bad_key}"
+    );
+    assert!(
+        lines.len() < 150,
+        "{} refusal lines for 201 refusals: the log is bounded",
+        lines.len()
+    );
+    assert!(
+        !log.contains(SECRET) && !log.contains("K2tf3T"),
+        "the secret is in the log"
+    );
+}
