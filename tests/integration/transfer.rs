@@ -436,3 +436,33 @@ async fn refusals_are_logged_without_the_secret_bounded_under_a_flood_and_junk_i
         "the secret is in the log"
     );
 }
+
+#[tokio::test]
+async fn a_reload_that_changes_transfer_says_it_waits_for_a_restart() {
+    let relay = FakeSmtp::start(Behavior::Healthy).await;
+    let sites = format!("[sites.a]\nhosts = [{}]\n", relay.host_entry("m"));
+    let mut setup = Setup::new(format!("{sites}{}", transfer_table("127.0.0.1/32", "")));
+    setup.probe = "[probe]\ninterval = \"30s\"\ntimeout = \"1s\"\n".into();
+    let server = ServerProcess::spawn(&setup, None);
+    setup.rest = format!("{sites}{}", transfer_table("10.0.0.0/8", ""));
+    let config = server._dir.path().join("smarthost.toml");
+    std::fs::write(&config, setup.render()).unwrap();
+    server.signal(nix::sys::signal::Signal::SIGHUP);
+    let start = std::time::Instant::now();
+    while !server.log_text().contains("apply at the next restart") {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no warning in:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Until then the old `allow` holds: a transfer from 127.0.0.1 still succeeds.
+    let (bytes, verifier) = request(RecordType::AXFR, Some(&good_signer()));
+    let records = verified_records(
+        &transfer_raw(server.dns, &bytes).await,
+        &mut verifier.unwrap(),
+    );
+    assert!(records.len() > 3);
+    assert!(!server.log_text().contains(SECRET));
+}
