@@ -21,7 +21,7 @@ pub const TYPE_NSEC: u16 = 47;
 pub const TYPE_DNSKEY: u16 = 48;
 /// A transaction signature (RFC 8945), always the last record of a message.
 pub const TYPE_TSIG: u16 = 250;
-/// Incremental zone transfer: answered as a full one (RFC 1995) over TCP.
+/// Incremental zone transfer (RFC 1995), over TCP: the difference, or the whole zone.
 pub const TYPE_IXFR: u16 = 251;
 /// Full zone transfer: to secondaries of `[transfer]`, over TCP.
 pub const TYPE_AXFR: u16 = 252;

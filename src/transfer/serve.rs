@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use tracing::warn;
 
 use super::tsig::{Checked, Keys, NOTAUTH, Session, error_name};
-use super::zone::{ZoneRecords, ixfr_serial};
+use super::zone::{History, ixfr_serial};
 use crate::answer::Snapshot;
 use crate::config::TransferConfig;
 use crate::dns::query::HEADER_LEN;
@@ -38,6 +38,8 @@ pub struct Transfers {
     require_tsig: bool,
     keys: Keys,
     log: std::sync::Mutex<RefusalLog>,
+    /// The versions transferred lately, for incremental transfers.
+    history: History,
 }
 
 impl Transfers {
@@ -49,12 +51,14 @@ impl Transfers {
                 require_tsig: c.require_tsig,
                 keys: Keys::new(&c.tsig),
                 log: Default::default(),
+                history: History::default(),
             },
             None => Self {
                 allow: Vec::new(),
                 require_tsig: true,
                 keys: Keys::default(),
                 log: Default::default(),
+                history: History::default(),
             },
         }
     }
@@ -101,26 +105,29 @@ impl Transfers {
         if !self.allow.iter().any(|n| n.contains(&src.ip())) {
             return vec![self.refuse(&request, src, "address not in transfer.allow", session)];
         }
-        let zone = match ZoneRecords::of(snapshot) {
+        let zone = match self.history.of(snapshot) {
             Some(zone) if zone.soa.name == *question.name() => zone,
             _ => return vec![self.refuse(&request, src, "not the zone's apex", session)],
         };
         let id = request.metadata.id;
-        let mut messages = match ixfr_serial(&request) {
-            Some(theirs)
-                if u16::from(question.query_type()) == TYPE_IXFR
-                    && !serial_after(zone.serial(), theirs) =>
-            {
-                vec![zone.up_to_date(id, question)]
+        let theirs =
+            ixfr_serial(&request).filter(|_| u16::from(question.query_type()) == TYPE_IXFR);
+        let (mut messages, kind) = match theirs {
+            Some(theirs) if !serial_after(zone.serial(), theirs) => {
+                (vec![zone.up_to_date(id, question)], "up to date")
             }
-            _ => zone.messages(id, question),
+            Some(theirs) => match self.history.find(theirs) {
+                Some(old) => (zone.incremental(&old, id, question), "incremental"),
+                None => (zone.messages(id, question), "full"),
+            },
+            None => (zone.messages(id, question), "full"),
         };
         if let Some(session) = session.as_mut() {
             for message in &mut messages {
                 session.sign(message);
             }
         }
-        tracing::info!(client = %src, serial = zone.serial(), records = zone.rest.len() + 2, messages = messages.len(), key = session.as_ref().map(|s| s.key().to_string()), "zone transferred");
+        tracing::info!(client = %src, serial = zone.serial(), from = theirs, kind, messages = messages.len(), key = session.as_ref().map(|s| s.key().to_string()), "zone transferred");
         messages
     }
 

@@ -1,6 +1,10 @@
 //! The zone as a secondary receives it: every RRset of the default view's answers (with DNSSEC,
 //! their RRSIGs, the NSEC chain and the DNSKEY RRset too), between two copies of the SOA, in
-//! messages of at most [`MESSAGE_TARGET`] bytes (RFC 5936).
+//! messages of at most [`MESSAGE_TARGET`] bytes (RFC 5936); the versions served lately, for
+//! incremental transfers (RFC 1995).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Message, OpCode, Query};
 use hickory_proto::rr::{RData, Record, RecordType};
@@ -15,6 +19,7 @@ use crate::wire::{CLASS_IN, TYPE_SOA, wire_name};
 pub const MESSAGE_TARGET: usize = 16 * 1024;
 
 /// The zone's records: the SOA apart, then the rest (the SOA's RRSIGs among them).
+#[derive(Debug)]
 pub struct ZoneRecords {
     /// The apex SOA, first and last in a transfer.
     pub soa: Record,
@@ -58,21 +63,21 @@ impl ZoneRecords {
         records.push(&self.soa);
         records.extend(self.rest.iter());
         records.push(&self.soa);
-        let mut out = Vec::new();
-        let mut chunk: Vec<&Record> = Vec::new();
-        let mut size = 0;
-        for record in records {
-            let len = record.to_bytes().map_or(MESSAGE_TARGET, |b| b.len());
-            if !chunk.is_empty() && size + len > MESSAGE_TARGET {
-                out.push(message(id, question, out.is_empty(), &chunk));
-                chunk.clear();
-                size = 0;
-            }
-            chunk.push(record);
-            size += len;
-        }
-        out.push(message(id, question, out.is_empty(), &chunk));
-        out
+        pack(id, question, &records)
+    }
+
+    /// The messages of an incremental transfer from `old` to this version (RFC 1995 section
+    /// 4, one difference sequence): SOA, old SOA, what went, SOA, what came, SOA.
+    pub fn incremental(&self, old: &ZoneRecords, id: u16, question: &Query) -> Vec<Vec<u8>> {
+        let wire = |r: &Record| r.to_bytes().unwrap_or_default();
+        let before: HashSet<Vec<u8>> = old.rest.iter().map(wire).collect();
+        let after: HashSet<Vec<u8>> = self.rest.iter().map(wire).collect();
+        let mut records = vec![&self.soa, &old.soa];
+        records.extend(old.rest.iter().filter(|r| !after.contains(&wire(r))));
+        records.push(&self.soa);
+        records.extend(self.rest.iter().filter(|r| !before.contains(&wire(r))));
+        records.push(&self.soa);
+        pack(id, question, &records)
     }
 
     /// The answer to an IXFR from a secondary already at the current serial: the SOA alone
@@ -80,6 +85,26 @@ impl ZoneRecords {
     pub fn up_to_date(&self, id: u16, question: &Query) -> Vec<u8> {
         message(id, question, true, &[&self.soa])
     }
+}
+
+/// `records` in messages of at most [`MESSAGE_TARGET`] bytes (uncompressed); only the first
+/// repeats the question.
+fn pack(id: u16, question: &Query, records: &[&Record]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut chunk: Vec<&Record> = Vec::new();
+    let mut size = 0;
+    for record in records {
+        let len = record.to_bytes().map_or(MESSAGE_TARGET, |b| b.len());
+        if !chunk.is_empty() && size + len > MESSAGE_TARGET {
+            out.push(message(id, question, out.is_empty(), &chunk));
+            chunk.clear();
+            size = 0;
+        }
+        chunk.push(record);
+        size += len;
+    }
+    out.push(message(id, question, out.is_empty(), &chunk));
+    out
 }
 
 /// The answer section of a prepared answer for `owner` and `rtype`, decoded.
@@ -125,4 +150,39 @@ pub fn ixfr_serial(request: &Message) -> Option<u32> {
         RData::SOA(soa) if r.record_type() == RecordType::SOA => Some(soa.serial),
         _ => None,
     })
+}
+
+/// Versions of the zone kept for incremental transfers: a secondary more versions behind, or
+/// at a version from before a restart, gets the whole zone.
+pub const HISTORY_VERSIONS: usize = 16;
+
+/// The versions transferred lately, newest last: every version a secondary holds came from a
+/// transfer, so these are the ones it can ask for a difference from.
+#[derive(Debug, Default)]
+pub struct History(Mutex<VecDeque<Arc<ZoneRecords>>>);
+
+impl History {
+    /// The version with `serial`, when kept.
+    pub fn find(&self, serial: u32) -> Option<Arc<ZoneRecords>> {
+        let versions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        versions
+            .iter()
+            .rev()
+            .find(|z| z.serial() == serial)
+            .cloned()
+    }
+
+    /// The version of `snapshot`: kept already, or made and kept.
+    pub fn of(&self, snapshot: &Snapshot) -> Option<Arc<ZoneRecords>> {
+        if let Some(zone) = self.find(snapshot.serial) {
+            return Some(zone);
+        }
+        let zone = Arc::new(ZoneRecords::of(snapshot)?);
+        let mut versions = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if versions.len() == HISTORY_VERSIONS {
+            versions.pop_front();
+        }
+        versions.push_back(zone.clone());
+        Some(zone)
+    }
 }

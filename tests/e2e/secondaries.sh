@@ -10,7 +10,8 @@
 #   2 Withdrawal through the secondaries, TRIALS times (default 20): oxford's mail1 is killed;
 #     each of smarthostd, Knot and BIND is asked oxford's MX until mail1 is gone from it; the
 #     delay of each secondary after smarthostd's own withdrawal is measured. The median and the
-#     worst are printed; the worst must be under 2 s. mail1 then comes back everywhere.
+#     worst are printed; the worst must be under 2 s. mail1 then comes back everywhere. The
+#     secondaries ask IXFR and get differences (RFC 1995): the log shows incremental transfers.
 #   3 A restart of smarthostd: the serial after it is above the serial before, and both
 #     secondaries follow.
 #   4 Refusals, with kdig/dig AXFR: no key (REFUSED), a wrong secret (NOTAUTH, BADSIG), an
@@ -289,6 +290,9 @@ if [ ${#DELAYS_KNOT[@]} = "$TRIALS" ]; then
   awk -v w="$(worst "${DELAYS_KNOT[@]}")" 'BEGIN { exit !(w < 2) }'; check $? "Knot's worst withdrawal delay under 2 s"
   awk -v w="$(worst "${DELAYS_BIND[@]}")" 'BEGIN { exit !(w < 2) }'; check $? "BIND's worst withdrawal delay under 2 s"
 fi
+
+n_incr=$(grep -c 'kind="incremental"' "$W/smarthostd.log" || true)
+[ "$n_incr" -gt 0 ]; check $? "the secondaries took differences by IXFR ($n_incr incremental transfers)"
 
 # ---------------------------------------------------------------------------------------------
 # 3 A restart keeps the serial rising; the secondaries follow

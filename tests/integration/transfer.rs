@@ -466,3 +466,87 @@ async fn a_reload_that_changes_transfer_says_it_waits_for_a_restart() {
     assert!(records.len() > 3);
     assert!(!server.log_text().contains(SECRET));
 }
+
+/// The SOA serial smarthostd serves now.
+async fn serial_now(server: SocketAddr) -> u32 {
+    match &udp(server, "smarthost.internal", RecordType::SOA)
+        .await
+        .answers[0]
+        .data
+    {
+        RData::SOA(soa) => soa.serial,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_ixfr_from_a_version_transferred_before_gets_the_difference() {
+    let relays = [
+        FakeSmtp::start(Behavior::Healthy).await,
+        FakeSmtp::start(Behavior::Healthy).await,
+    ];
+    let sites = format!(
+        "[sites.a]\nhosts = [{}, {}]\n",
+        relays[0].host_entry("m"),
+        relays[1].host_entry("n")
+    );
+    let server = TestServer::start(&Setup::new(format!(
+        "{sites}{}",
+        transfer_table("127.0.0.0/8", "")
+    )))
+    .await;
+    server
+        .wait_mx("a.smarthost.internal", |m| m.len() == 2)
+        .await;
+    let key = good_signer();
+    let axfr = |server: SocketAddr| {
+        let key = key.clone();
+        async move {
+            let (bytes, verifier) = request(RecordType::AXFR, Some(&key));
+            verified_records(&transfer_raw(server, &bytes).await, &mut verifier.unwrap())
+        }
+    };
+    let before = axfr(server.dns).await;
+    let old_soa = before[0].clone();
+    let old_serial = serial_now(server.dns).await;
+    let drain = Some(smarthostd::state::drains::Drain { until: None });
+    server.control.drain("a", "m", drain).await.unwrap();
+    let new_serial = serial_now(server.dns).await;
+    assert_ne!(new_serial, old_serial);
+    let mut m = query("smarthost.internal", RecordType::IXFR, None);
+    m.add_authority(old_soa.clone());
+    let (bytes, verifier) = sign(m, Some(&key));
+    let diff = verified_records(
+        &transfer_raw(server.dns, &bytes).await,
+        &mut verifier.unwrap(),
+    );
+    let after = axfr(server.dns).await;
+    assert_eq!(diff[0], after[0], "opens with the new SOA");
+    assert_eq!(
+        diff[1], old_soa,
+        "then the old SOA: a difference, not the whole zone"
+    );
+    assert_eq!(diff.last(), Some(&after[0]));
+    // What went, up to the new SOA; what came, up to the last.
+    let split = 2 + diff[2..]
+        .iter()
+        .position(|r| r.record_type() == RecordType::SOA)
+        .unwrap();
+    let (gone, came) = (&diff[2..split], &diff[split + 1..diff.len() - 1]);
+    assert!(!gone.is_empty() && diff.len() < after.len(), "{diff:?}");
+    let body = |records: &[Record]| -> Vec<Record> { records[1..records.len() - 1].to_vec() };
+    let mut applied: Vec<Record> = body(&before)
+        .into_iter()
+        .filter(|r| !gone.contains(r))
+        .collect();
+    applied.extend(came.iter().cloned());
+    let key_of = |r: &Record| format!("{r}");
+    let mut applied: Vec<String> = applied.iter().map(key_of).collect();
+    let mut want: Vec<String> = body(&after).iter().map(key_of).collect();
+    applied.sort();
+    want.sort();
+    assert_eq!(
+        applied, want,
+        "the old version with the difference applied is the new one"
+    );
+}
