@@ -19,7 +19,8 @@
 //! - [`health`]: the sole owner of up/down decisions, drains and what a listing does (demotion),
 //!   which on every change builds an
 //! - [`answer`] snapshot (pure) and publishes it atomically to
-//! - [`dns`]: the sockets, which read the current snapshot once per query, and
+//! - [`dns`]: the sockets, which read the current snapshot once per query (zone transfers and
+//!   TSIG-signed queries through [`transfer`], which also sends NOTIFY), and
 //! - [`admin`]: the operator's [`Control`](admin::Control), and status, drain, reload and
 //!   metrics over HTTP, and last
 //! - [`cluster`]: the other instances serving the zone, reached through their admin APIs and
@@ -59,6 +60,7 @@ pub mod reputation;
 pub mod server;
 pub mod state;
 pub mod topology;
+pub mod transfer;
 pub mod wire;
 pub mod zone;
 

@@ -157,8 +157,10 @@ pub async fn start(
             events.clone(),
         )
     });
+    let published = Arc::new(tokio::sync::Notify::new());
     let wiring = Wiring {
         snapshot: snapshot.clone(),
+        published: published.clone(),
         metrics: metrics.clone(),
         probes: ProbeContext {
             reports: reports_tx,
@@ -184,7 +186,18 @@ pub async fn start(
         rate_limiter: dns::rrl::RateLimiter::new(&config.server.rate_limit),
         cookies: dns::cookie::Cookies::new(&config.server.cookies.keys())?,
         metrics: metrics.clone(),
+        transfers: crate::transfer::Transfers::new(config.transfer.as_ref()),
     });
+    if let Some(transfer) = &config.transfer {
+        crate::transfer::notify::spawn(
+            snapshot.clone(),
+            published,
+            transfer.notify.iter().map(|n| n.0).collect(),
+            shared.transfers.keys().first().cloned(),
+            &tracker,
+            shutdown.clone(),
+        );
+    }
     let limits = dns::tcp::TcpLimits {
         idle_timeout: config.server.tcp_idle_timeout,
         max_queries: match config.server.tcp_max_queries {

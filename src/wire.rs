@@ -19,9 +19,11 @@ pub const TYPE_RRSIG: u16 = 46;
 pub const TYPE_NSEC: u16 = 47;
 /// The zone's public keys, at the apex (RFC 4034).
 pub const TYPE_DNSKEY: u16 = 48;
-/// Incremental zone transfer: refused.
+/// A transaction signature (RFC 8945), always the last record of a message.
+pub const TYPE_TSIG: u16 = 250;
+/// Incremental zone transfer (RFC 1995), over TCP: the difference, or the whole zone.
 pub const TYPE_IXFR: u16 = 251;
-/// Full zone transfer: refused.
+/// Full zone transfer: to secondaries of `[transfer]`, over TCP.
 pub const TYPE_AXFR: u16 = 252;
 /// ANY, answered with one RRset (RFC 8482).
 pub const TYPE_ANY: u16 = 255;
@@ -44,7 +46,7 @@ pub mod rcode {
     pub const NXDOMAIN: u8 = 3;
     /// An opcode other than QUERY.
     pub const NOTIMP: u8 = 4;
-    /// Not ours to answer: a name outside the zone, a zone transfer, a class other than IN, a
+    /// Not ours to answer: a name outside the zone, a zone transfer not allowed, a class other than IN, a
     /// client outside `server.allow_query`.
     pub const REFUSED: u8 = 5;
     /// BADVERS is 16: 0 in the header, 1 in the OPT record's extended RCODE.

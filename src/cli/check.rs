@@ -26,6 +26,9 @@ pub(super) fn run(path: &Path) -> Result<(), String> {
     for warning in crate::config::cluster::warnings(&loaded.config) {
         println!("warning: {warning}");
     }
+    for warning in crate::config::transfer::warnings(&loaded.config) {
+        println!("warning: {warning}");
+    }
     for warning in crate::config::tlsa::warnings(&loaded.config) {
         println!("warning: {warning}");
     }

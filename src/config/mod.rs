@@ -10,6 +10,7 @@
 //! - [`tlsa`]: `sites.<name>.hosts[].tlsa` and `tls_key`, the relays' pinned keys, and whether
 //!   they can be published (`[dnssec]`).
 //! - [`dnssec`]: `[dnssec]`, the signing keys' folder and the signatures' lifetime.
+//! - [`transfer`]: `[transfer]`, the secondaries: who may transfer, TSIG keys, NOTIFY.
 
 mod admin;
 pub mod cluster;
@@ -21,6 +22,7 @@ mod locate;
 pub mod reputation;
 pub mod tlsa;
 pub mod token;
+pub mod transfer;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +41,7 @@ pub use error::ConfigError;
 pub use load::{load, parse};
 pub use reputation::{Action, ListConfig, ReputationConfig};
 pub use token::{AdminToken, TOKEN_ENV};
+pub use transfer::{NotifyAddress, TransferConfig, TsigAlgorithm, TsigKeyConfig};
 
 /// The whole configuration, as read from one file.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +72,9 @@ pub struct Config {
     /// Signed answers: the keys and the signatures' lifetime; absent: the zone is unsigned.
     #[serde(default)]
     pub dnssec: Option<DnssecConfig>,
+    /// Zone transfers to secondaries (AXFR/IXFR, NOTIFY, TSIG); absent: every transfer refused.
+    #[serde(default)]
+    pub transfer: Option<TransferConfig>,
 }
 
 /// `[server]`: where smarthostd listens and keeps its state.

@@ -31,6 +31,7 @@ pub(super) fn validate(config: &Config, text: &str) -> Result<(), ConfigError> {
     v.reputation(config)?;
     v.cluster(config)?;
     v.dnssec(config)?;
+    v.transfer(config)?;
     Ok(())
 }
 

@@ -38,6 +38,8 @@ use query::{Fast, parse_fast};
 use respond::{Client, Outcome, Responder};
 use slow::{Slow, parse_slow};
 
+use crate::transfer::{Signed, Transfers};
+
 pub use bind::DnsSockets;
 
 /// What every DNS socket task shares.
@@ -52,6 +54,8 @@ pub struct DnsShared {
     pub cookies: Cookies,
     /// Where each socket task gets its counters (`smarthostd_dns_*`).
     pub metrics: Arc<Metrics>,
+    /// Zone transfers and TSIG-signed queries (`[transfer]`).
+    pub transfers: Transfers,
 }
 
 /// Answers one message into `out` from the current snapshot; `None` when it deserves no answer.
@@ -63,10 +67,24 @@ pub fn handle(
     out: &mut Vec<u8>,
 ) -> Option<Outcome> {
     let snapshot = shared.snapshot.load();
-    answer_with(
-        &snapshot,
+    answer_signed(&snapshot, shared, raw, src, tcp, out)
+}
+
+/// Answers one message into `out` from `snapshot` as [`answer_with`] does, and a TSIG-signed
+/// one (which the fast parser never takes) checked and signed with `shared.transfers`' keys.
+pub fn answer_signed(
+    snapshot: &Snapshot,
+    shared: &DnsShared,
+    raw: &[u8],
+    src: SocketAddr,
+    tcp: bool,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    answer_any(
+        snapshot,
         shared.edns_payload,
         &shared.cookies,
+        Some(&shared.transfers),
         raw,
         src,
         tcp,
@@ -75,11 +93,26 @@ pub fn handle(
 }
 
 /// Answers one message into `out` from `snapshot`: the fast parser first, hickory-server's for
-/// anything it does not vouch for.
+/// anything it does not vouch for. A TSIG is not checked: the message is answered unsigned.
 pub fn answer_with(
     snapshot: &Snapshot,
     edns_payload: u16,
     cookies: &Cookies,
+    raw: &[u8],
+    src: SocketAddr,
+    tcp: bool,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    answer_any(snapshot, edns_payload, cookies, None, raw, src, tcp, out)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn answer_any(
+    snapshot: &Snapshot,
+    edns_payload: u16,
+    cookies: &Cookies,
+    transfers: Option<&Transfers>,
     raw: &[u8],
     src: SocketAddr,
     tcp: bool,
@@ -95,6 +128,17 @@ pub fn answer_with(
         Fast::Query(q) => Some(responder.answer(&q, client, out)),
         Fast::Drop => None,
         Fast::Unusual => {
+            if let Some(transfers) = transfers {
+                let now = crate::dnssec::unix_seconds(std::time::SystemTime::now());
+                let answer = |stripped: &[u8], out: &mut Vec<u8>| {
+                    answer_with(snapshot, edns_payload, cookies, stripped, src, tcp, out)
+                };
+                match transfers.signed_query(raw, src, now, out, answer) {
+                    Signed::Unsigned => {}
+                    Signed::Answered(outcome) => return outcome,
+                    Signed::NotAuth => return Some(Outcome::not_auth(raw)),
+                }
+            }
             let protocol = if tcp { Protocol::Tcp } else { Protocol::Udp };
             match parse_slow(raw, src, protocol) {
                 Slow::Query(q) => Some(responder.answer(&q, client, out)),

@@ -46,6 +46,19 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A request whose TSIG did not verify, answered NOTAUTH (RFC 8945 section 5.2).
+    pub fn not_auth(raw: &[u8]) -> Self {
+        Self {
+            rcode: u16::from(crate::transfer::tsig::NOTAUTH),
+            qtype: crate::transfer::serve::question_type(raw).unwrap_or(0),
+            truncated: false,
+            warm: false,
+            denied: true,
+            question_len: 0,
+            cookie: CookieSeen::Absent,
+        }
+    }
+
     /// What the metrics count of it.
     pub fn counted(&self) -> Answered {
         Answered {

@@ -123,6 +123,24 @@ async fn connection(
             Err(_) => break,
         };
         progress.touch();
+        if crate::transfer::is_transfer(&buf) {
+            let snapshot = shared.snapshot.load();
+            let now = crate::dnssec::unix_seconds(std::time::SystemTime::now());
+            let messages = shared.transfers.transfer(&snapshot, &buf, src, now);
+            drop(snapshot);
+            if !messages.is_empty() {
+                for message in messages {
+                    framed.clear();
+                    framed.extend_from_slice(&(message.len() as u16).to_be_bytes());
+                    framed.extend_from_slice(&message);
+                    tokio::time::timeout(limits.idle_timeout, write.write_all(&framed))
+                        .await
+                        .map_err(|_| timed_out())??;
+                    progress.touch();
+                }
+                continue;
+            }
+        }
         let start = std::time::Instant::now();
         let Some(outcome) = handle(shared, &buf, src, true, &mut out) else {
             continue;

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::rrl::{Verdict, truncate_to_question};
-use super::{DnsShared, answer_with};
+use super::{DnsShared, answer_signed};
 use crate::metrics::CookieSeen;
 
 /// Datagrams taken per system call.
@@ -92,10 +92,9 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
             if src.port() == 0 {
                 continue;
             }
-            let answer = answer_with(
+            let answer = answer_signed(
                 &snapshot,
-                shared.edns_payload,
-                &shared.cookies,
+                shared,
                 &queries[i][..len],
                 src,
                 false,

@@ -20,6 +20,8 @@ use crate::state::writer::FileWriter;
 /// Builds and swaps in snapshots.
 pub(super) struct Publisher {
     snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Woken after each publish.
+    published: Arc<tokio::sync::Notify>,
     metrics: Arc<Metrics>,
     events: EventLog,
     generation: u64,
@@ -41,6 +43,7 @@ pub(super) struct Publisher {
 impl Publisher {
     pub(super) fn new(
         snapshot: Arc<ArcSwap<Snapshot>>,
+        published: Arc<tokio::sync::Notify>,
         metrics: Arc<Metrics>,
         events: EventLog,
         loaded: &Loaded,
@@ -66,6 +69,7 @@ impl Publisher {
         Self {
             generation: snapshot.load().generation,
             snapshot,
+            published,
             metrics,
             events,
             serials,
@@ -222,6 +226,7 @@ impl Publisher {
         self.metrics.generation.set(generation as i64);
         let signatures_made = next.signatures_made;
         self.snapshot.store(Arc::new(next));
+        self.published.notify_one();
         tracing::debug!(generation, serial, signatures_made, "published answers");
     }
 }

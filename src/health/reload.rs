@@ -51,6 +51,10 @@ impl HealthTask {
                 (host.key(&old_topology), (host.target.clone(), h))
             })
             .collect();
+        if !initial && loaded.config.transfer != self.loaded.config.transfer {
+            // The DNS edge and the NOTIFY tasks took [transfer] at start.
+            warn!("[transfer] changed: the new keys, allow and notify apply at the next restart");
+        }
         self.loaded = loaded;
         let topology = self.loaded.topology.clone();
         let now = Instant::now();

@@ -128,6 +128,8 @@ pub struct HealthTask {
 pub struct Wiring {
     /// Where each new generation of answers is published.
     pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Woken after each publish (NOTIFY to secondaries waits on it).
+    pub published: Arc<tokio::sync::Notify>,
     /// The probe, health and blocklist series the task writes.
     pub metrics: Arc<Metrics>,
     /// What probe tasks are started with: the report channel, the bound on probes in flight, the
@@ -161,6 +163,7 @@ impl HealthTask {
     pub async fn run(loaded: Loaded, wiring: Wiring) {
         let Wiring {
             snapshot,
+            published,
             metrics,
             probes,
             mut reports,
@@ -195,6 +198,7 @@ impl HealthTask {
             listings: Listings::new(shutdown.child_token()),
             publisher: Publisher::new(
                 snapshot,
+                published,
                 metrics.clone(),
                 events.clone(),
                 &loaded,
