@@ -5,6 +5,8 @@
 
 use hickory_proto::rr::Name;
 
+/// A message's header is 12 bytes.
+pub const HEADER_LEN: usize = 12;
 /// Class IN.
 pub const CLASS_IN: u16 = 1;
 /// The start of authority record at the apex.

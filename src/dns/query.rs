@@ -11,8 +11,7 @@ use crate::wire::TYPE_OPT;
 
 /// The longest wire name (RFC 1035 section 2.3.4).
 pub const MAX_NAME: usize = 255;
-/// The header is 12 bytes.
-pub const HEADER_LEN: usize = 12;
+pub use crate::wire::HEADER_LEN;
 
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use super::tsig::{Checked, Keys, NOTAUTH, Session, error_name};
 use super::zone::{History, ixfr_serial};
 use crate::answer::Snapshot;
 use crate::config::TransferConfig;
-use crate::dns::query::HEADER_LEN;
 use crate::state::serial::serial_after;
+use crate::wire::HEADER_LEN;
 use crate::wire::{TYPE_AXFR, TYPE_IXFR, TYPE_TSIG};
 
 /// What became of a message that may carry a TSIG.

@@ -11,7 +11,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 
 use crate::answer::{Answer, Lookup, Snapshot};
-use crate::dns::query::HEADER_LEN;
+use crate::wire::HEADER_LEN;
 use crate::wire::{CLASS_IN, TYPE_SOA, wire_name};
 
 /// Records put in one message, counted in their uncompressed size: well under the 64 KiB a TCP
