@@ -227,9 +227,12 @@ log "ready; oxford.smarthost.internal MX answered with $(grep -Ec '^oxford\.smar
 # /etc/smarthostd/smarthost.toml and takes the control socket.
 (cd / && /usr/bin/smarthostd drain oxford/mail1) > "$work/drain" 2>&1 || die "root's drain failed: $(cat "$work/drain")"
 state=/var/lib/smarthostd/drained-hosts
+# drained KEY: the state file holds KEY drained (an undrain is kept as "KEY undrained stamp=...",
+# for the other instances of a cluster).
+drained() { grep -E "^$1( |\$)" "$state" | grep -qv ' undrained'; }
 [ -f "$state" ] || die "$state was not written"
 [ "$(stat -c %U "$state")" = smarthostd ] || die "$state belongs to $(stat -c %U "$state")"
-grep -q 'oxford/mail1' "$state" || die "$state does not name oxford/mail1: $(cat "$state")"
+drained oxford/mail1 || die "$state does not name oxford/mail1: $(cat "$state")"
 log "root drained oxford/mail1 with no flags: $state written by smarthostd"
 
 useradd --no-create-home --shell /usr/sbin/nologin "$OTHER" || die "cannot make the user $OTHER"
@@ -261,15 +264,15 @@ if reply="$(as "$OTHER" curl -s --max-time 5 --unix-socket "$SOCKET" -X POST -H 
   http://localhost/hosts/oxford/mail2/drain 2>&1)"; then
   die "$OTHER reached the control socket: $reply"
 fi
-if grep -q 'oxford/mail2' "$state"; then die "$OTHER's attempts drained oxford/mail2: $(cat "$state")"; fi
+if drained oxford/mail2; then die "$OTHER's attempts drained oxford/mail2: $(cat "$state")"; fi
 log "curl -X POST to $ADMIN as $OTHER: 401; the control socket: not reachable; nothing drained"
 
 # A wrong --token matters only over TCP: that this works shows the socket was taken.
 as "$OPERATOR" /usr/bin/smarthostd drain oxford/mail2 --token not-the-token > "$work/operator" 2>&1 \
   || die "$OPERATOR (group smarthostd) cannot drain: $(cat "$work/operator")"
-grep -q 'oxford/mail2' "$state" || die "$OPERATOR's drain was not saved: $(cat "$state")"
+drained oxford/mail2 || die "$OPERATOR's drain was not saved: $(cat "$state")"
 as "$OPERATOR" /usr/bin/smarthostd undrain oxford/mail2 > "$work/operator" 2>&1 || die "$OPERATOR cannot undrain: $(cat "$work/operator")"
-if grep -q 'oxford/mail2' "$state"; then die "$OPERATOR's undrain was not saved: $(cat "$state")"; fi
+if drained oxford/mail2; then die "$OPERATOR's undrain was not saved: $(cat "$state")"; fi
 log "$OPERATOR (group smarthostd) drained and undrained oxford/mail2 through the socket"
 for user in "${made_users[@]}"; do
   userdel "$user" || die "cannot remove the user $user"
@@ -295,7 +298,7 @@ echo "# changed by install-test" >> /etc/smarthostd/smarthost.toml
 DEBIAN_FRONTEND=noninteractive dpkg --force-confold -i "$deb" > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; die "reinstalling failed"; }
 grep -qx '# changed by install-test' /etc/smarthostd/smarthost.toml || die "reinstalling replaced the changed conffile"
 getent passwd smarthostd >/dev/null || die "reinstalling lost the user"
-grep -q 'oxford/mail1' "$state" || die "reinstalling lost the drained hosts"
+drained oxford/mail1 || die "reinstalling lost the drained hosts"
 [ "$(sha256sum < "$TOKEN")" = "$token_sum" ] || die "reinstalling changed the admin token"
 [ "$(stat -c '%U:%G %a' "$TOKEN")" = "root:smarthostd 640" ] || die "reinstalling changed $TOKEN's owner or mode"
 log "reinstalled: changed conffile, user, drained hosts and admin token kept"
