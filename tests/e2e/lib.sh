@@ -10,6 +10,9 @@
 #   <ID>-oxford     oxford's relays (SMTP sinks) 10.99.1.11, 10.99.1.12, and an nftables table
 #                   counting the MTA's SYNs to them (and blackholing them on demand)
 #   <ID>-cambridge  cambridge's relays 10.99.2.21, 10.99.2.22
+#   <ID>-secondary  when SECONDARY=1: a secondary name server 10.99.0.52 (matrix.sh runs Knot
+#                   there), taking the zone from smarthostd by transfer; it is then the zone's
+#                   only NS and the resolver's only stub address (smarthostd a hidden primary)
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*"; }
 die() { log "FAIL: $*"; exit 1; }
@@ -106,7 +109,11 @@ e2e_layout() { # e2e_layout ID
   IP_SHD2=10.99.0.54     # a second smarthostd, when SHD_IPS lists it
   IP_UNBOUND=10.99.0.10  # the site's recursive resolver (unbound, or the cell's resolver)
   IP_MTA=10.99.0.25
-  SHD_IPS=("$IP_SHD")    # the zone's name servers (NS records, the resolver's stub/forward list)
+  SHD_IPS=("$IP_SHD")    # smarthostd's addresses; the zone's name servers (NS records, the
+                         # resolver's stub/forward list) unless SECONDARY=1 (zone_ns_ips)
+  NS_SEC="$ID-secondary"
+  IP_SEC=10.99.0.52      # the secondary, when SECONDARY=1
+  SECONDARY=0            # 1: smarthostd a hidden primary ([transfer], TSIG key $W/tsig-secret)
   declare -gA HOST_IP=([oxford-mail1]=10.99.1.11 [oxford-mail2]=10.99.1.12
                        [cambridge-mail1]=10.99.2.21 [cambridge-mail2]=10.99.2.22)
   declare -gA HOST_NS=([oxford-mail1]=$NS_OX [oxford-mail2]=$NS_OX
@@ -171,7 +178,7 @@ cleanup() {
     log "--- failure context ($MODE) ---"
     local f
     for f in "$W"/smarthostd*.log; do [ -f "$f" ] && { echo "$(basename "$f") (tail):"; tail -n 30 "$f"; }; done
-    for f in "$W"/resolver-*.log "$W/unbound.log"; do [ -f "$f" ] && { echo "$(basename "$f") (tail):"; tail -n 15 "$f"; }; done
+    for f in "$W"/resolver-*.log "$W"/secondary-*.log "$W/unbound.log"; do [ -f "$f" ] && { echo "$(basename "$f") (tail):"; tail -n 15 "$f"; }; done
     mta_failure_context
   fi
   mta_stop
@@ -205,6 +212,7 @@ assert() { # assert MESSAGE -- COMMAND...
 # ---------------------------------------------------------------------------------------------
 setup_network() {
   local ns
+  [ "$SECONDARY" = 1 ] && ALL_NS+=("$NS_SEC")
   for ns in "${ALL_NS[@]}"; do
     ip netns list | awk '{print $1}' | grep -qx "$ns" && die "netns $ns already exists"
   done
@@ -216,8 +224,9 @@ setup_network() {
   ip -n "$NS_CORE" link add br0 type bridge
   ip -n "$NS_CORE" link set br0 up
   local role
-  for role in dns mta oxford cambridge; do
-    ns="$ID-$role"
+  for ns in "${ALL_NS[@]}"; do
+    [ "$ns" = "$NS_CORE" ] && continue
+    role="${ns#"$ID"-}"
     ip -n "$NS_CORE" link add "v-$role" type veth peer name eth0 netns "$ns"
     ip -n "$NS_CORE" link set "v-$role" master br0 up
     ip -n "$ns" link set eth0 up
@@ -226,6 +235,7 @@ setup_network() {
   for a in "${SHD_IPS[@]}"; do ip -n "$NS_DNS" addr add "$a/16" dev eth0; done
   ip -n "$NS_DNS" addr add "$IP_UNBOUND/16" dev eth0
   ip -n "$NS_MTA" addr add "$IP_MTA/16" dev eth0
+  [ "$SECONDARY" = 1 ] && ip -n "$NS_SEC" addr add "$IP_SEC/16" dev eth0
   local h
   for h in "${!HOST_IP[@]}"; do ip -n "${HOST_NS[$h]}" addr add "${HOST_IP[$h]}/16" dev eth0; done
 
@@ -288,12 +298,17 @@ start_sinks() {
 # ---------------------------------------------------------------------------------------------
 # write_smarthostd_config INSTANCE: the config of instance 1 (IP_SHD, admin 127.0.0.1:8053) or 2
 # (IP_SHD2, admin 127.0.0.1:8054), each with its own folder, i.e. its own state_dir; the zone
-# names every address of SHD_IPS as a name server. With two instances, they are one cluster:
-# [cluster] names both admin listeners, and both read one token file (made once per run).
+# names every address of SHD_IPS as a name server (with SECONDARY=1 the secondary alone). With
+# two instances, they are one cluster: [cluster] names both admin listeners, and both read one
+# token file (made once per run). With SECONDARY=1, [transfer]: the secondary may transfer with
+# an hmac-sha256 key made once per run ($W/tsig-secret) and is sent NOTIFY.
 shd_ip() { [ "$1" = 1 ] && echo "$IP_SHD" || echo "$IP_SHD2"; }
 shd_admin() { echo "127.0.0.1:$(( 8052 + $1 ))"; }
 shd_dir() { [ "$1" = 1 ] && echo "$W/smarthostd" || echo "$W/smarthostd-$1"; }
 shd_log() { [ "$1" = 1 ] && echo "$W/smarthostd.log" || echo "$W/smarthostd-$1.log"; }
+# The addresses resolvers are pointed at (and the zone's NS records): the smarthostd instances,
+# or with SECONDARY=1 the secondary alone.
+zone_ns_ips() { if [ "$SECONDARY" = 1 ]; then echo "$IP_SEC"; else printf '%s\n' "${SHD_IPS[@]}"; fi; }
 
 write_smarthostd_config() {
   local inst="$1" dir i
@@ -303,8 +318,9 @@ write_smarthostd_config() {
     echo "\$ORIGIN smarthost.internal."
     echo "\$TTL 30"
     echo "@   IN SOA ns1.smarthost.internal. hostmaster.smarthost.internal. ( 1 3600 600 86400 2 )"
-    for ((i = 0; i < ${#SHD_IPS[@]}; i++)); do echo "@   IN NS  ns$(( i + 1 )).smarthost.internal."; done
-    for ((i = 0; i < ${#SHD_IPS[@]}; i++)); do echo "ns$(( i + 1 )) IN A   ${SHD_IPS[$i]}"; done
+    local ns_ips; mapfile -t ns_ips < <(zone_ns_ips)
+    for ((i = 0; i < ${#ns_ips[@]}; i++)); do echo "@   IN NS  ns$(( i + 1 )).smarthost.internal."; done
+    for ((i = 0; i < ${#ns_ips[@]}; i++)); do echo "ns$(( i + 1 )) IN A   ${ns_ips[$i]}"; done
     # a name below an empty non-terminal (deep), for the signed zone's NODATA proof there
     if [ "$SHD_DNSSEC" = 1 ]; then echo 'info.deep IN TXT "e2e"'; fi
   } > "$dir/smarthost.internal.zone"
@@ -351,6 +367,24 @@ EOF
       "$SMARTHOSTD_BIN" dnssec keygen --config "$dir/smarthost.toml" >"$W/keygen.log" 2>&1 \
         || { cat "$W/keygen.log"; die "smarthostd dnssec keygen failed"; }
     fi
+  fi
+  if [ "$SECONDARY" = 1 ]; then
+    # the key, made once (tsig-keygen, as the guide says); the config holding it is for root alone
+    if [ ! -s "$W/tsig-secret" ]; then
+      ( umask 077; tsig-keygen -a hmac-sha256 smarthost-xfr | sed -n 's/.*secret "\(.*\)";.*/\1/p' > "$W/tsig-secret" )
+      [ -s "$W/tsig-secret" ] || die "tsig-keygen printed no secret"
+    fi
+    chmod 600 "$dir/smarthost.toml"
+    cat >> "$dir/smarthost.toml" <<EOF
+
+[transfer]
+allow = ["$IP_SEC/32"]
+notify = ["$IP_SEC"]
+[[transfer.tsig]]
+name = "smarthost-xfr"
+algorithm = "hmac-sha256"
+secret = "$(cat "$W/tsig-secret")"
+EOF
   fi
   "$SMARTHOSTD_BIN" check-config "$dir/smarthost.toml" >"$W/check-config-$inst.log" 2>&1 \
     || { cat "$W/check-config-$inst.log"; die "smarthostd check-config failed"; }
@@ -447,7 +481,7 @@ unbound_dnssec() {
 start_unbound() {
   mkdir -p "$W/unbound"
   local stub="" a
-  for a in "${SHD_IPS[@]}"; do stub+="  stub-addr: $a"$'\n'; done
+  for a in $(zone_ns_ips); do stub+="  stub-addr: $a"$'\n'; done
   cat > "$W/unbound/unbound.conf" <<EOF
 server:
   interface: $IP_UNBOUND

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # matrix.sh: the failover proof of mta-failover.sh, in its "killed" mode, across MTAs and
-# resolvers, and with two smarthostd instances.
+# resolvers, with two smarthostd instances, and through a secondary name server.
 #
 # WHAT IT PROVES
 #   Each cell is one run of the proof with one MTA behind one resolver (layout and sinks as in
@@ -38,6 +38,18 @@
 #                        running, the relays are killed and restored 5 times while both instances
 #                        are polled every 50 ms: their withdrawals must be at most one probe
 #                        interval plus one timeout (2 s, + 0.1 s of polling) apart.
+#     secondary          Postfix (MX) / unbound stub-zone to a Knot secondary ONLY: smarthostd is
+#                        a hidden primary ([transfer]: allow and notify the secondary, one
+#                        hmac-sha256 key made by tsig-keygen at run time); Knot (10.99.0.52, in a
+#                        namespace of its own) transfers the zone with that key and takes
+#                        smarthostd's signed NOTIFY; the zone's NS names the secondary alone.
+#                        Besides the proof above: the secondary's withdrawal and re-listing are
+#                        measured after smarthostd's (withdrawal within 2 s); unbound's config
+#                        names the secondary alone, and nftables counters by source address
+#                        show unbound asked the secondary and sent smarthostd nothing (nor did
+#                        any source but the secondary and this script's probes from the MTA
+#                        namespace); the secondary took NOTIFY and IXFRs; the secret is not in
+#                        smarthostd's log.
 #     unbound-dnssec     Postfix (MX) / unbound validating with the zone's trust anchor;
 #     bind-dnssec        Postfix (MX) / BIND 9 forward only, dnssec-validation yes, trust-anchors;
 #     kresd-dnssec       Postfix (MX) / Knot Resolver policy.FORWARD (validating), trust_anchors.add;
@@ -63,7 +75,8 @@
 #   It ends with "matrix: P passed, F failed" and exits non-zero on any failure.
 #
 # WHAT IT NEEDS
-#   As mta-failover.sh, plus Debian's bind9, knot-resolver, pdns-recursor and dnsmasq-base
+#   As mta-failover.sh, plus Debian's bind9, knot-resolver, pdns-recursor, dnsmasq-base, knot and
+#   bind9-utils (tsig-keygen)
 #   (apt-get, with service starts denied through policy-rc.d), and exim4-daemon-light and
 #   opensmtpd, which conflict with postfix as packages: they are fetched with `apt-get download`
 #   and unpacked with dpkg-deb -x under E2E_MTA_ROOT, their libraries installed with apt-get.
@@ -82,7 +95,8 @@
 #
 # ISOLATION
 #   As mta-failover.sh: namespaces and addresses in 10.99.0.0/16 only, every resolver at
-#   10.99.0.10 answering smarthost.internal from smarthostd and nothing else (BIND from a local
+#   10.99.0.10 answering smarthost.internal from smarthostd (in the secondary cell: from the Knot
+#   secondary, which alone talks to smarthostd, at 10.99.0.52) and nothing else (BIND from a local
 #   empty root zone, so no root-server traffic is even attempted; Knot Resolver with priming and
 #   the trust-anchor probes unloaded; PowerDNS Recursor refusing other names in a Lua preresolve
 #   hook; dnsmasq and unbound refusing them). An EXIT trap stops every process by its id (smtpd's
@@ -133,7 +147,9 @@
 #     for the relay to cambridge to be let go (last delivery + keepalive + 10 s + 1 s).
 #   Slack after withdrawal (the resolver's cache cap + 1 s of whole-second expiry + the MTA's
 #   per-try time, 0 for refused connections + 1 s of scheduling): 3 s for every cell; OpenSMTPD:
-#   until its give-up + 1 s, as above (9-20 s).
+#   until its give-up + 1 s, as above (9-20 s); secondary: 2 s more (5 s) for the secondary's
+#   lag (smarthostd's NOTIFY spacing of 1 s, then Knot's SOA check and IXFR: the bound
+#   secondaries.sh holds Knot and BIND to).
 #   two-ns: unbound infra-host-ttl 10 s (default 900 s: after unbound has met a dead instance it
 #   keeps avoiding it; measured here with the default: not asked again within 120 s of its
 #   restart, while mail flowed), outgoing-interface 10.99.0.10.
@@ -143,7 +159,7 @@
 #   resolver packages and the unpacked MTAs (11 s of it installing and unpacking, the libraries
 #   being present; add the download of about 15 MB on a fresh machine), and up to 261 s while
 #   other builds shared the cores; the four -dnssec cells add about 50 s (all 14 cells: 234 s
-#   with other builds on the cores). resolver-checks.sh, run after it in CI, takes about 35 s,
+#   with other builds on the cores), the secondary cell 13-16 s. resolver-checks.sh, run after it in CI, takes about 35 s,
 #   dnssec.sh about 25 s.
 
 set -Eeuo pipefail
@@ -154,7 +170,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 SYS_PY=/usr/bin/python3   # Debian's, with python3-aiosmtpd (not a pyenv one on PATH)
 
 ALL_CELLS=(postfix postfix-bracketed exim-mx exim-byname opensmtpd bind kresd pdns-recursor dnsmasq two-ns
-           unbound-dnssec bind-dnssec kresd-dnssec pdns-dnssec)
+           secondary unbound-dnssec bind-dnssec kresd-dnssec pdns-dnssec)
 N="${E2E_MESSAGES:-50}"
 CELL=all
 while [ $# -gt 0 ]; do
@@ -189,6 +205,8 @@ ensure_matrix_packages() {
   [ -x /usr/sbin/kresd ] || missing+=(knot-resolver)
   [ -x /usr/sbin/pdns_recursor ] || missing+=(pdns-recursor)
   [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+  [ -x /usr/sbin/knotd ] || missing+=(knot)
+  command -v tsig-keygen >/dev/null || [ -x /usr/sbin/tsig-keygen ] || missing+=(bind9-utils)
   if [ ${#missing[@]} -gt 0 ]; then with_policy_rc_d apt_install "${missing[@]}" || die "apt-get install failed"; fi
   ensure_unpacked_mtas
   return 0
@@ -254,6 +272,9 @@ case "$CELL" in
   pdns-recursor)      MTA=postfix           RES=pdns-recursor ;;
   dnsmasq)            MTA=postfix           RES=dnsmasq ;;
   two-ns)             MTA=postfix           RES=unbound; SHD_IPS=("$IP_SHD" "$IP_SHD2") ;;
+  # unbound's queries leave from its own address, so that they can be told apart (count_dns53)
+  secondary)          MTA=postfix           RES=unbound; SECONDARY=1
+                      UNBOUND_EXTRA="  outgoing-interface: $IP_UNBOUND" ;;
   unbound-dnssec)     MTA=postfix           RES=unbound; SHD_DNSSEC=1 ;;
   bind-dnssec)        MTA=postfix           RES=bind; SHD_DNSSEC=1 ;;
   kresd-dnssec)       MTA=postfix           RES=kresd; SHD_DNSSEC=1 ;;
@@ -274,7 +295,10 @@ case "$MTA" in
   opensmtpd) MTA_HOLD=0 ;;   # but see opensmtpd_relay_released
   *) MTA_HOLD=0 ;;
 esac
-SLACK=$(( RES_HOLD + 1 + MTA_HOLD + 1 ))
+# A secondary between smarthostd and the resolver adds its own lag (NOTIFY at most 1 s after the
+# previous one, then an SOA check and an IXFR): 2 s, the bound secondaries.sh holds Knot to.
+SEC_HOLD=0; [ "$SECONDARY" = 1 ] && SEC_HOLD=2
+SLACK=$(( RES_HOLD + 1 + MTA_HOLD + 1 + SEC_HOLD ))
 
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -451,6 +475,115 @@ start_resolver() {
     pdns-recursor) start_pdns_recursor ;;
     dnsmasq) start_dnsmasq ;;
   esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# secondary: Knot as the secondary of smarthostd (a hidden primary), the resolver's only upstream
+# ---------------------------------------------------------------------------------------------
+# Knot 3.x at IP_SEC in its own namespace: it transfers smarthost.internal from smarthostd with
+# the run's TSIG key and takes NOTIFY from smarthostd's address signed with it (deploy/GUIDE.md,
+# section 15); waits until it serves smarthostd's serial (20 s).
+start_secondary() {
+  local d="$W/knot" i s_shd="" s_sec=""
+  mkdir -p "$d/db"
+  ( umask 077; cat > "$d/knot.conf" <<CONF
+server:
+    listen: $IP_SEC@53
+    rundir: "$d"
+log:
+  - target: stderr
+    any: info
+database:
+    storage: "$d/db"
+key:
+  - id: smarthost-xfr
+    algorithm: hmac-sha256
+    secret: $(cat "$W/tsig-secret")
+remote:
+  - id: smarthostd
+    address: $IP_SHD@53
+    key: smarthost-xfr
+acl:
+  - id: notify-from-smarthostd
+    address: $IP_SHD
+    key: smarthost-xfr
+    action: notify
+template:
+  - id: default
+    storage: "$d"
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: none
+zone:
+  - domain: smarthost.internal
+    master: smarthostd
+    acl: notify-from-smarthostd
+CONF
+  )
+  knotc -c "$d/knot.conf" conf-check >/dev/null || die "knotc conf-check failed"
+  ip netns exec "$NS_SEC" knotd -c "$d/knot.conf" >"$W/secondary-knot.log" 2>&1 &
+  EXTRA_PID[knotd]=$!
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "${EXTRA_PID[knotd]}" 2>/dev/null || die "knotd exited (see its log)"
+    s_shd=$(soa_serial "$IP_SHD") s_sec=$(soa_serial "$IP_SEC")
+    [ -n "$s_sec" ] && [ "$s_sec" = "$s_shd" ] && { log "Knot serves the zone, serial $s_sec"; return 0; }
+    sleep 0.1
+  done
+  die "Knot did not take the zone within 20 s (smarthostd's serial ${s_shd:-none}, Knot's ${s_sec:-none})"
+}
+soa_serial() { ip netns exec "$NS_MTA" dig +short +norec +time=1 +tries=1 @"$1" smarthost.internal SOA 2>/dev/null | awk '{ print $3 }'; }
+
+# DNS queries (UDP, and TCP SYNs) to port 53 of smarthostd and of the secondary, counted by
+# source in their namespaces: smarthostd may be asked by the secondary and by this script's own
+# probes from the MTA namespace, by nothing else; the resolver must ask the secondary.
+count_dns53_setup() {
+  local ns addr
+  for ns in "$NS_DNS" "$NS_SEC"; do
+    [ "$ns" = "$NS_DNS" ] && addr=$IP_SHD || addr=$IP_SEC
+    ip netns exec "$ns" nft -f - <<NFT
+table inet she2e {
+  counter from_resolver { }
+  counter from_secondary { }
+  counter from_others { }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ip daddr $addr udp dport 53 goto count
+    ip daddr $addr tcp dport 53 tcp flags & (syn | ack) == syn goto count
+  }
+  chain count {
+    ip saddr $IP_UNBOUND counter name "from_resolver" return
+    ip saddr $IP_SEC counter name "from_secondary" return
+    ip saddr != $IP_MTA counter name "from_others"
+  }
+}
+NFT
+  done
+}
+dns53_count() { # dns53_count NAMESPACE COUNTER
+  ip netns exec "$1" nft list counter inet she2e "$2" | awk '/packets/ { for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1) }'
+}
+
+# The resolver is pointed at the secondary alone, and never asked smarthostd anything.
+check_resolver_upstream() {
+  local stubs to_sec from_sec at_shd others a
+  stubs=$(sed -n 's/^ *stub-addr: *//p' "$W/unbound/unbound.conf" | tr '\n' ' ')
+  check $([ "$stubs" = "$IP_SEC " ] && ! grep -q "$IP_SHD" "$W/unbound/unbound.conf" && echo 0 || echo 1) \
+    "unbound's config names the secondary alone ($stubs) and not smarthostd's address"
+  to_sec=$(dns53_count "$NS_SEC" from_resolver)
+  at_shd=$(dns53_count "$NS_DNS" from_resolver)
+  others=$(dns53_count "$NS_DNS" from_others)
+  from_sec=$(dns53_count "$NS_DNS" from_secondary)
+  log "DNS packets to port 53: unbound -> Knot $to_sec; Knot -> smarthostd $from_sec; unbound -> smarthostd $at_shd; any other source but the test's probes -> smarthostd $others"
+  check $(( to_sec > 0 ? 0 : 1 )) "unbound asked the secondary ($to_sec queries)"
+  check $(( at_shd == 0 && others == 0 ? 0 : 1 )) "unbound asked smarthostd nothing (0 packets from it or any other source)"
+  check $(( from_sec > 0 ? 0 : 1 )) "the secondary asked smarthostd ($from_sec packets: SOA checks, transfers)"
+  NOTIFIES=$(grep -c 'notify, incoming, remote '"$IP_SHD" "$W/secondary-knot.log" || true)
+  IXFRS=$(grep -c 'kind="incremental"' "$W/smarthostd.log" || true)
+  log "Knot's log: $NOTIFIES NOTIFY taken from smarthostd; smarthostd's log: $IXFRS incremental transfers"
+  check $(( NOTIFIES > 0 ? 0 : 1 )) "the secondary took smarthostd's signed NOTIFY ($NOTIFIES)"
+  check $(( IXFRS > 0 ? 0 : 1 )) "the secondary followed by IXFR ($IXFRS)"
+  ! grep -qF "$(cat "$W/tsig-secret")" "$W/smarthostd.log" && a=0 || a=1
+  check "$a" "the TSIG secret is nowhere in smarthostd's log"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -699,8 +832,10 @@ mta_desc() {
 run_failover() {
   log "cell=$CELL mta=$MTA resolver=$RES N=$N slack=${SLACK}s smarthostd=$SMARTHOSTD_BIN work=$W"
   setup_network
+  [ "$SECONDARY" = 1 ] && count_dns53_setup
   start_sinks
   start_smarthostd 1
+  [ "$SECONDARY" = 1 ] && start_secondary
   start_resolver
   wait_answer is_full "$IP_UNBOUND" "$CHANGE_TIMEOUT" >/dev/null \
     || die "the resolver never showed the full oxford answer"
@@ -737,6 +872,10 @@ run_failover() {
   send_batch p2 1 "$half" >"$W/send-p2a.log" 2>&1 &
   local send_pid=$!
   T_WD=$(wait_answer is_withdrawn "$IP_SHD" "$CHANGE_TIMEOUT") || die "smarthostd never withdrew the oxford hosts"
+  if [ "$SECONDARY" = 1 ]; then
+    T_WD_SEC=$(wait_answer is_withdrawn "$IP_SEC" "$CHANGE_TIMEOUT") || die "the secondary never showed the withdrawal"
+    log "the secondary withdrew oxford $(calc "$T_WD_SEC - $T_WD") s after smarthostd"
+  fi
   T_WD_RES=$(wait_answer is_withdrawn "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed the withdrawal"
   log "smarthostd withdrew oxford $(calc "$T_WD - $T_OUT") s after the kill; $RES followed $(calc "$T_WD_RES - $T_WD") s later;" \
       "answer: $(mx_answer "$IP_SHD" | tr '\n' ' ')"
@@ -782,6 +921,10 @@ run_failover() {
   bring_back
   T_BACK=$(now)   # the return: both restarted relays listen (a loaded machine takes seconds to start them)
   T_RS=$(wait_answer is_restored "$IP_SHD" "$CHANGE_TIMEOUT") || die "smarthostd never listed the oxford hosts again"
+  if [ "$SECONDARY" = 1 ]; then
+    T_RS_SEC=$(wait_answer is_restored "$IP_SEC" "$CHANGE_TIMEOUT") || die "the secondary never showed oxford again"
+    log "the secondary listed oxford again $(calc "$T_RS_SEC - $T_RS") s after smarthostd"
+  fi
   T_RS_RES=$(wait_answer is_restored "$IP_UNBOUND" "$CHANGE_TIMEOUT") || die "the resolver never showed oxford again"
   log "smarthostd listed oxford again $(calc "$T_RS - $T_BACK") s after the return; $RES followed $(calc "$T_RS_RES - $T_RS") s later"
   if [ "$MTA" = opensmtpd ]; then
@@ -802,12 +945,20 @@ run_failover() {
 
   # --- whole run ------------------------------------------------------------------------------
   finish_run $(( 3 * N ))
+  local via=""
+  if [ "$SECONDARY" = 1 ]; then
+    check_resolver_upstream
+    check $(awk -v w="$(calc "$T_WD_SEC - $T_WD")" 'BEGIN { exit !(w < 2) }' && echo 0 || echo 1) \
+      "the secondary withdrew oxford within 2 s of smarthostd ($(calc "$T_WD_SEC - $T_WD") s)"
+    via=", through the Knot secondary: withdrawn +$(calc "$T_WD_SEC - $T_WD")s, re-listed +$(calc "$T_RS_SEC - $T_RS")s after smarthostd"
+  fi
   local result=PASS; [ "$FAILED" = 0 ] || result=FAIL
   [ "$HELD" = 0 ] || result="$result ($HELD held, released by smtpctl schedule all)"
-  table_row "$CELL" "$(mta_desc)" "$RES" "$(calc "$T_WD - $T_OUT")" "$(calc "$T_WD_RES - $T_WD")" \
+  [ "$SECONDARY" = 1 ] && result="$result; secondary +$(calc "$T_WD_SEC - $T_WD") / +$(calc "$T_RS_SEC - $T_RS")"
+  table_row "$CELL" "$(mta_desc)" "$RES$([ "$SECONDARY" = 1 ] && echo ' -> Knot secondary')" "$(calc "$T_WD - $T_OUT")" "$(calc "$T_WD_RES - $T_WD")" \
     "$(calc "$T_FIRST_REMOTE - $T_OUT")" "$SYN_AFTER/$ATT_AFTER" "$SLACK_USED" "$(calc "$T_RS - $T_BACK")" \
     "$(calc "$T_RS_RES - $T_RS")" "$(calc "$T_FIRST_LOCAL - $T_BACK")" "$result"
-  summary "baseline $P1C; failover $P2C; failback $P3C; withdrawn $(calc "$T_WD - $T_OUT")s after the kill (resolver +$(calc "$T_WD_RES - $T_WD")s), first cambridge delivery $(calc "$T_FIRST_REMOTE - $T_OUT")s after the kill, attempts to oxford after withdrawal+${SLACK_USED}s: syn=$SYN_AFTER log=$ATT_AFTER (before: syn=$(( SYN_AT_B - SYN_BEFORE )) log=$ATT_BEFORE), re-listed $(calc "$T_RS - $T_BACK")s after the return (resolver +$(calc "$T_RS_RES - $T_RS")s), first in-site delivery $(calc "$T_FIRST_LOCAL - $T_BACK")s after the return"
+  summary "baseline $P1C; failover $P2C; failback $P3C; withdrawn $(calc "$T_WD - $T_OUT")s after the kill (resolver +$(calc "$T_WD_RES - $T_WD")s), first cambridge delivery $(calc "$T_FIRST_REMOTE - $T_OUT")s after the kill, attempts to oxford after withdrawal+${SLACK_USED}s: syn=$SYN_AFTER log=$ATT_AFTER (before: syn=$(( SYN_AT_B - SYN_BEFORE )) log=$ATT_BEFORE), re-listed $(calc "$T_RS - $T_BACK")s after the return (resolver +$(calc "$T_RS_RES - $T_RS")s), first in-site delivery $(calc "$T_FIRST_LOCAL - $T_BACK")s after the return$via"
 }
 
 # The resolver resolves nothing outside smarthost.internal (it must neither recurse to the root
