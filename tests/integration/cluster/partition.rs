@@ -123,12 +123,12 @@ async fn a_partitioned_instance_is_reported_keeps_answering_and_catches_up() {
     // Healed: it catches up, and its return is an event.
     cut.heal();
     within(
-        Duration::from_secs(3),
+        Duration::from_secs(5),
         "the cut-off instance catching up",
         || async { cut.server(2).mx(OXFORD).await == without_mail1() },
     )
     .await;
-    within(Duration::from_secs(3), "the peer's return", || async {
+    within(Duration::from_secs(5), "the peer's return", || async {
         let back = events(0).iter().any(|e| {
             e.kind == Kind::Peer
                 && e.to.as_deref() == Some("reachable")
@@ -180,7 +180,7 @@ async fn crossed_changes_resolve_to_the_later_one_everywhere() {
     for i in 0..3 {
         let server = cut.server(i);
         within(
-            Duration::from_secs(3),
+            Duration::from_secs(5),
             "the later changes everywhere",
             || async { server.mx(OXFORD).await == want },
         )
@@ -189,7 +189,7 @@ async fn crossed_changes_resolve_to_the_later_one_everywhere() {
     // And they stay so: the registers agree, line for line.
     let file =
         |i: usize| std::fs::read_to_string(cut.server(i).dir.path().join("drained-hosts")).unwrap();
-    within(Duration::from_secs(3), "the same registers", || async {
+    within(Duration::from_secs(5), "the same registers", || async {
         file(0) == file(1) && file(1) == file(2)
     })
     .await;
@@ -252,7 +252,7 @@ async fn a_reload_made_while_an_instance_was_cut_off_reaches_it_when_it_is_back(
     );
     cut.heal();
     let server = cut.server(2);
-    within(Duration::from_secs(3), "the reload it missed", || async {
+    within(Duration::from_secs(5), "the reload it missed", || async {
         server.mx(OXFORD).await == want
     })
     .await;
