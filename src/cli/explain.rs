@@ -14,7 +14,7 @@ use hickory_proto::rr::RData;
 
 use super::mta::{Lookup, Mta, Profile};
 use crate::answer::demotions::NOTE_PREFIX;
-use crate::probe::resolve::resolver_for;
+use crate::resolver::resolver_for;
 
 /// What an MTA would do with a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub async fn explain(
 ) -> Result<Explanation, String> {
     let profile = mta.unwrap_or(Mta::Postfix).profile();
     let servers: Vec<SocketAddr> = server.into_iter().collect();
-    let resolver = resolver_for(&servers)?;
+    let resolver = resolver_for(&servers).map_err(|e| e.to_string())?;
     let fqdn = if domain.ends_with('.') {
         domain.to_string()
     } else {
