@@ -22,7 +22,7 @@ pub(crate) fn snapshot(config: &str, zone: &str) -> crate::answer::Snapshot {
     let zone =
         crate::zone::StaticZone::parse(Path::new("test.zone"), zone.to_string(), &topology.origin)
             .unwrap_or_else(|e| panic!("{e}"));
-    let health = std::sync::Arc::new(crate::health::HealthView::all_up(&topology));
+    let health = std::sync::Arc::new(crate::answer::HealthView::all_up(&topology));
     crate::answer::build(topology, &zone, health, &Default::default(), 7, 1, None)
         .expect("answers fit")
 }
@@ -76,7 +76,7 @@ impl SignedZone {
     /// Builds generation `serial` with `health` at `now`, signed.
     pub(crate) fn build(
         &mut self,
-        health: crate::health::HealthView,
+        health: crate::answer::HealthView,
         now: u64,
         serial: u32,
     ) -> crate::answer::Snapshot {

@@ -2,7 +2,7 @@
 //!
 //! Pure functions of topology and health; the snapshot turns their plans into records.
 
-use super::health::HealthView;
+use super::HealthView;
 use crate::topology::{HostId, SiteId, Topology, View};
 
 /// One MX record to be: an exchange and its preference.
@@ -85,15 +85,9 @@ pub fn all_plan(topology: &Topology, health: &HealthView) -> MxPlan {
     plan(health, configured, |_| Mode::Normal, |_| true)
 }
 
-/// `site_plan` with the first fallback site's healthy hosts raised to the local preference: the
-/// answer a `warm_share` of queries gets so that standby relays keep sending. `None` when it
-/// would not differ (no fallback, or the local hosts are down anyway).
-pub fn warm_plan(topology: &Topology, health: &HealthView, site: SiteId) -> Option<MxPlan> {
-    raise_warm(topology, site_plan(topology, health, site), site)
-}
-
 /// `plan`, an answer of `site`, with its first fallback site's hosts raised to the local
-/// preference; `None` when that changes nothing.
+/// preference: the answer a `warm_share` of queries gets so that standby relays keep sending.
+/// `None` when that changes nothing (no fallback, or the local hosts are down anyway).
 pub fn raise_warm(topology: &Topology, mut plan: MxPlan, site: SiteId) -> Option<MxPlan> {
     let (warm_site, _) = *topology.sites[site].fallback.first()?;
     if plan.mode != Mode::Normal {
@@ -152,7 +146,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::health::State;
+    use crate::answer::State;
     use crate::test_support::{config_from, topology};
 
     const THREE_SITES: &str = r#"
@@ -301,14 +295,14 @@ mod tests {
     }
 
     #[test]
-    fn the_warm_plan_raises_the_first_fallback_site() {
+    fn raising_warm_lifts_the_first_fallback_site() {
         let text = THREE_SITES.replace(
             "[sites.cambridge]",
             "fallback = [\"cambridge\", \"london\"]\n[sites.cambridge]",
         );
         let topo = topology(&config_from(&text));
         let mut health = HealthView::all_up(&topo);
-        let warm = warm_plan(&topo, &health, 0).unwrap();
+        let warm = raise_warm(&topo, site_plan(&topo, &health, 0), 0).unwrap();
         assert_eq!(
             prefs(&warm, &topo),
             vec![
@@ -320,6 +314,6 @@ mod tests {
         );
         health.set_host(0, State::Down);
         health.set_host(1, State::Down);
-        assert_eq!(warm_plan(&topo, &health, 0), None);
+        assert_eq!(raise_warm(&topo, site_plan(&topo, &health, 0), 0), None);
     }
 }

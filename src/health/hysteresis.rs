@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::State;
+use crate::answer::State;
 
 /// The thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

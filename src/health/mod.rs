@@ -1,6 +1,6 @@
 //! Health: what is known of each smart host's addresses, and (with probing) who decides it.
 //!
-//! - [`HealthView`]: the answer builder's input: per host, each address's state and whether an
+//! - [`HealthView`](crate::answer::HealthView): the answer builder's input: per host, each address's state and whether an
 //!   operator drained it.
 //! - [`hysteresis`]: up/down decisions with flap protection (pure).
 //! - [`HealthTask`]: the sole owner of those decisions; takes probe reports, resolutions and
@@ -13,23 +13,20 @@
 //! - `listings`: what it keeps of the blocklist checks of the sites' egress addresses (the
 //!   book of verdicts and standings, the demotions the answers are built with); `verdicts`:
 //!   what it does with each lookup, and where a listing change is reported.
-//! - [`status`]: the report the admin API serves (made in `report`).
+//! - [`status`]: the report the admin API serves, and how the task gathers it.
 
 mod drain;
 pub mod hysteresis;
 mod kept;
 mod keys;
-mod listing_status;
 mod listings;
 mod probes;
 mod publish;
 mod reload;
-mod report;
 mod resolvers;
 mod runtime;
 pub mod status;
 mod task;
 mod verdicts;
 
-pub use crate::answer::health::{AddressHealth, HealthView, HostHealth, State};
 pub use task::{Command, DrainOutcome, HealthTask, MergeOutcome, Wiring, first_round_bound};

@@ -15,7 +15,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::State;
 use super::hysteresis::Thresholds;
 use super::kept::Kept;
 use super::listings::Listings;
@@ -25,6 +24,7 @@ use super::resolvers::Resolvers;
 use super::runtime::HostRuntime;
 use super::status::{DrainStatus, StatusReport};
 use crate::answer::Snapshot;
+use crate::answer::State;
 use crate::events::{Event, EventLog};
 use crate::loaded::Loaded;
 use crate::metrics::{AddressLabels, Metrics, TransitionLabels};

@@ -2,17 +2,16 @@
 
 use std::time::Instant;
 
-use super::State;
-use super::runtime::view_of;
-use super::status::{
+use super::{
     AddressStatus, HostStatus, SiteStatus, StatusReport, millis, rfc3339, site_answers, wall_clock,
 };
-use super::task::HealthTask;
-use crate::answer::Mode;
+use crate::answer::{Mode, State};
+use crate::health::runtime::view_of;
+use crate::health::task::HealthTask;
 
 impl HealthTask {
     /// The status report of everything known now.
-    pub(super) fn status(&self) -> StatusReport {
+    pub(in crate::health) fn status(&self) -> StatusReport {
         let snapshot = self.publisher.current();
         let topology = &self.loaded.topology;
         let same = std::sync::Arc::ptr_eq(&snapshot.topology, topology);

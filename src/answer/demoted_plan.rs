@@ -1,4 +1,4 @@
-//! Demotion: the answers while a site's egress address is on a blocklist and
+//! The MX plan under demotion: the answers while a site's egress address is on a blocklist and
 //! `reputation.action = "demote"`.
 //!
 //! A receiver that consults the list refuses or junks what the listed site's relays send, so
@@ -11,8 +11,8 @@
 //! the failsafe stays exactly as it is, and with no clean site to prefer nothing changes. The
 //! set of demoted sites ([`Demotions`]) is an input of the build, like the health view.
 
+use super::HealthView;
 use super::demotions::Demotions;
-use super::health::HealthView;
 use super::plan::{Exchange, Mode, MxPlan, raise_warm, view_plan};
 use crate::topology::{SiteId, Topology, View};
 
@@ -167,7 +167,7 @@ fn same_shape(a: &[Exchange], b: &[Exchange]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::health::State;
+    use crate::answer::State;
     use crate::test_support::{config_from, topology};
 
     const THREE_SITES: &str = r#"
