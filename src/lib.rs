@@ -10,19 +10,19 @@
 //! DNS sockets and the admin API read it. Imports run the other way round, and never in a
 //! circle: each module below imports only from those listed before it, ground floor first.
 //!
-//! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms; [`network_text`]:
+//! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms; `network_text`:
 //!   text from the network (relay replies, blocklist reasons, resolver errors) made safe where
 //!   it enters; [`state`]: what is kept across restarts — drains, stamped by [`state::hlc`],
-//!   last known addresses — in a locked folder; [`connections`]: what a TCP client may hold;
+//!   last known addresses — in a locked folder; `connections`: what a TCP client may hold;
 //!   `resolver`: the stub resolver the probes, the blocklist lookups and `explain` share. These
 //!   import nothing of the crate.
-//! - [`events`]: what happened, kept in `state_dir/events.jsonl`; [`dane`]: TLSA records and
+//! - [`events`]: what happened, kept in `state_dir/events.jsonl`; `dane`: TLSA records and
 //!   the check a DANE sender makes of a relay's certificate chain.
-//! - [`config`]: the TOML file, strict and validated (it holds pinned relays' [`dane`]
+//! - [`config`]: the TOML file, strict and validated (it holds pinned relays' `dane`
 //!   records); [`probe`]: SMTP probes, one task per address, and the resolution of DNS-named
 //!   hosts.
 //! - [`dnssec`]: keys and signing, set up by the config; [`topology`]: the config's sites and
-//!   hosts, indexed; [`reputation`]: DNS blocklist lookups of the sites' egress addresses.
+//!   hosts, indexed; `reputation`: DNS blocklist lookups of the sites' egress addresses.
 //! - [`zone`]: the static zone file, checked against the topology.
 //! - [`answer`]: the pure build of a [`Snapshot`](answer::Snapshot) of prepared answers from
 //!   topology, zone, keys and a health view.
@@ -52,17 +52,17 @@ pub mod answer;
 pub mod cli;
 pub mod cluster;
 pub mod config;
-pub mod connections;
-pub mod dane;
+pub(crate) mod connections;
+pub(crate) mod dane;
 pub mod dns;
 pub mod dnssec;
 pub mod events;
 pub mod health;
 pub mod loaded;
 pub mod metrics;
-pub mod network_text;
+pub(crate) mod network_text;
 pub mod probe;
-pub mod reputation;
+pub(crate) mod reputation;
 mod resolver;
 pub mod server;
 pub mod state;

@@ -19,16 +19,16 @@
 //! Every connection is bounded ([`listener`]): no client can hold the admin port.
 
 mod actions;
-pub mod control;
+pub(crate) mod control;
 mod events;
 mod guard;
 mod host;
 mod last_24h;
 mod listener;
-pub mod page;
-pub mod peers;
+pub(crate) mod page;
+pub(crate) mod peers;
 mod socket;
-pub mod timeline;
+pub(crate) mod timeline;
 
 use std::sync::Arc;
 

@@ -13,7 +13,7 @@ use crate::events::history::{self, History, Phase};
 use crate::health::status::StatusReport;
 
 /// Events listed beneath the timelines.
-pub const RECENT: usize = 40;
+pub(crate) const RECENT: usize = 40;
 
 /// Width of a bar in SVG units: one unit is under 90 s of the day.
 const BAR_UNITS: f64 = 1000.0;
@@ -53,7 +53,7 @@ table.events .kind { font-weight: 600; } table.events .reason { color: #3c4650; 
 "#;
 
 /// The timelines of `report` and the last [`RECENT`] of `events`, for the page's foot.
-pub fn section(report: &StatusReport, events: &[Arc<Event>]) -> String {
+pub(crate) fn section(report: &StatusReport, events: &[Arc<Event>]) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let html = &mut out;
     let view = View::of(report);
@@ -114,7 +114,7 @@ fn legend() -> String {
 /// The stretch the bars show: the window, less its start where nothing is known of anyone (in
 /// one of the round `VIEWS`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct View {
+pub(crate) struct View {
     /// Where the bars begin.
     pub start: SystemTime,
     /// How long the bars span, in seconds, up to the end of the report's window.
@@ -125,7 +125,7 @@ pub struct View {
 
 impl View {
     /// The view of every history in `report` (all made over the same window).
-    pub fn of(report: &StatusReport) -> Option<Self> {
+    pub(crate) fn of(report: &StatusReport) -> Option<Self> {
         let histories: Vec<&History> = report
             .sites
             .iter()
@@ -199,7 +199,7 @@ fn row(html: &mut String, class: &str, name: &str, history: Option<&History>, vi
 
 /// The timeline over `view` as an SVG bar, a rectangle per stretch with its times as a
 /// tooltip.
-pub fn bar(html: &mut String, h: &History, view: View) {
+pub(crate) fn bar(html: &mut String, h: &History, view: View) {
     let _ = write!(
         html,
         "<svg viewBox=\"0 0 {BAR_UNITS} 10\" preserveAspectRatio=\"none\" role=\"img\">"

@@ -17,7 +17,12 @@ use super::plan::{Exchange, Mode, MxPlan, raise_warm, view_plan};
 use crate::topology::{SiteId, Topology, View};
 
 /// The MX answer of `view`: the health-only plan, with demoted sites' relays moved.
-pub fn plan(topology: &Topology, health: &HealthView, demotions: &Demotions, view: View) -> MxPlan {
+pub(crate) fn plan(
+    topology: &Topology,
+    health: &HealthView,
+    demotions: &Demotions,
+    view: View,
+) -> MxPlan {
     let plan = view_plan(topology, health, view);
     if demotions.is_empty() || plan.mode == Mode::Failsafe {
         return plan;
@@ -53,7 +58,7 @@ pub fn plan(topology: &Topology, health: &HealthView, demotions: &Demotions, vie
 
 /// The warm-standby variant of `site`'s answer under demotions: none when the site itself or
 /// the site it keeps warm is demoted (a listed relay is not to be kept sending).
-pub fn warm_plan(
+pub(crate) fn warm_plan(
     topology: &Topology,
     health: &HealthView,
     demotions: &Demotions,

@@ -17,24 +17,24 @@
 //! Everything here is pure and tested without sockets; a signed build is given the time.
 
 mod body;
-pub mod build;
+pub(crate) mod build;
 mod chain;
-pub mod demoted_plan;
-pub mod demotions;
+pub(crate) mod demoted_plan;
+pub(crate) mod demotions;
 mod denial;
 mod draft;
-pub mod encode;
+pub(crate) mod encode;
 mod health_view;
 mod live;
-pub mod plan;
-pub mod prepared;
+pub(crate) mod plan;
+pub(crate) mod prepared;
 mod records;
 #[cfg(test)]
 mod resign_tests;
-pub mod signed;
+pub(crate) mod signed;
 #[cfg(test)]
 mod signed_tests;
-pub mod snapshot;
+pub(crate) mod snapshot;
 #[cfg(test)]
 mod tlsa_tests;
 

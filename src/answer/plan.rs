@@ -42,7 +42,7 @@ pub struct MxPlan {
 }
 
 /// The answer for a view of a shared name.
-pub fn view_plan(topology: &Topology, health: &HealthView, view: View) -> MxPlan {
+pub(crate) fn view_plan(topology: &Topology, health: &HealthView, view: View) -> MxPlan {
     match view {
         View::Site(site) => site_plan(topology, health, site),
         View::All => all_plan(topology, health),
@@ -51,7 +51,7 @@ pub fn view_plan(topology: &Topology, health: &HealthView, view: View) -> MxPlan
 
 /// `<site>.<origin> MX`: healthy local hosts at the local preference, healthy fallback hosts at
 /// theirs; the whole configured set when none of them is healthy.
-pub fn site_plan(topology: &Topology, health: &HealthView, site: SiteId) -> MxPlan {
+pub(crate) fn site_plan(topology: &Topology, health: &HealthView, site: SiteId) -> MxPlan {
     let local_pref = topology.answer.local_preference;
     let s = &topology.sites[site];
     let configured = || {
@@ -79,7 +79,7 @@ pub fn site_plan(topology: &Topology, health: &HealthView, site: SiteId) -> MxPl
 }
 
 /// The "all" view: every healthy host of every site at the local preference.
-pub fn all_plan(topology: &Topology, health: &HealthView) -> MxPlan {
+pub(crate) fn all_plan(topology: &Topology, health: &HealthView) -> MxPlan {
     let pref = topology.answer.local_preference;
     let configured = || (0..topology.hosts.len()).map(move |h| (pref, h));
     plan(health, configured, |_| Mode::Normal, |_| true)
@@ -88,7 +88,7 @@ pub fn all_plan(topology: &Topology, health: &HealthView) -> MxPlan {
 /// `plan`, an answer of `site`, with its first fallback site's hosts raised to the local
 /// preference: the answer a `warm_share` of queries gets so that standby relays keep sending.
 /// `None` when that changes nothing (no fallback, or the local hosts are down anyway).
-pub fn raise_warm(topology: &Topology, mut plan: MxPlan, site: SiteId) -> Option<MxPlan> {
+pub(crate) fn raise_warm(topology: &Topology, mut plan: MxPlan, site: SiteId) -> Option<MxPlan> {
     let (warm_site, _) = *topology.sites[site].fallback.first()?;
     if plan.mode != Mode::Normal {
         return None;

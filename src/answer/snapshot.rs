@@ -348,16 +348,6 @@ impl Snapshot {
         }
         false
     }
-
-    /// The number of names served.
-    pub fn name_count(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Bytes of prepared answers held.
-    pub fn answer_bytes(&self) -> usize {
-        self.bodies.len()
-    }
 }
 
 /// Per-site counters that spread the warm-standby variant evenly over answers.

@@ -12,15 +12,15 @@
 //! - [`dnssec`]: `[dnssec]`, the signing keys' folder and the signatures' lifetime.
 
 mod admin;
-pub mod cluster;
+pub(crate) mod cluster;
 mod cookies;
-pub mod dnssec;
+pub(crate) mod dnssec;
 mod error;
 mod load;
 mod locate;
-pub mod reputation;
-pub mod tlsa;
-pub mod token;
+pub(crate) mod reputation;
+pub(crate) mod tlsa;
+pub(crate) mod token;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};

@@ -20,18 +20,18 @@ use super::{Config, ConfigError};
 /// .252 a typing error in the zone name, .254 a query through a public resolver, .255 too many
 /// queries), and 127.0.0.1, which RFC 5782 (section 2.1) forbids a list to contain and which
 /// lists that shut down answer to every query ("listing the world").
-pub const ERROR_CODES: [Ipv4Net; 2] = [
+pub(crate) const ERROR_CODES: [Ipv4Net; 2] = [
     Ipv4Net::new_assert(Ipv4Addr::new(127, 255, 255, 0), 24),
     Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 1), 32),
 ];
 
 /// The shortest interval between two checks of an address: short enough for tests, while the
 /// default keeps well inside every list's free-use query volume.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// The shortest wait for one blocklist answer (`reputation.timeout`).
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 /// The longest wait for one blocklist answer (`reputation.timeout`).
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest reversed address in a query name: 32 nibbles and their dots.
 const LONGEST_REVERSED: usize = 64;
 
@@ -263,7 +263,7 @@ impl Validator<'_> {
 
 /// What `check-config` and the server's start say about blocklist checks without refusing the
 /// config: what would leave egress addresses unchecked, and addresses no list can name.
-pub fn warnings(config: &Config) -> Vec<String> {
+pub(crate) fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let with_egress: Vec<&str> = config
         .sites

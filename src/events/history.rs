@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::event::{DRAINED, Event, Kind, rfc3339, rfc3339_option};
 
 /// The window operators ask about first.
-pub const DAY: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// A relay's or a site's state over a stretch of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ impl Phase {
 
 /// The stretch of time looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
+pub(crate) struct Window {
     /// The first moment looked at.
     pub start: SystemTime,
     /// The last moment looked at: normally now.
@@ -90,7 +90,7 @@ pub struct Window {
 
 impl Window {
     /// The [`DAY`] up to `now`.
-    pub fn last_day(now: SystemTime) -> Self {
+    pub(crate) fn last_day(now: SystemTime) -> Self {
         Self {
             start: now.checked_sub(DAY).unwrap_or(SystemTime::UNIX_EPOCH),
             end: now,
@@ -150,7 +150,7 @@ pub struct History {
 
 /// What is known of a relay now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelayNow<'a> {
+pub(crate) struct RelayNow<'a> {
     /// The relay's site, as events name it (any letter case matches).
     pub site: &'a str,
     /// The relay's name in its site (any letter case matches).
@@ -162,7 +162,7 @@ pub struct RelayNow<'a> {
 }
 
 /// The relay's window, from `events` (oldest first) and its state now.
-pub fn relay<E: Borrow<Event>>(events: &[E], now: &RelayNow, window: Window) -> History {
+pub(crate) fn relay<E: Borrow<Event>>(events: &[E], now: &RelayNow, window: Window) -> History {
     let about = |e: &Event| e.is_about(now.site, now.host);
     let addresses = now
         .addresses
@@ -214,7 +214,7 @@ pub fn relay<E: Borrow<Event>>(events: &[E], now: &RelayNow, window: Window) -> 
 }
 
 /// The site's window, from `events` (oldest first) and its answer's mode now.
-pub fn site<E: Borrow<Event>>(
+pub(crate) fn site<E: Borrow<Event>>(
     events: &[E],
     site: &str,
     mode_now: Phase,

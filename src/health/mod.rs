@@ -16,7 +16,7 @@
 //! - [`status`]: the report the admin API serves, and how the task gathers it.
 
 mod drain;
-pub mod hysteresis;
+pub(crate) mod hysteresis;
 mod kept;
 mod keys;
 mod listings;

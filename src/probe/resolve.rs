@@ -22,13 +22,13 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 /// Until a name has resolved once, try again this soon: there are no addresses to fall back on.
 const RETRY_UNTIL_RESOLVED: Duration = Duration::from_secs(5);
 /// Bound on one resolution.
-pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest resolution error kept.
 const ERROR_CHARS: usize = 200;
 
 /// One DNS-named host to keep resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
+pub(crate) struct Job {
     /// `site/host`.
     pub key: String,
     /// The name to resolve (the host's `fqdn`).
@@ -39,7 +39,7 @@ pub struct Job {
 
 /// One resolution of a job's name, good or failed.
 #[derive(Debug)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     /// The job's `site/host`.
     pub key: String,
     /// The name resolved.
@@ -49,7 +49,7 @@ pub struct Resolution {
 }
 
 /// Resolves `job.target` until `cancel`, sending each result on `results`.
-pub fn spawn(
+pub(crate) fn spawn(
     tracker: &TaskTracker,
     job: Job,
     results: mpsc::Sender<Resolution>,

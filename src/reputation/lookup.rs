@@ -23,7 +23,7 @@ const ERROR_CHARS: usize = 200;
 /// The resolver the lookups of one configuration share: `servers` (the system resolver when
 /// empty), one attempt bounded by `timeout`, and no cache of its own, so that a delisting is
 /// seen at the next check rather than when a cached listing expires.
-pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver, String> {
+pub(crate) fn resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver, String> {
     let mut builder = resolver_builder(servers).map_err(|e| e.to_string())?;
     let options = builder.options_mut();
     options.timeout = timeout;
@@ -36,7 +36,7 @@ pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolv
 }
 
 /// Looks `address` up on `list`, each query bounded by `timeout`.
-pub async fn lookup(
+pub(crate) async fn lookup(
     resolver: &TokioResolver,
     list: &List,
     address: IpAddr,
