@@ -91,7 +91,7 @@ async fn the_control_socket_takes_state_changes_without_the_token() {
     ])
     .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(
         stderr.contains("refused") && stderr.contains("bearer token"),
         "{stderr}"
