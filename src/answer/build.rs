@@ -15,12 +15,12 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use hickory_proto::rr::RecordType;
 
-use super::HealthView;
 use super::demoted_plan;
 use super::demotions::Demotions;
 use super::denial::Chain;
 use super::draft::{Drafts, Names, Out, TooLarge};
 use super::encode::{Encoder, Rdata};
+use super::health_view::HealthView;
 use super::plan::MxPlan;
 use super::prepared::{Builder, NOERROR, NXDOMAIN};
 use super::records::{Context, Kind};

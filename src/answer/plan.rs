@@ -2,7 +2,7 @@
 //!
 //! Pure functions of topology and health; the snapshot turns their plans into records.
 
-use super::HealthView;
+use super::health_view::HealthView;
 use crate::topology::{HostId, SiteId, Topology, View};
 
 /// One MX record to be: an exchange and its preference.
@@ -146,7 +146,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::State;
+    use crate::answer::health_view::State;
     use crate::test_support::{config_from, topology};
 
     const THREE_SITES: &str = r#"

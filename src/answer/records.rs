@@ -6,10 +6,10 @@ use std::net::IpAddr;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::FxHashMap;
 
-use super::HealthView;
 use super::demotions::Demotions;
 use super::draft::{Draft, Drafts, Names, Out, TooLarge, check_size};
 use super::encode::{Encoder, Rdata};
+use super::health_view::HealthView;
 use super::prepared::{Builder, NOERROR, Prepared};
 use super::snapshot::Answers;
 use crate::topology::{HostId, Topology};

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use super::HealthView;
 use super::body::Body;
 use super::denial::Chain;
+use super::health_view::HealthView;
 use super::plan::MxPlan;
 use super::prepared::{NOERROR, Prepared};
 use crate::topology::{SiteId, Topology};

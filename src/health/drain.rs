@@ -7,9 +7,10 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 
+use super::command::{DrainOutcome, MergeOutcome};
 use super::runtime::view_of;
 use super::status::DrainStatus;
-use super::task::{DrainOutcome, HealthTask, MergeOutcome};
+use super::task::HealthTask;
 use crate::answer::{self, Mode};
 use crate::events::Event;
 use crate::state::drains::{Drain, Drains, Entry};

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::answer::{Mode, Snapshot};
 use crate::events::history::History;
 
-mod gather;
 mod reputation;
 
 pub use reputation::{EgressStatus, ListStatus, SiteReputation};

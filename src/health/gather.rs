@@ -2,16 +2,16 @@
 
 use std::time::Instant;
 
-use super::{
+use super::runtime::view_of;
+use super::status::{
     AddressStatus, HostStatus, SiteStatus, StatusReport, millis, rfc3339, site_answers, wall_clock,
 };
+use super::task::HealthTask;
 use crate::answer::{Mode, State};
-use crate::health::runtime::view_of;
-use crate::health::task::HealthTask;
 
 impl HealthTask {
     /// The status report of everything known now.
-    pub(in crate::health) fn status(&self) -> StatusReport {
+    pub(super) fn status(&self) -> StatusReport {
         let snapshot = self.publisher.current();
         let topology = &self.loaded.topology;
         let same = std::sync::Arc::ptr_eq(&snapshot.topology, topology);
