@@ -94,7 +94,24 @@ fn the_package_changelog_is_of_this_version() {
 
 #[test]
 fn the_package_config_touches_nothing_beyond_loopback() {
-    let path = repo().join("deploy/debian/smarthost.toml");
+    // As build-deb.sh makes it, with the zone file the package installs beside it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("smarthost.toml");
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("deploy/debian/config.py"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&path, &out.stdout).unwrap();
+    std::fs::copy(
+        repo().join("deploy/smarthost.internal.zone"),
+        dir.path().join("smarthost.internal.zone"),
+    )
+    .unwrap();
     let loaded = crate::support::load_shipped(&path);
     let server = &loaded.config.server;
     assert_eq!(
@@ -160,7 +177,7 @@ fn every_file_the_package_lists_exists_or_is_built() {
         );
     }
     let scripts = repo().join(deb["maintainer-scripts"].as_str().unwrap());
-    for script in ["postinst", "postrm", "changelog", "unit.sh"] {
+    for script in ["postinst", "postrm", "changelog", "unit.sh", "config.py"] {
         assert!(scripts.join(script).is_file(), "{script} missing");
     }
     // The unit is made at build time (deploy/debian/unit.sh), where cargo-deb looks for it.
