@@ -118,7 +118,7 @@ impl HealthTask {
         let was_drained = self.hosts[id].drain.is_some();
         self.hosts[id].drain = drain;
         if was_drained != drain.is_some() {
-            self.publisher.dirty = true;
+            self.publisher.changed();
         }
         let until = drain
             .and_then(|d| d.until)
@@ -173,7 +173,7 @@ impl HealthTask {
                 && let Some(runtime) = self.hosts.get_mut(id)
             {
                 runtime.drain = None;
-                self.publisher.dirty = true;
+                self.publisher.changed();
             }
         }
         self.kept.drains.purge(now);

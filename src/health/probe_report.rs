@@ -87,11 +87,11 @@ impl HealthTask {
                     to: t.to.name(),
                 })
                 .inc();
-            self.publisher.dirty = true;
+            self.publisher.changed();
         }
         if address.hysteresis.pending() != was_pending {
             // The answer's TTL follows a pending change.
-            self.publisher.dirty = true;
+            self.publisher.changed();
         }
         let up = address.hysteresis.state() == State::Up;
         address.metrics.probed(ok, r.elapsed, up);

@@ -218,7 +218,7 @@ impl HealthTask {
                     "the first probe round ran out of time; serving what is known (addresses without a verdict are not served)"
                 );
             }
-            self.publisher.dirty = true;
+            self.publisher.changed();
             self.publish_if_due();
             self.ready.send_replace(true);
         }
@@ -264,7 +264,7 @@ impl HealthTask {
     /// wakes at least every minute, in case the clock was set).
     fn resign_if_due(&mut self, at: Option<SystemTime>) {
         if at.is_some_and(|at| at <= SystemTime::now()) {
-            self.publisher.dirty = true;
+            self.publisher.changed();
         }
     }
 

@@ -208,7 +208,7 @@ impl HealthTask {
         }
         if demotions != l.demotions {
             l.demotions = demotions;
-            self.publisher.dirty = true;
+            self.publisher.changed();
         }
     }
 }
