@@ -2,34 +2,11 @@
 
 use super::*;
 use crate::answer::health_view::State;
-use crate::test_support::{config_from, topology};
+use crate::test_support::{THREE_SITES, config_from, p, prefs, topology};
 
-const THREE_SITES: &str = r#"
-    [zone]
-    origin = "smarthost.internal"
-    file = "z.zone"
-    [sites.oxford]
-    hosts = [ { name = "mail1", addresses = ["127.0.1.11"] },
-              { name = "mail2", addresses = ["127.0.1.12"] } ]
-    [sites.cambridge]
-    hosts = [ { name = "mail1", addresses = ["127.0.1.21"] } ]
-    [sites.london]
-    hosts = [ { name = "mail1", addresses = ["127.0.1.31"] } ]
-"#;
 const OXFORD: SiteId = 0;
 const CAMBRIDGE: SiteId = 1;
 const LONDON: SiteId = 2;
-
-fn prefs(plan: &MxPlan, topo: &Topology) -> Vec<(u16, String)> {
-    plan.exchanges
-        .iter()
-        .map(|e| (e.preference, topo.hosts[e.host].key(topo)))
-        .collect()
-}
-
-fn p(pref: u16, key: &str) -> (u16, String) {
-    (pref, key.to_string())
-}
 
 fn demoted(sites: &[SiteId]) -> Demotions {
     let mut d = Demotions::none();

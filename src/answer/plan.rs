@@ -147,31 +147,7 @@ where
 mod tests {
     use super::*;
     use crate::answer::health_view::State;
-    use crate::test_support::{config_from, topology};
-
-    const THREE_SITES: &str = r#"
-        [zone]
-        origin = "smarthost.internal"
-        file = "z.zone"
-        [sites.oxford]
-        hosts = [ { name = "mail1", addresses = ["127.0.1.11"] },
-                  { name = "mail2", addresses = ["127.0.1.12", "::1"] } ]
-        [sites.cambridge]
-        hosts = [ { name = "mail1", addresses = ["127.0.1.21"] } ]
-        [sites.london]
-        hosts = [ { name = "mail1", addresses = ["127.0.1.31"] } ]
-    "#;
-
-    fn prefs(plan: &MxPlan, topo: &Topology) -> Vec<(u16, String)> {
-        plan.exchanges
-            .iter()
-            .map(|e| (e.preference, topo.hosts[e.host].key(topo)))
-            .collect()
-    }
-
-    fn p(pref: u16, key: &str) -> (u16, String) {
-        (pref, key.to_string())
-    }
+    use crate::test_support::{THREE_SITES, config_from, p, prefs, topology};
 
     #[test]
     fn healthy_local_hosts_lead_and_every_other_site_follows_at_20() {
