@@ -82,19 +82,16 @@ async fn wait_status(
     what: &str,
     want: impl Fn(&StatusReport) -> bool,
 ) -> StatusReport {
-    let start = Instant::now();
-    loop {
+    let want = &want;
+    eventually(what, || async move {
         let status = server.control.status().await.unwrap();
         if want(&status) {
-            return status;
+            Ok(status)
+        } else {
+            Err(format!("{:#?}", status.sites))
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "never {what}: {:#?}",
-            status.sites
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The blocklist status of site `i`.
