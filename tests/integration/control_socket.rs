@@ -27,12 +27,8 @@ fn mode(path: &Path) -> u32 {
 }
 
 async fn run_cli(args: Vec<String>) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(&args)
-    })
-    .await
-    .unwrap()
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cli_off_runtime(&args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

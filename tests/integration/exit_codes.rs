@@ -3,17 +3,6 @@
 
 use crate::support::*;
 
-/// Runs the binary off the test's runtime: the server under test answers meanwhile.
-async fn run(args: &[&str]) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(&args)
-    })
-    .await
-    .unwrap()
-}
-
 #[test]
 fn a_config_that_does_not_load_exits_2_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,7 +50,7 @@ async fn a_server_that_refuses_exits_4() {
     let server = TestServer::start(&setup).await;
     let admin = server.admin.to_string();
     // A token the server does not take.
-    let out = run(&[
+    let out = cli_off_runtime(&[
         "drain",
         "oxford/mail1",
         "--admin",
@@ -74,7 +63,7 @@ async fn a_server_that_refuses_exits_4() {
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("refused"), "{stderr}");
     // A host it does not know.
-    let out = run(&[
+    let out = cli_off_runtime(&[
         "drain",
         "oxford/nosuch",
         "--admin",
@@ -88,7 +77,7 @@ async fn a_server_that_refuses_exits_4() {
     assert!(stderr.contains("nosuch"), "{stderr}");
     // Neither changed the answers; the right token does.
     assert_eq!(server.mx("oxford.smarthost.internal").await.len(), 3);
-    let out = run(&[
+    let out = cli_off_runtime(&[
         "drain",
         "oxford/mail1",
         "--admin",

@@ -10,18 +10,23 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The package's unit as deploy/debian/unit.sh makes it from deploy/smarthostd.service.
-fn package_unit() -> String {
-    let out = std::process::Command::new("bash")
-        .arg(repo().join("deploy/debian/unit.sh"))
+/// What `program script` prints, which must succeed: how build-deb.sh makes a shipped file.
+fn made_by(program: &str, script: &str) -> String {
+    let out = std::process::Command::new(program)
+        .arg(repo().join(script))
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{script}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The package's unit as deploy/debian/unit.sh makes it from deploy/smarthostd.service.
+fn package_unit() -> String {
+    made_by("bash", "deploy/debian/unit.sh")
 }
 
 /// A unit's sections and directives in order, without comments and blank lines.
@@ -97,16 +102,7 @@ fn the_package_config_touches_nothing_beyond_loopback() {
     // As build-deb.sh makes it, with the zone file the package installs beside it.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("smarthost.toml");
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("deploy/debian/config.py"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(&path, &out.stdout).unwrap();
+    std::fs::write(&path, made_by("python3", "deploy/debian/config.py")).unwrap();
     std::fs::copy(
         repo().join("deploy/smarthost.internal.zone"),
         dir.path().join("smarthost.internal.zone"),

@@ -541,6 +541,17 @@ pub(crate) fn cli(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// [`cli`] off the test's runtime, so that the server under test answers meanwhile.
+pub(crate) async fn cli_off_runtime(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&args)
+    })
+    .await
+    .unwrap()
+}
+
 /// Loads a config shipped in this tree as the server would on the machine it is meant for: a
 /// token file it names at an absolute path (`/etc/smarthostd/admin-token`, which the package
 /// makes at install) is given as a private file of this test, everything else as shipped.
