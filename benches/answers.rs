@@ -15,10 +15,10 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
 use smarthostd::answer::{self, Snapshot};
+use smarthostd::answer::{HealthView, State};
 use smarthostd::config;
 use smarthostd::dns::cookie::{Cookie, Cookies, Presented};
 use smarthostd::dnssec;
-use smarthostd::health::{HealthView, State};
 use smarthostd::topology::Topology;
 use smarthostd::zone::StaticZone;
 

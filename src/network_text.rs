@@ -15,7 +15,7 @@ const CUT: char = '…';
 
 /// `text` with every control, format (invisible, bidirectional) and line- or paragraph-separating
 /// character escaped visibly, at most `max_chars` characters long (text cut there ends in `…`).
-pub fn clean(text: &str, max_chars: usize) -> String {
+pub(crate) fn clean(text: &str, max_chars: usize) -> String {
     if max_chars == 0 {
         return String::new();
     }
@@ -48,7 +48,7 @@ pub fn clean(text: &str, max_chars: usize) -> String {
 }
 
 /// [`clean`] of bytes that should be UTF-8 text; invalid sequences become U+FFFD.
-pub fn clean_bytes(bytes: &[u8], max_chars: usize) -> String {
+pub(crate) fn clean_bytes(bytes: &[u8], max_chars: usize) -> String {
     clean(&String::from_utf8_lossy(bytes), max_chars)
 }
 

@@ -16,12 +16,13 @@ use tracing::{error, info};
 
 use crate::admin::{self, AdminPolicy, Control, ControlSocket, Peers};
 use crate::answer;
+use crate::answer::HealthView;
 use crate::cluster::{self, Cluster};
 use crate::connections::Slots;
 use crate::connections::budget::{self, Demand};
 use crate::dns::{self, DnsShared, DnsSockets};
 use crate::events::{Event, EventLog};
-use crate::health::{HealthTask, HealthView, Wiring};
+use crate::health::{HealthTask, Wiring};
 use crate::loaded::Loaded;
 use crate::metrics::Metrics;
 use crate::probe::ProbeContext;

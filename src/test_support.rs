@@ -5,6 +5,34 @@ use std::path::Path;
 use crate::config::{self, Config};
 use crate::topology::Topology;
 
+/// Three sites on loopback relays (Oxford's `mail2` with an IPv6 address too), each answered
+/// with every other site behind it: what the answer plans are tested on.
+pub(crate) const THREE_SITES: &str = r#"
+    [zone]
+    origin = "smarthost.internal"
+    file = "z.zone"
+    [sites.oxford]
+    hosts = [ { name = "mail1", addresses = ["127.0.1.11"] },
+              { name = "mail2", addresses = ["127.0.1.12", "::1"] } ]
+    [sites.cambridge]
+    hosts = [ { name = "mail1", addresses = ["127.0.1.21"] } ]
+    [sites.london]
+    hosts = [ { name = "mail1", addresses = ["127.0.1.31"] } ]
+"#;
+
+/// A plan's exchanges as (preference, `site/host`), in order.
+pub(crate) fn prefs(plan: &crate::answer::MxPlan, topo: &Topology) -> Vec<(u16, String)> {
+    plan.exchanges
+        .iter()
+        .map(|e| (e.preference, topo.hosts[e.host].key(topo)))
+        .collect()
+}
+
+/// One expected exchange, as [`prefs`] lists them.
+pub(crate) fn p(pref: u16, key: &str) -> (u16, String) {
+    (pref, key.to_string())
+}
+
 /// Parses and validates config `text` as if read from `test.toml`.
 pub(crate) fn config_from(text: &str) -> Config {
     config::parse(Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"))
@@ -22,7 +50,7 @@ pub(crate) fn snapshot(config: &str, zone: &str) -> crate::answer::Snapshot {
     let zone =
         crate::zone::StaticZone::parse(Path::new("test.zone"), zone.to_string(), &topology.origin)
             .unwrap_or_else(|e| panic!("{e}"));
-    let health = std::sync::Arc::new(crate::health::HealthView::all_up(&topology));
+    let health = std::sync::Arc::new(crate::answer::HealthView::all_up(&topology));
     crate::answer::build(topology, &zone, health, &Default::default(), 7, 1, None)
         .expect("answers fit")
 }
@@ -76,7 +104,7 @@ impl SignedZone {
     /// Builds generation `serial` with `health` at `now`, signed.
     pub(crate) fn build(
         &mut self,
-        health: crate::health::HealthView,
+        health: crate::answer::HealthView,
         now: u64,
         serial: u32,
     ) -> crate::answer::Snapshot {

@@ -5,7 +5,7 @@
 //!
 //! [`tlsa`]: the TLSA RRsets of the pinned relays, owner by owner, ready for the answers.
 
-pub mod tlsa;
+pub(crate) mod tlsa;
 
 use std::net::IpAddr;
 use std::time::Duration;

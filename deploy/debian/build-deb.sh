@@ -5,8 +5,10 @@
 #   2. its man pages and bash, zsh and fish completions, written by the binary itself
 #      (`smarthostd generate`, hidden), so that they always match its command line, into
 #      target/debian-assets/;
-#   3. `cargo deb --no-build`, which packages what Cargo.toml's [package.metadata.deb] lists,
-#      with the maintainer scripts and systemd unit of deploy/debian/.
+#   3. its systemd unit and its /etc/smarthostd/smarthost.toml, made from
+#      deploy/smarthostd.service and deploy/smarthost.toml (deploy/debian/unit.sh, config.py);
+#   4. `cargo deb --no-build`, which packages what Cargo.toml's [package.metadata.deb] lists,
+#      with the maintainer scripts and changelog of deploy/debian/.
 # Needs cargo-deb: cargo install cargo-deb --locked. The last line printed is the .deb's path.
 #
 #   bash deploy/debian/build-deb.sh
@@ -28,5 +30,10 @@ mkdir -p "$assets/man" "$assets/completions"
 "$bin" generate completions bash > "$assets/completions/smarthostd"
 "$bin" generate completions zsh > "$assets/completions/_smarthostd"
 "$bin" generate completions fish > "$assets/completions/smarthostd.fish"
+# The conffile, made from the production example deploy/smarthost.toml.
+python3 deploy/debian/config.py > "$assets/smarthost.toml"
+# The unit, made from deploy/smarthostd.service (systemd-units.unit-scripts in Cargo.toml).
+mkdir -p "$assets/systemd"
+bash deploy/debian/unit.sh > "$assets/systemd/smarthostd.service"
 
 cargo deb --no-build --locked

@@ -20,7 +20,7 @@ use libfuzzer_sys::fuzz_target;
 use smarthostd::config::ConfigError;
 use smarthostd::dns::answer_with;
 use smarthostd::dns::cookie::Cookies;
-use smarthostd::health::HealthView;
+use smarthostd::answer::HealthView;
 use smarthostd::topology::Topology;
 use smarthostd::wire::fqdn;
 use smarthostd::zone::StaticZone;

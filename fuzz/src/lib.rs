@@ -174,7 +174,7 @@ pub fn fixture() -> &'static Fixture {
         let loaded = smarthostd::loaded::load(&dir.join("smarthost.toml"))
             .unwrap_or_else(|e| panic!("the fuzz config does not load: {e}"));
         let _ = std::fs::remove_dir_all(&dir);
-        let health = Arc::new(smarthostd::health::HealthView::all_up(&loaded.topology));
+        let health = Arc::new(smarthostd::answer::HealthView::all_up(&loaded.topology));
         let keys = loaded.keys.as_deref().expect("signed");
         let mut cache = smarthostd::dnssec::SignatureCache::default();
         let signing = smarthostd::answer::Signing {

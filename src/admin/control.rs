@@ -233,7 +233,7 @@ impl Control {
     /// The status of every site, host and address, with each one's last 24 hours.
     pub async fn status(&self) -> Option<StatusReport> {
         let mut report = self.status_now().await?;
-        super::history::annotate(&mut report, &self.events.shared(), SystemTime::now());
+        super::last_24h::annotate(&mut report, &self.events.shared(), SystemTime::now());
         Some(report)
     }
 

@@ -6,7 +6,7 @@
 //! - `GET /healthz`, `GET /readyz`.
 //! - `GET /drains`: every drain kept, also of hosts no longer configured.
 //! - `GET /events[?since=1h&site=S&host=H]`: what happened, oldest first (`events`); the
-//!   status report's last 24 hours are made from it ([`history`]).
+//!   status report's last 24 hours are made from it (`last_24h`).
 //! - `POST /hosts/{site}/{host}/drain[?for=2h]`, `.../undrain`, `POST /reload`: change state.
 //! - With `[cluster]`: `GET /status?cluster=1`, and the routes the peers call, from the
 //!   [`Peers`] hook the cluster gives [`Control`]; a drain or a reload made here
@@ -19,16 +19,16 @@
 //! Every connection is bounded ([`listener`]): no client can hold the admin port.
 
 mod actions;
-pub mod control;
+pub(crate) mod control;
 mod events;
 mod guard;
-pub mod history;
 mod host;
+mod last_24h;
 mod listener;
-pub mod page;
-pub mod peers;
+pub(crate) mod page;
+pub(crate) mod peers;
 mod socket;
-pub mod timeline;
+pub(crate) mod timeline;
 
 use std::sync::Arc;
 

@@ -34,7 +34,7 @@ th { color: #5b6670; font-weight: 500; }
 "#;
 
 /// Renders the page for `report`, with the HTML of `below` after the sites.
-pub fn render(report: &StatusReport, below: &str) -> String {
+pub(crate) fn render(report: &StatusReport, below: &str) -> String {
     let mut html = String::with_capacity(8192);
     let _ = write!(
         html,

@@ -15,12 +15,12 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use hickory_proto::rr::RecordType;
 
-use super::demotion;
+use super::demoted_plan;
 use super::demotions::Demotions;
 use super::denial::Chain;
 use super::draft::{Drafts, Names, Out, TooLarge};
 use super::encode::{Encoder, Rdata};
-use super::health::HealthView;
+use super::health_view::HealthView;
 use super::plan::MxPlan;
 use super::prepared::{Builder, NOERROR, NXDOMAIN};
 use super::records::{Context, Kind};
@@ -140,7 +140,7 @@ pub fn build(
         }
     }
     let plans: Vec<MxPlan> = (0..topology.sites.len())
-        .map(|s| demotion::plan(&topology, &health, demotions, View::Site(s)))
+        .map(|s| demoted_plan::plan(&topology, &health, demotions, View::Site(s)))
         .collect();
     for (site_id, site) in topology.sites.iter().enumerate() {
         for (kind, rtype) in Kind::ALL {
@@ -177,7 +177,12 @@ pub fn build(
     } else {
         topology
             .views()
-            .map(|view| (view, demotion::plan(&topology, &health, demotions, view)))
+            .map(|view| {
+                (
+                    view,
+                    demoted_plan::plan(&topology, &health, demotions, view),
+                )
+            })
             .collect()
     };
     for (name, wire) in &names.shared {

@@ -15,7 +15,7 @@ pub struct Demotions {
 
 /// How the note in a shaped answer's TXT record begins, so that `explain` can tell it from
 /// other text.
-pub const NOTE_PREFIX: &str = "smarthostd: ";
+pub(crate) const NOTE_PREFIX: &str = "smarthostd: ";
 
 impl Demotions {
     /// No site demoted: the answers health alone gives.
@@ -53,7 +53,7 @@ const MAX_NOTES: usize = 8;
 
 /// The TXT strings that say why an answer is shaped: one per demoted site (at most
 /// [`MAX_NOTES`], then how many more), each at most 255 bytes.
-pub fn notes(topology: &Topology, demotions: &Demotions, plan: &MxPlan) -> Vec<String> {
+pub(crate) fn notes(topology: &Topology, demotions: &Demotions, plan: &MxPlan) -> Vec<String> {
     let mut notes: Vec<String> = plan
         .shaped_by
         .iter()

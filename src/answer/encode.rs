@@ -12,19 +12,19 @@
 
 use std::net::IpAddr;
 
-use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, RData, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use rustc_hash::FxHashMap;
 
 use crate::wire::wire_name;
 
 /// Offset of the question name in every message.
-pub const QUESTION_OFFSET: usize = 12;
+pub(crate) const QUESTION_OFFSET: usize = 12;
 /// A compression pointer can only reach the first 16 KiB of a message.
 const MAX_POINTER_TARGET: usize = 0x3FFF;
 
 /// Builds messages, compressing every name against the names written before it.
-pub struct Encoder<'n> {
+pub(crate) struct Encoder<'n> {
     buf: Vec<u8>,
     /// Lower-case wire suffixes already written, and where.
     suffixes: FxHashMap<&'n [u8], u16>,
@@ -36,7 +36,7 @@ pub struct Encoder<'n> {
 
 /// Record data we encode ourselves (so that names inside compress) or hand to hickory-proto.
 #[derive(Clone, Copy)]
-pub enum Rdata<'a, 'n> {
+pub(crate) enum Rdata<'a, 'n> {
     /// An A or AAAA record's address.
     Address(IpAddr),
     /// An MX record: the preference, and the exchange in lower-case wire form (compressed).
@@ -63,7 +63,7 @@ impl<'n> Encoder<'n> {
     /// Starts a message: an empty header and `qname` (lower-case wire form) as its question.
     /// Without `compress`, no name is ever compressed, so that the bytes after the question stay
     /// valid behind a question of any length.
-    pub fn start(&mut self, qname: &'n [u8], compress: bool) {
+    pub(crate) fn start(&mut self, qname: &'n [u8], compress: bool) {
         self.buf.clear();
         self.suffixes.clear();
         self.compress = compress;
@@ -73,33 +73,28 @@ impl<'n> Encoder<'n> {
     }
 
     /// Makes builders on this encoder keep their records for a signed twin.
-    pub fn set_signing(&mut self, signing: bool) {
+    pub(crate) fn set_signing(&mut self, signing: bool) {
         self.signing = signing;
     }
 
     /// Whether builders on this encoder keep their records for a signed twin.
-    pub fn signing(&self) -> bool {
+    pub(crate) fn signing(&self) -> bool {
         self.signing
     }
 
     /// Bytes written so far, header included.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.buf.len()
     }
 
-    /// Whether nothing was started.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// The message as written (header left zero).
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf
     }
 
     /// Writes a lower-case, uncompressed wire name, compressed against earlier names, and
     /// remembers its suffixes for later names.
-    pub fn name(&mut self, wire: &'n [u8]) {
+    pub(crate) fn name(&mut self, wire: &'n [u8]) {
         if !self.compress {
             self.buf.extend_from_slice(wire);
             return;
@@ -143,7 +138,13 @@ impl<'n> Encoder<'n> {
     }
 
     /// Writes one resource record of class IN.
-    pub fn record(&mut self, owner: &'n [u8], rtype: RecordType, ttl: u32, rdata: Rdata<'_, 'n>) {
+    pub(crate) fn record(
+        &mut self,
+        owner: &'n [u8],
+        rtype: RecordType,
+        ttl: u32,
+        rdata: Rdata<'_, 'n>,
+    ) {
         self.name(owner);
         self.buf.extend_from_slice(&u16::from(rtype).to_be_bytes());
         self.buf
@@ -200,16 +201,6 @@ impl<'n> Encoder<'n> {
                 self.buf.extend_from_slice(&bytes);
             }
         }
-    }
-
-    /// Writes a zone file record under `owner` (its wire name), keeping the record's TTL.
-    pub fn static_record(&mut self, owner: &'n [u8], record: &Record) {
-        self.record(
-            owner,
-            record.record_type(),
-            record.ttl,
-            Rdata::Static(&record.data),
-        );
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{RData, RecordType};
 
-use super::demotion::warm_plan;
+use super::demoted_plan::warm_plan;
 use super::demotions::notes;
 use super::draft::Out;
 use super::encode::Rdata;

@@ -1,10 +1,10 @@
 //! The answers: from topology and health to a [`Snapshot`] of prepared wire responses.
 //!
-//! - [`health`]: the health view answers are built from (made by the health task).
+//! - `health_view`: the [`HealthView`] answers are built from (made by the health task).
 //! - [`plan`]: which hosts an MX answer names and at which preference (the MX trick, live).
 //! - [`demotions`]: the sites a blocklist listing demotes (the build's other input, made by the
 //!   health task), and the note on the answers they shaped.
-//! - [`demotion`]: the same answers with demoted sites' relays moved behind clean ones.
+//! - [`demoted_plan`]: the same answers with demoted sites' relays moved behind clean ones.
 //! - [`build`](build::build): every answer of a generation, prepared once; `draft`: the pieces
 //!   of a build in progress and the size check.
 //! - [`snapshot`]: the immutable result the DNS edge looks answers up in; `denial`: the NSEC
@@ -17,31 +17,31 @@
 //! Everything here is pure and tested without sockets; a signed build is given the time.
 
 mod body;
-pub mod build;
+pub(crate) mod build;
 mod chain;
-pub mod demotion;
-pub mod demotions;
+pub(crate) mod demoted_plan;
+pub(crate) mod demotions;
 mod denial;
 mod draft;
-pub mod encode;
-pub mod health;
+pub(crate) mod encode;
+mod health_view;
 mod live;
-pub mod plan;
-pub mod prepared;
+pub(crate) mod plan;
+pub(crate) mod prepared;
 mod records;
 #[cfg(test)]
 mod resign_tests;
-pub mod signed;
+pub(crate) mod signed;
 #[cfg(test)]
 mod signed_tests;
-pub mod snapshot;
+pub(crate) mod snapshot;
 #[cfg(test)]
 mod tlsa_tests;
 
 pub use build::{Signing, build};
 pub use demotions::Demotions;
 pub use draft::TooLarge;
-pub use health::{AddressHealth, HealthView, HostHealth, State};
+pub use health_view::{AddressHealth, HealthView, HostHealth, State};
 pub use plan::{Exchange, Mode, MxPlan};
 pub use prepared::Prepared;
 pub use snapshot::{Answer, Lookup, Snapshot, Warm, WarmCounters};

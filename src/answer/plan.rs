@@ -2,7 +2,7 @@
 //!
 //! Pure functions of topology and health; the snapshot turns their plans into records.
 
-use super::health::HealthView;
+use super::health_view::HealthView;
 use crate::topology::{HostId, SiteId, Topology, View};
 
 /// One MX record to be: an exchange and its preference.
@@ -42,7 +42,7 @@ pub struct MxPlan {
 }
 
 /// The answer for a view of a shared name.
-pub fn view_plan(topology: &Topology, health: &HealthView, view: View) -> MxPlan {
+pub(crate) fn view_plan(topology: &Topology, health: &HealthView, view: View) -> MxPlan {
     match view {
         View::Site(site) => site_plan(topology, health, site),
         View::All => all_plan(topology, health),
@@ -51,7 +51,7 @@ pub fn view_plan(topology: &Topology, health: &HealthView, view: View) -> MxPlan
 
 /// `<site>.<origin> MX`: healthy local hosts at the local preference, healthy fallback hosts at
 /// theirs; the whole configured set when none of them is healthy.
-pub fn site_plan(topology: &Topology, health: &HealthView, site: SiteId) -> MxPlan {
+pub(crate) fn site_plan(topology: &Topology, health: &HealthView, site: SiteId) -> MxPlan {
     let local_pref = topology.answer.local_preference;
     let s = &topology.sites[site];
     let configured = || {
@@ -79,22 +79,16 @@ pub fn site_plan(topology: &Topology, health: &HealthView, site: SiteId) -> MxPl
 }
 
 /// The "all" view: every healthy host of every site at the local preference.
-pub fn all_plan(topology: &Topology, health: &HealthView) -> MxPlan {
+pub(crate) fn all_plan(topology: &Topology, health: &HealthView) -> MxPlan {
     let pref = topology.answer.local_preference;
     let configured = || (0..topology.hosts.len()).map(move |h| (pref, h));
     plan(health, configured, |_| Mode::Normal, |_| true)
 }
 
-/// `site_plan` with the first fallback site's healthy hosts raised to the local preference: the
-/// answer a `warm_share` of queries gets so that standby relays keep sending. `None` when it
-/// would not differ (no fallback, or the local hosts are down anyway).
-pub fn warm_plan(topology: &Topology, health: &HealthView, site: SiteId) -> Option<MxPlan> {
-    raise_warm(topology, site_plan(topology, health, site), site)
-}
-
 /// `plan`, an answer of `site`, with its first fallback site's hosts raised to the local
-/// preference; `None` when that changes nothing.
-pub fn raise_warm(topology: &Topology, mut plan: MxPlan, site: SiteId) -> Option<MxPlan> {
+/// preference: the answer a `warm_share` of queries gets so that standby relays keep sending.
+/// `None` when that changes nothing (no fallback, or the local hosts are down anyway).
+pub(crate) fn raise_warm(topology: &Topology, mut plan: MxPlan, site: SiteId) -> Option<MxPlan> {
     let (warm_site, _) = *topology.sites[site].fallback.first()?;
     if plan.mode != Mode::Normal {
         return None;
@@ -152,32 +146,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::health::State;
-    use crate::test_support::{config_from, topology};
-
-    const THREE_SITES: &str = r#"
-        [zone]
-        origin = "smarthost.internal"
-        file = "z.zone"
-        [sites.oxford]
-        hosts = [ { name = "mail1", addresses = ["127.0.1.11"] },
-                  { name = "mail2", addresses = ["127.0.1.12", "::1"] } ]
-        [sites.cambridge]
-        hosts = [ { name = "mail1", addresses = ["127.0.1.21"] } ]
-        [sites.london]
-        hosts = [ { name = "mail1", addresses = ["127.0.1.31"] } ]
-    "#;
-
-    fn prefs(plan: &MxPlan, topo: &Topology) -> Vec<(u16, String)> {
-        plan.exchanges
-            .iter()
-            .map(|e| (e.preference, topo.hosts[e.host].key(topo)))
-            .collect()
-    }
-
-    fn p(pref: u16, key: &str) -> (u16, String) {
-        (pref, key.to_string())
-    }
+    use crate::answer::health_view::State;
+    use crate::test_support::{THREE_SITES, config_from, p, prefs, topology};
 
     #[test]
     fn healthy_local_hosts_lead_and_every_other_site_follows_at_20() {
@@ -301,14 +271,14 @@ mod tests {
     }
 
     #[test]
-    fn the_warm_plan_raises_the_first_fallback_site() {
+    fn raising_warm_lifts_the_first_fallback_site() {
         let text = THREE_SITES.replace(
             "[sites.cambridge]",
             "fallback = [\"cambridge\", \"london\"]\n[sites.cambridge]",
         );
         let topo = topology(&config_from(&text));
         let mut health = HealthView::all_up(&topo);
-        let warm = warm_plan(&topo, &health, 0).unwrap();
+        let warm = raise_warm(&topo, site_plan(&topo, &health, 0), 0).unwrap();
         assert_eq!(
             prefs(&warm, &topo),
             vec![
@@ -320,6 +290,6 @@ mod tests {
         );
         health.set_host(0, State::Down);
         health.set_host(1, State::Down);
-        assert_eq!(warm_plan(&topo, &health, 0), None);
+        assert_eq!(raise_warm(&topo, site_plan(&topo, &health, 0), 0), None);
     }
 }

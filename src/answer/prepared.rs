@@ -3,7 +3,7 @@
 
 use hickory_proto::rr::{Record, RecordType};
 
-pub use super::body::Body;
+pub(crate) use super::body::Body;
 use super::body::Section;
 use super::encode::{Encoder, Rdata};
 use super::signed::{Bodies, Rec, encode_signed};
@@ -24,12 +24,12 @@ pub struct Prepared {
 }
 
 /// The RCODEs a prepared answer can carry.
-pub use crate::wire::rcode::{NOERROR, NXDOMAIN, SERVFAIL};
+pub(crate) use crate::wire::rcode::{NOERROR, NXDOMAIN, SERVFAIL};
 
 /// Writes one [`Prepared`] section by section, on a shared [`Encoder`]. When the encoder keeps
 /// records (a signed build), they are encoded a second time with their signatures at
 /// [`finish`](Self::finish).
-pub struct Builder<'e, 'n, 'a> {
+pub(crate) struct Builder<'e, 'n, 'a> {
     enc: &'e mut Encoder<'n>,
     qname: &'n [u8],
     compress: bool,
@@ -43,7 +43,7 @@ pub struct Builder<'e, 'n, 'a> {
 impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
     /// Starts a response to a question for `qname` (lower-case wire form); see
     /// [`Encoder::start`] for `compress`.
-    pub fn new(enc: &'e mut Encoder<'n>, qname: &'n [u8], compress: bool) -> Self {
+    pub(crate) fn new(enc: &'e mut Encoder<'n>, qname: &'n [u8], compress: bool) -> Self {
         enc.start(qname, compress);
         Self {
             question_end: enc.len(),
@@ -58,13 +58,13 @@ impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
     }
 
     /// Further records go to the authority section.
-    pub fn authority(&mut self) -> &mut Self {
+    pub(crate) fn authority(&mut self) -> &mut Self {
         self.section = self.section.max(Section::Authority);
         self
     }
 
     /// Further records go to the additional section.
-    pub fn additional(&mut self) -> &mut Self {
+    pub(crate) fn additional(&mut self) -> &mut Self {
         if self.essential_len.is_none() {
             self.essential_len = Some(self.enc.len() - self.question_end);
         }
@@ -73,7 +73,7 @@ impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
     }
 
     /// Adds one record to the current section.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         owner: &'n [u8],
         rtype: RecordType,
@@ -85,7 +85,7 @@ impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
 
     /// Adds one record, served with `ttl` but signed with `original_ttl` (the apex SOA in a
     /// negative answer carries the negative-caching TTL, its signature the SOA's own).
-    pub fn record_signed_as(
+    pub(crate) fn record_signed_as(
         &mut self,
         owner: &'n [u8],
         rtype: RecordType,
@@ -97,7 +97,7 @@ impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
     }
 
     /// Adds a record only the signed body carries (the NSEC proof of a negative answer).
-    pub fn dnssec_record(
+    pub(crate) fn dnssec_record(
         &mut self,
         owner: &'n [u8],
         rtype: RecordType,
@@ -134,7 +134,7 @@ impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
     }
 
     /// Adds one zone file record, owned by `owner` (its wire name), to the current section.
-    pub fn static_record(&mut self, owner: &'n [u8], record: &'a Record) -> &mut Self {
+    pub(crate) fn static_record(&mut self, owner: &'n [u8], record: &'a Record) -> &mut Self {
         self.record(
             owner,
             record.record_type(),
@@ -144,12 +144,12 @@ impl<'e, 'n, 'a> Builder<'e, 'n, 'a> {
     }
 
     /// Records in the answer section so far.
-    pub fn answer_count(&self) -> u16 {
+    pub(crate) fn answer_count(&self) -> u16 {
         self.counts[0]
     }
 
     /// Finishes the response with the given RCODE and AA flag, appending its bodies to `out`.
-    pub fn finish(self, rcode: u8, authoritative: bool, out: &mut Bodies<'_>) -> Prepared {
+    pub(crate) fn finish(self, rcode: u8, authoritative: bool, out: &mut Bodies<'_>) -> Prepared {
         let body = &self.enc.bytes()[self.question_end..];
         let start = out.bytes.len();
         out.bytes.extend_from_slice(body);

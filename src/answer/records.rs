@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use super::demotions::Demotions;
 use super::draft::{Draft, Drafts, Names, Out, TooLarge, check_size};
 use super::encode::{Encoder, Rdata};
-use super::health::HealthView;
+use super::health_view::HealthView;
 use super::prepared::{Builder, NOERROR, Prepared};
 use super::snapshot::Answers;
 use crate::topology::{HostId, Topology};

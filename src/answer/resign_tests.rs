@@ -6,9 +6,9 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::signed_tests::{CONFIG, NOW, OXFORD, ZONE, ask, check_all, dnskeys};
+use crate::answer::{HealthView, State};
 use crate::config::KeyAlgorithm;
 use crate::dnssec::verify::{Proved, check};
-use crate::health::{HealthView, State};
 use crate::test_support::SignedZone;
 
 #[test]

@@ -16,7 +16,7 @@ use super::encode::{Encoder, Rdata};
 use crate::dnssec::Signer;
 
 /// Where a build's answers go: the byte arena of every body, and the signer of a signed build.
-pub struct Bodies<'k> {
+pub(crate) struct Bodies<'k> {
     /// Every body of the generation, back to back.
     pub bytes: Vec<u8>,
     /// Signs RRsets for the signed twins; `None` for an unsigned zone.
@@ -28,7 +28,7 @@ pub struct Bodies<'k> {
 
 impl<'k> Bodies<'k> {
     /// An arena of `capacity` bytes, signing with `signer` when given.
-    pub fn new(capacity: usize, signer: Option<Signer<'k>>) -> Self {
+    pub(crate) fn new(capacity: usize, signer: Option<Signer<'k>>) -> Self {
         Self {
             bytes: Vec::with_capacity(capacity),
             signer,

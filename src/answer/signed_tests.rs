@@ -9,9 +9,9 @@ use hickory_proto::dnssec::rdata::DNSKEY;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
+use crate::answer::HealthView;
 use crate::config::KeyAlgorithm;
 use crate::dnssec::verify::{Proved, check};
-use crate::health::HealthView;
 use crate::test_support::SignedZone;
 
 pub(super) const CONFIG: &str = r#"

@@ -12,7 +12,7 @@ use rustc_hash::FxBuildHasher;
 
 use super::body::Body;
 use super::denial::Chain;
-use super::health::HealthView;
+use super::health_view::HealthView;
 use super::plan::MxPlan;
 use super::prepared::{NOERROR, Prepared};
 use crate::topology::{SiteId, Topology};
@@ -347,16 +347,6 @@ impl Snapshot {
             at += usize::from(qname[at]) + 1;
         }
         false
-    }
-
-    /// The number of names served.
-    pub fn name_count(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Bytes of prepared answers held.
-    pub fn answer_bytes(&self) -> usize {
-        self.bodies.len()
     }
 }
 

@@ -7,9 +7,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::signed_tests::{CAMBRIDGE, NOW, OXFORD, ZONE, ask, dnskeys};
+use crate::answer::HealthView;
 use crate::config::KeyAlgorithm;
 use crate::dnssec::verify::{Proved, check};
-use crate::health::HealthView;
 use crate::test_support::SignedZone;
 
 const A: &str = "0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6";

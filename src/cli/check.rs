@@ -2,12 +2,15 @@
 
 use std::path::Path;
 
+use super::error::CliError;
 use crate::loaded::{self, Loaded};
 
 /// Postfix tries at most this many addresses per delivery attempt (`smtp_mx_address_limit`).
 pub(super) const POSTFIX_MX_ADDRESS_LIMIT: usize = 5;
 
-pub(super) fn run(path: &Path) -> Result<(), String> {
+/// Exits 1 (not 2) for a config that is not valid: that is the answer asked for, and the code
+/// it has always had.
+pub(super) fn run(path: &Path) -> Result<(), CliError> {
     let loaded = loaded::load(path).map_err(|e| format!("config error: {e}"))?;
     let topology = &loaded.topology;
     println!(

@@ -8,6 +8,7 @@ use axum::http::Method;
 
 use super::ClientArgs;
 use super::endpoint::{Connector, Endpoint, Reply, folder_group, path_segment, query};
+use super::error::CliError;
 use super::terminal::printable;
 use crate::admin::ActionResult;
 use crate::cluster::report::ClusterStatus;
@@ -27,7 +28,7 @@ impl Admin {
     /// `server.admin`. `--token` or the environment, else the config's token (or token file),
     /// goes with requests over TCP. A config that was named (or, without `--admin`, the default
     /// one) must load: a command never goes to another server than the one meant.
-    pub(super) fn new(args: &ClientArgs) -> Result<Self, String> {
+    pub(super) fn new(args: &ClientArgs) -> Result<Self, CliError> {
         let path = match (&args.config, args.admin) {
             (Some(path), _) => Some(path.clone()),
             (None, Some(_)) => None,
@@ -35,7 +36,9 @@ impl Admin {
         };
         let config = match &path {
             Some(path) => Some(config::load(path).map_err(|e| {
-                format!("config error: {e} (nothing was sent; give --config PATH, or --admin ADDR)")
+                CliError::Usage(format!(
+                    "config error: {e} (nothing was sent; give --config PATH, or --admin ADDR)"
+                ))
             })?),
             None => None,
         };
@@ -55,10 +58,10 @@ impl Admin {
                     endpoints.push(Endpoint::Tcp(addr));
                 }
                 if endpoints.is_empty() {
-                    return Err(format!(
+                    return Err(CliError::Usage(format!(
                         "{} has no admin listener (server.admin) and no control socket (server.control_socket) to talk to",
                         c.path.display()
-                    ));
+                    )));
                 }
             }
             (None, None) => unreachable!("a config is loaded when --admin is not given"),
@@ -83,7 +86,8 @@ impl Admin {
             (None, None) => None,
         };
         Ok(Self {
-            connector: Connector::new(endpoints, token)?,
+            connector: Connector::new(endpoints, token)
+                .map_err(|e| CliError::Failed(e.to_string()))?,
             token_problem,
         })
     }
@@ -92,11 +96,11 @@ impl Admin {
         &self,
         method: Method,
         path_and_query: &str,
-    ) -> Result<(Endpoint, Reply, String), String> {
+    ) -> Result<(Endpoint, Reply, String), CliError> {
         let sent = self
             .connector
             .send(method, path_and_query)
-            .map_err(|e| format!("cannot reach the admin API: {e}"))?;
+            .map_err(CliError::Unreachable)?;
         let (endpoint, reply, passed) = (sent.endpoint, sent.reply, sent.passed);
         let mut notes = String::new();
         for (skipped, why) in passed {
@@ -115,34 +119,39 @@ impl Admin {
         Ok((endpoint, reply, notes))
     }
 
-    fn get(&self, path: &str) -> Result<String, String> {
+    fn get(&self, path: &str) -> Result<String, CliError> {
         self.get_query(path, &[])
     }
 
     /// A GET with a query string, its values encoded.
-    pub(super) fn get_query(&self, path: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
+    pub(super) fn get_query(&self, path: &str, pairs: &[(&str, &str)]) -> Result<String, CliError> {
         let target = format!("{path}{}", query(pairs));
         let (endpoint, reply, _) = self.send(Method::GET, &target)?;
         if !(200..300).contains(&reply.status) {
-            return Err(format!(
+            return Err(CliError::Refused(format!(
                 "{}: {} {}",
                 endpoint.describe(&target),
                 reply.status,
                 printable(reply.body.trim())
-            ));
+            )));
         }
         Ok(reply.body)
     }
 
-    fn post(&self, path: &str) -> Result<String, String> {
+    fn post(&self, path: &str) -> Result<String, CliError> {
         let (endpoint, reply, notes) = self.send(Method::POST, path)?;
         let result: ActionResult = serde_json::from_str(&reply.body).map_err(|_| {
-            format!(
+            let message = format!(
                 "{}: {} {}",
                 endpoint.describe(path),
                 reply.status,
                 printable(reply.body.trim())
-            )
+            );
+            if (200..300).contains(&reply.status) {
+                CliError::Failed(message)
+            } else {
+                CliError::Refused(message)
+            }
         })?;
         let peers = super::cluster::deliveries(&result.instances);
         if result.ok && result.saved != Some(false) {
@@ -150,27 +159,34 @@ impl Admin {
             if peers.all_will_have_it {
                 Ok(text)
             } else {
-                Err(format!(
+                Err(CliError::Failed(format!(
                     "{text}\nsome instances will not get this change (see above)"
-                ))
+                )))
             }
         } else if !result.instances.is_empty() {
-            Err(format!("{}{}", printable(&result.message), peers.text))
+            Err(CliError::Failed(format!(
+                "{}{}",
+                printable(&result.message),
+                peers.text
+            )))
         } else if reply.status == 401 || reply.status == 403 {
             // Say why this user could not act: the socket it could not open, the token file
             // it could not read.
-            Err(format!(
+            Err(CliError::Refused(format!(
                 "refused by {endpoint}: {}{}",
                 printable(&result.message),
                 printable(&notes)
-            ))
+            )))
+        } else if result.ok {
+            // Done, and NOT SAVED: the change holds until a restart.
+            Err(CliError::Failed(printable(&result.message)))
         } else {
-            Err(printable(&result.message))
+            Err(CliError::Refused(printable(&result.message)))
         }
     }
 }
 
-pub(super) fn status(args: &ClientArgs, cluster: bool) -> Result<(), String> {
+pub(super) fn status(args: &ClientArgs, cluster: bool) -> Result<(), CliError> {
     let admin = Admin::new(args)?;
     let pairs: &[(&str, &str)] = if cluster { &[("cluster", "1")] } else { &[] };
     let status: ClusterStatus =
@@ -313,18 +329,21 @@ pub(super) fn drain(
     args: &ClientArgs,
     target: &str,
     drain: Option<Option<&str>>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let (site, host) = target
         .split_once('/')
         .filter(|(s, h)| !s.is_empty() && !h.is_empty() && !h.contains('/'))
-        .ok_or_else(|| format!("{target:?}: give the host as SITE/HOST"))?;
+        .ok_or_else(|| CliError::Usage(format!("{target:?}: give the host as SITE/HOST")))?;
     let (site, host) = (path_segment(site), path_segment(host));
     let path = match drain {
         None => format!("/hosts/{site}/{host}/undrain"),
         Some(None) => format!("/hosts/{site}/{host}/drain"),
         Some(Some(period)) => {
-            humantime::parse_duration(period)
-                .map_err(|e| format!("--for {period:?}: {e} (a duration such as 30m or 2h)"))?;
+            humantime::parse_duration(period).map_err(|e| {
+                CliError::Usage(format!(
+                    "--for {period:?}: {e} (a duration such as 30m or 2h)"
+                ))
+            })?;
             format!("/hosts/{site}/{host}/drain{}", query(&[("for", period)]))
         }
     };
@@ -334,7 +353,7 @@ pub(super) fn drain(
 }
 
 /// Lists every drain the server keeps, also of hosts no longer configured.
-pub(super) fn drains(args: &ClientArgs) -> Result<(), String> {
+pub(super) fn drains(args: &ClientArgs) -> Result<(), CliError> {
     let list: Vec<DrainStatus> =
         serde_json::from_str(&Admin::new(args)?.get("/drains")?).map_err(|e| e.to_string())?;
     if list.is_empty() {
@@ -354,7 +373,7 @@ pub(super) fn drains(args: &ClientArgs) -> Result<(), String> {
     Ok(())
 }
 
-pub(super) fn reload(args: &ClientArgs) -> Result<(), String> {
+pub(super) fn reload(args: &ClientArgs) -> Result<(), CliError> {
     let message = Admin::new(args)?.post("/reload")?;
     println!("{message}");
     Ok(())

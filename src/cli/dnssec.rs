@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
 
+use super::error::CliError;
 use crate::dnssec::{self, anchors, keygen};
 use crate::{config, loaded};
 
@@ -26,21 +27,22 @@ pub(super) struct ConfigArg {
     config: PathBuf,
 }
 
-pub(super) fn run(command: &Dnssec) -> Result<(), String> {
+pub(super) fn run(command: &Dnssec) -> Result<(), CliError> {
     match command {
         Dnssec::Keygen(args) => keygen(args),
         Dnssec::Ds(args) => ds(args),
     }
 }
 
-fn keygen(args: &ConfigArg) -> Result<(), String> {
+fn keygen(args: &ConfigArg) -> Result<(), CliError> {
     // Only the config: the key folder may be empty (or missing) until this command has run.
-    let config = config::load(&args.config).map_err(|e| format!("config error: {e}"))?;
+    let config =
+        config::load(&args.config).map_err(|e| CliError::Usage(format!("config error: {e}")))?;
     let Some(d) = &config.dnssec else {
-        return Err(format!(
+        return Err(CliError::Usage(format!(
             "{} has no [dnssec] table: add one with key_dir = \"keys\" first",
             args.config.display()
-        ));
+        )));
     };
     let origin = crate::wire::fqdn(&config.zone.origin).map_err(|e| e.to_string())?;
     let dir = d.key_dir_path(&config.path);
@@ -63,21 +65,22 @@ fn keygen(args: &ConfigArg) -> Result<(), String> {
     Ok(())
 }
 
-fn ds(args: &ConfigArg) -> Result<(), String> {
-    let loaded = loaded::load(&args.config).map_err(|e| format!("config error: {e}"))?;
+fn ds(args: &ConfigArg) -> Result<(), CliError> {
+    let loaded =
+        loaded::load(&args.config).map_err(|e| CliError::Usage(format!("config error: {e}")))?;
     let Some(keys) = &loaded.keys else {
-        return Err(format!(
+        return Err(CliError::Usage(format!(
             "{} has no [dnssec] table: the zone is served unsigned",
             args.config.display()
-        ));
+        )));
     };
     let now = dnssec::unix_seconds(SystemTime::now());
     let sep: Vec<&dnssec::Key> = keys.keys.published(now).filter(|k| k.is_ksk()).collect();
     if sep.is_empty() {
-        return Err(format!(
+        return Err(CliError::Failed(format!(
             "no key-signing key (flags 257) is published now in {}",
             keys.dir.display()
-        ));
+        )));
     }
     print!(
         "{}",

@@ -87,11 +87,13 @@ impl std::fmt::Display for Unreachable {
 
 impl Connector {
     /// Tries `endpoints` in order; `token` goes with requests over TCP.
-    pub(super) fn new(endpoints: Vec<Endpoint>, token: Option<AdminToken>) -> Result<Self, String> {
+    pub(super) fn new(
+        endpoints: Vec<Endpoint>,
+        token: Option<AdminToken>,
+    ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         Ok(Self {
             endpoints,
             token,

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::ClientArgs;
 use super::client::Admin;
+use super::error::CliError;
 use crate::events::Event;
 use crate::events::filter::parse_since;
 
@@ -29,9 +30,10 @@ pub(super) struct EventsArgs {
     client: ClientArgs,
 }
 
-pub(super) fn run(args: &EventsArgs) -> Result<(), String> {
+pub(super) fn run(args: &EventsArgs) -> Result<(), CliError> {
     if let Some(since) = &args.since {
-        parse_since(since, SystemTime::now()).map_err(|e| format!("--since: {e}"))?;
+        parse_since(since, SystemTime::now())
+            .map_err(|e| CliError::Usage(format!("--since: {e}")))?;
     }
     let admin = Admin::new(&args.client)?;
     let query: Vec<(&str, &str)> = [

@@ -12,9 +12,26 @@ use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::RData;
 
+use super::error::CliError;
 use super::mta::{Lookup, Mta, Profile};
 use crate::answer::demotions::NOTE_PREFIX;
-use crate::probe::resolve::resolver_for;
+use crate::resolver::resolver_for;
+
+/// Why [`explain`] could not say what an MTA would do.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// No resolver could be made: the system's configuration could not be read.
+    #[error("{0}")]
+    NoResolver(String),
+    /// The MX lookup failed other than with "no such records": an MTA would defer.
+    #[error("MX lookup of {domain} failed: {reason}")]
+    Lookup {
+        /// The name looked up, fully qualified.
+        domain: String,
+        /// What the resolver said, made safe.
+        reason: String,
+    },
+}
 
 /// What an MTA would do with a domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,12 +61,14 @@ pub(super) fn run(
     domain: &str,
     server: Option<SocketAddr>,
     mta: Option<Mta>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let explanation = runtime.block_on(explain(domain, server, mta))?;
+    let explanation = runtime
+        .block_on(explain(domain, server, mta))
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     print!("{}", render(&explanation));
     Ok(())
 }
@@ -60,10 +79,10 @@ pub async fn explain(
     domain: &str,
     server: Option<SocketAddr>,
     mta: Option<Mta>,
-) -> Result<Explanation, String> {
+) -> Result<Explanation, ExplainError> {
     let profile = mta.unwrap_or(Mta::Postfix).profile();
     let servers: Vec<SocketAddr> = server.into_iter().collect();
-    let resolver = resolver_for(&servers)?;
+    let resolver = resolver_for(&servers).map_err(|e| ExplainError::NoResolver(e.to_string()))?;
     let fqdn = if domain.ends_with('.') {
         domain.to_string()
     } else {
@@ -96,8 +115,10 @@ pub async fn explain(
         }
         Err(e) if e.is_no_records_found() => {}
         Err(e) => {
-            let e = crate::network_text::clean(&e.to_string(), 200);
-            return Err(format!("MX lookup of {fqdn} failed: {e}"));
+            return Err(ExplainError::Lookup {
+                domain: fqdn,
+                reason: crate::network_text::clean(&e.to_string(), 200),
+            });
         }
     }
     if by_pref.is_empty() {

@@ -10,7 +10,8 @@ use clap_complete::Shell;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, roman};
 
-use super::Cli;
+use super::error::CliError;
+use super::{Cli, error};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum Generate {
@@ -25,6 +26,30 @@ pub(super) enum Generate {
         shell: Shell,
     },
 }
+
+/// The exit codes the main page lists ([`super::error`]).
+const EXIT_STATUS: &[(u8, &str)] = &[
+    (0, "The command did what was asked."),
+    (
+        error::FAILED,
+        "It failed otherwise: check-config found the config invalid, a change was NOT SAVED, \
+         a cluster instance refused or failed a change, a relay showed no key (tlsa).",
+    ),
+    (
+        error::USAGE,
+        "Bad usage, or a config that does not load (serve, the admin clients, dnssec): \
+         nothing was sent.",
+    ),
+    (
+        error::UNREACHABLE,
+        "The server could not be reached: no admin endpoint (control socket, server.admin) answered.",
+    ),
+    (
+        error::REFUSED,
+        "The server answered and refused: a token it does not take, a host it does not know, \
+         a reload whose config does not load there.",
+    ),
+];
 
 /// Files the main page lists: where a packaged install keeps its config and state.
 const FILES: &[(&str, &str)] = &[
@@ -58,14 +83,16 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-pub(super) fn run(what: Generate) -> Result<(), String> {
+pub(super) fn run(what: Generate) -> Result<(), CliError> {
     match what {
-        Generate::Man { dir } => man_pages(&dir).map_err(|e| format!("{}: {e}", dir.display())),
+        Generate::Man { dir } => {
+            man_pages(&dir).map_err(|e| CliError::Failed(format!("{}: {e}", dir.display())))
+        }
         Generate::Completions { shell } => {
             let mut cmd = visible(Cli::command());
             let mut out = std::io::stdout().lock();
             clap_complete::generate(shell, &mut cmd, "smarthostd", &mut out);
-            out.flush().map_err(|e| e.to_string())
+            out.flush().map_err(|e| CliError::Failed(e.to_string()))
         }
     }
 }
@@ -82,7 +109,8 @@ fn visible(cmd: Command) -> Command {
     out
 }
 
-/// The main page, with FILES and SEE ALSO sections, and one page per visible subcommand.
+/// The main page, with EXIT STATUS, FILES and SEE ALSO sections, and one page per visible
+/// subcommand.
 fn man_pages(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut cmd = Cli::command().disable_help_subcommand(true);
@@ -106,6 +134,13 @@ fn man_pages(dir: &Path) -> std::io::Result<()> {
     main.render(&mut page)?;
     let page = String::from_utf8(page).map_err(std::io::Error::other)?;
     let mut extra = Roff::default();
+    extra.control("SH", ["EXIT STATUS"]);
+    for (code, what) in EXIT_STATUS {
+        extra
+            .control("TP", [])
+            .text([roman(code.to_string())])
+            .text([roman(*what)]);
+    }
     extra.control("SH", ["FILES"]);
     for (path, what) in FILES {
         extra
@@ -168,6 +203,9 @@ mod tests {
         for needed in [
             "check\\-config",
             "\\-\\-log\\-format",
+            ".SH \"EXIT STATUS\"",
+            "could not be reached",
+            "refused",
             ".SH FILES",
             "drained\\-hosts",
             "events.jsonl",

@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod dnssec;
 mod endpoint;
+mod error;
 mod events;
 mod explain;
 mod generate;
@@ -24,7 +25,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use check::postfix_warnings;
-pub use explain::{Explanation, explain};
+pub use explain::{ExplainError, Explanation, explain};
 pub use mta::{Lookup, Mta};
 
 /// The config a bare `smarthostd` serves and the admin clients read: in a source tree the
@@ -168,7 +169,8 @@ struct ClientArgs {
     token: Option<String>,
 }
 
-/// Runs the command line; the exit code says whether it worked.
+/// Runs the command line; the exit code says whether it worked, and if not, how it failed
+/// ([`error`]: 1, 2 bad usage or config, 3 server unreachable, 4 server refused).
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => serve::run(&cli.serve),
@@ -199,9 +201,9 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("smarthostd: {message}");
-            ExitCode::FAILURE
+        Err(error) => {
+            eprintln!("smarthostd: {error}");
+            error.exit_code()
         }
     }
 }

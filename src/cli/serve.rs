@@ -4,12 +4,14 @@
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
 
+use super::error::CliError;
 use super::{ServeArgs, logging};
 use crate::{dns, loaded, server};
 
-pub(super) fn run(args: &ServeArgs) -> Result<(), String> {
+pub(super) fn run(args: &ServeArgs) -> Result<(), CliError> {
     logging::init(args.log_format);
-    let loaded = loaded::load(&args.config).map_err(|e| format!("config error: {e}"))?;
+    let loaded =
+        loaded::load(&args.config).map_err(|e| CliError::Usage(format!("config error: {e}")))?;
     let config = &loaded.config;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let udp_sockets = match config.server.udp_sockets {
@@ -22,7 +24,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(async move {
+    let served: Result<(), String> = runtime.block_on(async move {
         // Signals are taken from the start: a SIGHUP or SIGTERM during the first probe round
         // (which can last a while with hanging relays) must not kill the process outright.
         let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -66,5 +68,6 @@ pub(super) fn run(args: &ServeArgs) -> Result<(), String> {
         } else {
             Ok(())
         }
-    })
+    });
+    Ok(served?)
 }

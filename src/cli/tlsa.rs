@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 
+use super::error::CliError;
 use crate::dane::{Tlsa, spki_of};
 use crate::probe::shown::shown;
 
@@ -71,17 +72,17 @@ pub(super) fn parse_target(text: &str) -> Result<Target, String> {
     Ok(Target { host, ip, port })
 }
 
-pub(super) fn run(target: &str, step: Duration, ehlo: Option<String>) -> Result<(), String> {
-    let target = parse_target(target)?;
+pub(super) fn run(target: &str, step: Duration, ehlo: Option<String>) -> Result<(), CliError> {
+    let target = parse_target(target).map_err(CliError::Usage)?;
     if !(Duration::from_millis(10)..=Duration::from_secs(300)).contains(&step) {
-        return Err("--timeout must be 10ms to 5m".into());
+        return Err(CliError::Usage("--timeout must be 10ms to 5m".into()));
     }
     let ehlo = ehlo.unwrap_or_else(crate::loaded::local_host_name);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(show(&target, step, &ehlo))
+    Ok(runtime.block_on(show(&target, step, &ehlo))?)
 }
 
 async fn show(target: &Target, step: Duration, ehlo: &str) -> Result<(), String> {

@@ -13,7 +13,7 @@ use super::wire::{RelayView, View};
 
 /// A disagreement that began or ended being reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// It has lasted past the bound: report it.
     Began {
         /// The relay's site.
@@ -43,7 +43,7 @@ struct Open {
 
 /// The disagreements seen, by `(site, host)`.
 #[derive(Debug, Default)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     open: BTreeMap<(String, String), Open>,
 }
 
@@ -52,7 +52,7 @@ impl Tracker {
     /// disagreement seen for longer than `bound` is reported. Returns what began or ended being
     /// reported, and for every relay of `ours` how many peers disagree in a reported
     /// disagreement (0 otherwise).
-    pub fn observe(
+    pub(crate) fn observe(
         &mut self,
         now: Instant,
         bound: Duration,

@@ -22,7 +22,7 @@ const MACHINE_PROBE_KEYS: [&str; 2] = ["source_address", "ehlo"];
 
 /// The fingerprint of a config (`config_text`, already known to be valid TOML), its zone
 /// file (`zone_text`) and its relays' TLSA records (`pinned`, [`pinned`]), as 64 hex digits.
-pub fn of(config_text: &str, zone_text: &str, pinned: &str) -> String {
+pub(crate) fn of(config_text: &str, zone_text: &str, pinned: &str) -> String {
     let mut canonical = String::new();
     if let Ok(mut table) = config_text.parse::<toml::Table>() {
         for key in MACHINE_TABLES {
@@ -46,7 +46,7 @@ pub fn of(config_text: &str, zone_text: &str, pinned: &str) -> String {
 
 /// Every relay's TLSA records (those of its `tls_key` included), a line per relay in config
 /// order: `site/host` and its records.
-pub fn pinned(topology: &Topology) -> String {
+pub(crate) fn pinned(topology: &Topology) -> String {
     let mut out = String::new();
     for host in topology.hosts.iter().filter(|h| !h.tlsa.is_empty()) {
         let _ = write!(out, "{}", host.key(topology));
@@ -59,12 +59,12 @@ pub fn pinned(topology: &Topology) -> String {
 }
 
 /// SHA-256 of `bytes`, as 64 hex digits.
-pub fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s

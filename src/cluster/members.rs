@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 /// The entries of `peers` that are other instances, for an admin listener bound to `admin`.
-pub fn others(peers: &[SocketAddr], admin: SocketAddr) -> Vec<SocketAddr> {
+pub(crate) fn others(peers: &[SocketAddr], admin: SocketAddr) -> Vec<SocketAddr> {
     let local = local_addresses();
     peers
         .iter()
@@ -19,7 +19,7 @@ pub fn others(peers: &[SocketAddr], admin: SocketAddr) -> Vec<SocketAddr> {
 
 /// This instance's name: its entry in `peers` (the name every peer knows it by), else its
 /// admin address, with this machine's name in place of an unspecified address.
-pub fn own_name(peers: &[SocketAddr], admin: Option<SocketAddr>) -> String {
+pub(crate) fn own_name(peers: &[SocketAddr], admin: Option<SocketAddr>) -> String {
     let Some(admin) = admin else {
         return host_name();
     };

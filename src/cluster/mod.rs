@@ -19,15 +19,15 @@
 //! - [`routes`]: the admin routes peers call (`/cluster/...`).
 
 mod act;
-pub mod disagree;
-pub mod fingerprint;
-pub mod members;
-pub mod page;
-pub mod peer;
+pub(crate) mod disagree;
+pub(crate) mod fingerprint;
+pub(crate) mod members;
+pub(crate) mod page;
+pub(crate) mod peer;
 pub mod proof;
 pub mod report;
-pub mod routes;
-pub mod sync;
+pub(crate) mod routes;
+pub(crate) mod sync;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -20,7 +20,7 @@ const STYLE: &str = r#"
 "#;
 
 /// The section for `report`.
-pub fn section(report: &ClusterReport) -> String {
+pub(crate) fn section(report: &ClusterReport) -> String {
     let mut html = String::with_capacity(4096);
     let _ = write!(
         html,

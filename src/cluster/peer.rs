@@ -19,15 +19,15 @@ use super::wire::clean;
 use crate::config::AdminToken;
 
 /// A peer's admin listener must take the connection within this time.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Bound on a whole request for a view, the drains, or a change: connection, request, answer.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// Bound on a forwarded reload: the peer reads and checks its config before it answers.
-pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const RELOAD_TIMEOUT: Duration = Duration::from_secs(15);
 /// Requests in flight to one peer at a time: the poll and one operator's change.
-pub const IN_FLIGHT: usize = 2;
+pub(crate) const IN_FLIGHT: usize = 2;
 /// The largest answer read from a peer: a view of tens of thousands of relays.
-pub const MAX_BODY: usize = 8 << 20;
+pub(crate) const MAX_BODY: usize = 8 << 20;
 
 /// Why a request to a peer got no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,7 +29,7 @@ use crate::config::AdminToken;
 use crate::state::hlc::Stamp;
 
 /// The routes of `cluster`, for the admin API's router.
-pub fn router(cluster: super::Cluster) -> Router<Control> {
+pub(crate) fn router(cluster: super::Cluster) -> Router<Control> {
     Router::new()
         .route("/cluster/view", get(view))
         .route("/cluster/drains", get(drains).post(merge))

@@ -35,7 +35,7 @@ use crate::events::Event;
 
 /// Runs the peer task until `shutdown`: a poller per peer, each on its own schedule (a peer
 /// that hangs delays no other), and every probe interval the comparison of verdicts.
-pub async fn run(cluster: Cluster, control: Control, shutdown: CancellationToken) {
+pub(crate) async fn run(cluster: Cluster, control: Control, shutdown: CancellationToken) {
     let mut tracker = Tracker::default();
     let mut woken = cluster.woken();
     let mut pollers = tokio::task::JoinSet::new();

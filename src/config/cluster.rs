@@ -67,7 +67,7 @@ impl Validator<'_> {
 }
 
 /// What `check-config` says about `[cluster]` without refusing the config.
-pub fn warnings(config: &Config) -> Vec<String> {
+pub(crate) fn warnings(config: &Config) -> Vec<String> {
     let (Some(cluster), Some(admin)) = (&config.cluster, config.server.admin) else {
         return Vec::new();
     };

@@ -13,13 +13,13 @@ use super::{Config, ConfigError};
 
 /// The shortest `signature_validity`: signatures are made when answers are built, and a
 /// validity shorter than an hour leaves too little room for clock skew and cached answers.
-pub const MIN_VALIDITY: Duration = Duration::from_secs(3600);
+pub(crate) const MIN_VALIDITY: Duration = Duration::from_secs(3600);
 /// The shortest `signature_refresh`: a signature must stay valid for a while after it is
 /// served, longer than any validator's clock is plausibly ahead.
-pub const MIN_REFRESH: Duration = Duration::from_secs(15 * 60);
+pub(crate) const MIN_REFRESH: Duration = Duration::from_secs(15 * 60);
 /// The longest `signature_validity` (RRSIG times are 32-bit serial numbers: RFC 4034 section
 /// 3.1.5 keeps them within 68 years; a year is already far more than anyone needs).
-pub const MAX_VALIDITY: Duration = Duration::from_secs(365 * 86400);
+pub(crate) const MAX_VALIDITY: Duration = Duration::from_secs(365 * 86400);
 
 /// `[dnssec]`: the zone is signed with the keys in `key_dir`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -27,7 +27,7 @@ impl HostConfig {
 /// its `tlsa`, then the `3 1 1` record of its `tls_key`, read now; each record once. An
 /// unreadable or damaged key file is an error naming the config file, the key's line, and the
 /// key file.
-pub fn resolve(config: &Config, text: &str) -> Result<Vec<Vec<Tlsa>>, ConfigError> {
+pub(crate) fn resolve(config: &Config, text: &str) -> Result<Vec<Vec<Tlsa>>, ConfigError> {
     let mut all = Vec::new();
     for (site_name, site) in &config.sites {
         for (i, host) in site.hosts.iter().enumerate() {
@@ -64,7 +64,7 @@ pub fn resolve(config: &Config, text: &str) -> Result<Vec<Vec<Tlsa>>, ConfigErro
 /// What an operator should know about the pinned hosts of a valid config: that the records
 /// are not published without `[dnssec]`, that a `starttls = false` gives way, and where the
 /// records of a relay named outside the zone must also be published.
-pub fn warnings(config: &Config) -> Vec<String> {
+pub(crate) fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let origin = config
         .zone

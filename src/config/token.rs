@@ -41,7 +41,7 @@ impl fmt::Debug for AdminToken {
 
 /// Why a token file cannot be used. The messages name the file, never its content.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenFileError {
+pub(crate) enum TokenFileError {
     /// Missing, unreadable (permissions), or a folder.
     #[error("cannot read {}: {source}", path.display())]
     Unreadable {
@@ -80,7 +80,7 @@ pub enum TokenFileError {
 }
 
 /// Reads the token in `path`: a regular file no other user may read, holding one line.
-pub fn read_file(path: &Path) -> Result<AdminToken, TokenFileError> {
+pub(crate) fn read_file(path: &Path) -> Result<AdminToken, TokenFileError> {
     let unreadable = |source| TokenFileError::Unreadable {
         path: path.to_path_buf(),
         source,
@@ -120,7 +120,7 @@ pub fn read_file(path: &Path) -> Result<AdminToken, TokenFileError> {
 /// The token the server requires of state changes over TCP: `server.admin_token`, else the
 /// file `server.admin_token_file` (read now), else the environment. An error names the config
 /// file, the key's line, and the token file's problem.
-pub fn resolve(config: &Config, text: &str) -> Result<Option<AdminToken>, ConfigError> {
+pub(crate) fn resolve(config: &Config, text: &str) -> Result<Option<AdminToken>, ConfigError> {
     let server = &config.server;
     if let Some(token) = &server.admin_token {
         return Ok(Some(AdminToken(token.clone())));

@@ -1,4 +1,6 @@
-//! The checks serde cannot make: cross-references, uniqueness, ranges, name syntax.
+//! The checks serde cannot make: cross-references, uniqueness, ranges, name syntax. Each table
+//! with checks of its own keeps them beside its keys (`sites`, `admin`, `reputation`, ...) as a
+//! method of the [`Validator`] here.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -225,173 +227,6 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn sites(&self, config: &Config) -> Result<(), ConfigError> {
-        self.check(
-            !config.sites.is_empty(),
-            root().key("sites"),
-            "needs at least one site",
-        )?;
-        let mut site_names = HashSet::new();
-        for (site_name, site) in &config.sites {
-            let at = root().key("sites").key(site_name);
-            self.label(site_name, at.clone(), "site name")?;
-            self.check(
-                site_names.insert(site_name.to_ascii_lowercase()),
-                at.clone(),
-                "another site has the same name in other letter case",
-            )?;
-            self.check(
-                !site.hosts.is_empty(),
-                at.clone().key("hosts"),
-                "needs at least one host",
-            )?;
-            let mut host_names = HashSet::new();
-            for (i, host) in site.hosts.iter().enumerate() {
-                let host_at = at.clone().key("hosts").index(i);
-                self.label(&host.name, host_at.clone().key("name"), "host name")?;
-                self.check(
-                    host_names.insert(host.name.to_ascii_lowercase()),
-                    host_at.clone().key("name"),
-                    format!("duplicate host \"{}\" in site \"{site_name}\"", host.name),
-                )?;
-                match (&host.fqdn, host.addresses.is_empty()) {
-                    (None, true) => {
-                        return Err(self.error(host_at, "needs `addresses` or `fqdn`"));
-                    }
-                    (Some(_), false) => {
-                        return Err(self.error(
-                            host_at.key("fqdn"),
-                            "give either `addresses` or `fqdn`, not both",
-                        ));
-                    }
-                    (Some(fqdn), true) => {
-                        self.check(
-                            fqdn.parse::<std::net::IpAddr>().is_err(),
-                            host_at.clone().key("fqdn"),
-                            format!("{fqdn} is an IP address, which never resolves: give it in `addresses`"),
-                        )?;
-                        self.check(
-                            Name::from_ascii(fqdn).is_ok_and(|n| n.num_labels() >= 1),
-                            host_at.clone().key("fqdn"),
-                            "not a domain name",
-                        )?;
-                    }
-                    (None, false) => {}
-                }
-                let mut addresses = HashSet::new();
-                for (j, addr) in host.addresses.iter().enumerate() {
-                    let here = host_at.clone().key("addresses").index(j);
-                    self.check(
-                        addresses.insert(addr.ip),
-                        here.clone(),
-                        format!("{} is listed twice", addr.ip),
-                    )?;
-                    self.check(
-                        !addr.ip.is_unspecified() && !addr.ip.is_multicast(),
-                        here.clone(),
-                        format!("{addr} cannot be a relay's address"),
-                    )?;
-                    let link_local =
-                        matches!(addr.ip, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local());
-                    match (&addr.interface, link_local) {
-                        (None, true) => {
-                            return Err(self.error(
-                                here,
-                                format!(
-                                    "{addr} is link-local: name its interface, e.g. \"{addr}%eth0\""
-                                ),
-                            ));
-                        }
-                        (Some(_), false) => {
-                            return Err(self.error(
-                                here,
-                                format!("{addr}: only a link-local address (fe80::/10) takes an %interface"),
-                            ));
-                        }
-                        (Some(interface), true) => self.check(
-                            super::interface_index(interface) != 0,
-                            here,
-                            format!("{addr}: this machine has no interface {interface}"),
-                        )?,
-                        (None, false) => {}
-                    }
-                }
-                if let Some(name) = &host.tls_name {
-                    self.check(
-                        rustls_pki_types::ServerName::try_from(name.as_str()).is_ok()
-                            && name.parse::<std::net::IpAddr>().is_err()
-                            && Name::from_ascii(name).is_ok(),
-                        host_at.clone().key("tls_name"),
-                        "not a host name",
-                    )?;
-                }
-                if let Some(port) = host.port {
-                    self.check(port != 0, host_at.clone().key("port"), "must be 1 to 65535")?;
-                }
-                if let Some(t) = host.timeout {
-                    self.check(
-                        (MIN_PROBE_TIMEOUT..=MAX_PROBE_TIMEOUT).contains(&t),
-                        host_at.key("timeout"),
-                        format!(
-                            "must be {} to {}",
-                            humantime::format_duration(MIN_PROBE_TIMEOUT),
-                            humantime::format_duration(MAX_PROBE_TIMEOUT)
-                        ),
-                    )?;
-                }
-            }
-            self.fallback(config, site_name)?;
-            self.check(
-                (0.0..=0.5).contains(&site.warm_share),
-                at.clone().key("warm_share"),
-                format!("{} is out of range 0.0 to 0.5", site.warm_share),
-            )?;
-            if site.warm_share > 0.0 {
-                self.check(
-                    first_fallback(config, site_name).is_some(),
-                    at.key("warm_share"),
-                    "needs a fallback site to keep warm",
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    fn fallback(&self, config: &Config, site_name: &str) -> Result<(), ConfigError> {
-        let Some(fallback) = &config.sites[site_name].fallback else {
-            return Ok(());
-        };
-        let at = root().key("sites").key(site_name).key("fallback");
-        let zone = &config.zone;
-        let last = u32::from(zone.fallback_preference)
-            + u32::from(zone.fallback_step) * (fallback.len().saturating_sub(1) as u32);
-        self.check(
-            last <= u32::from(u16::MAX),
-            at.clone(),
-            "too many fallback sites for the preference range",
-        )?;
-        let mut seen = HashSet::new();
-        for (i, other) in fallback.iter().enumerate() {
-            let known: Vec<&str> = config.sites.keys().map(String::as_str).collect();
-            self.check(
-                config.sites.contains_key(other.as_str()),
-                at.clone().index(i),
-                format!("unknown site \"{other}\" (sites are: {})", known.join(", ")),
-            )?;
-            self.check(
-                other != site_name,
-                at.clone().index(i),
-                "a site cannot be its own fallback",
-            )?;
-            self.check(
-                seen.insert(other),
-                at.clone().index(i),
-                format!("\"{other}\" is listed twice"),
-            )?;
-        }
-        Ok(())
-    }
-
     fn views(&self, config: &Config) -> Result<(), ConfigError> {
         let at = |k: &str| root().key("views").key(k);
         if let Some(default) = &config.views.default {
@@ -459,7 +294,7 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn label(&self, label: &str, at: KeyPath, what: &str) -> Result<(), ConfigError> {
+    pub(super) fn label(&self, label: &str, at: KeyPath, what: &str) -> Result<(), ConfigError> {
         self.check(
             is_hostname_label(label),
             at,
@@ -467,19 +302,6 @@ impl Validator<'_> {
                 "{what} \"{label}\" must be one DNS label: letters, digits and inner hyphens, at most 63"
             ),
         )
-    }
-}
-
-/// The first fallback site of `site_name`: its first `fallback` entry, or with no list, the
-/// first other site in file order.
-pub(super) fn first_fallback<'c>(config: &'c Config, site_name: &str) -> Option<&'c str> {
-    match &config.sites[site_name].fallback {
-        Some(list) => list.first().map(String::as_str),
-        None => config
-            .sites
-            .keys()
-            .map(String::as_str)
-            .find(|s| *s != site_name),
     }
 }
 

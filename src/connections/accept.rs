@@ -13,18 +13,18 @@ const MOST: Duration = Duration::from_secs(1);
 
 /// Pauses that double from [`FIRST`] to [`MOST`] while accept keeps failing.
 #[derive(Debug, Default)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     failures: u32,
 }
 
 impl Backoff {
     /// A successful accept resets the pauses.
-    pub fn succeeded(&mut self) {
+    pub(crate) fn succeeded(&mut self) {
         self.failures = 0;
     }
 
     /// The pause after one more failure.
-    pub fn failed(&mut self) -> Duration {
+    pub(crate) fn failed(&mut self) -> Duration {
         self.failures = self.failures.saturating_add(1);
         FIRST
             .saturating_mul(1 << self.failures.saturating_sub(1).min(16))
@@ -32,7 +32,7 @@ impl Backoff {
     }
 
     /// Logs an accept error (the first of a run, then every 64th) and sleeps.
-    pub async fn pause(&mut self, listener: &'static str, error: &std::io::Error) {
+    pub(crate) async fn pause(&mut self, listener: &'static str, error: &std::io::Error) {
         let pause = self.failed();
         if self.failures == 1 || self.failures.is_multiple_of(64) {
             warn!(

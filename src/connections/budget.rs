@@ -10,13 +10,13 @@ use tracing::{info, warn};
 /// Descriptors kept for everything not counted otherwise: log files, the state directory, the
 /// resolvers of DNS-named hosts, runtime internals, a connection being accepted while another
 /// is evicted.
-pub const RESERVE: usize = 64;
+pub(crate) const RESERVE: usize = 64;
 /// Fewest slots a listener is given, however short descriptors are.
 const MIN_SLOTS: usize = 4;
 
 /// What each part of the server may hold at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Demand {
+pub(crate) struct Demand {
     /// Descriptors open before serving (sockets bound, standard streams, runtimes).
     pub in_use: usize,
     /// Probes in flight at most, one socket each.
@@ -32,7 +32,7 @@ pub struct Demand {
 
 /// The slots each listener gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shares {
+pub(crate) struct Shares {
     /// DNS-over-TCP connections held at once, across every DNS listener (at most
     /// `server.tcp_max_connections`).
     pub dns_tcp: usize,
@@ -44,7 +44,7 @@ pub struct Shares {
 
 /// Shares `limit` descriptors out: probes, the reserve and what is in use first, then DNS over
 /// TCP, then the admin API, each at most what it is configured for.
-pub fn share(limit: u64, d: Demand) -> Shares {
+pub(crate) fn share(limit: u64, d: Demand) -> Shares {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let first = d.in_use + d.probes + d.control + RESERVE;
     let left = limit.saturating_sub(first);
@@ -69,7 +69,7 @@ pub fn share(limit: u64, d: Demand) -> Shares {
 
 /// Raises the soft descriptor limit to the hard limit, as a server expecting many connections
 /// should; returns the limit now in force.
-pub fn raise_limit() -> io::Result<u64> {
+pub(crate) fn raise_limit() -> io::Result<u64> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
     if soft < hard {
@@ -79,13 +79,13 @@ pub fn raise_limit() -> io::Result<u64> {
 }
 
 /// Descriptors this process has open now.
-pub fn in_use() -> usize {
+pub(crate) fn in_use() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
 
 /// Raises the limit and shares it out for `demand` (its `in_use` is read here), logging the
 /// outcome.
-pub fn plan(mut demand: Demand) -> Shares {
+pub(crate) fn plan(mut demand: Demand) -> Shares {
     let limit = match raise_limit() {
         Ok(limit) => limit,
         Err(error) => {

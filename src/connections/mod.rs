@@ -10,8 +10,8 @@
 //!   never starve the probes that decide the answers.
 //! - [`accept`]: accept errors (out of descriptors) back off instead of spinning.
 
-pub mod accept;
-pub mod budget;
-pub mod slots;
+pub(crate) mod accept;
+pub(crate) mod budget;
+pub(crate) mod slots;
 
-pub use slots::{Progress, Slot, Slots};
+pub(crate) use slots::{Progress, Slots};

@@ -18,7 +18,7 @@ const MAX_FILE_LEN: u64 = 1 << 20;
 /// Why a key file gives no record. Messages name the file and never quote it: a file given by
 /// mistake may hold a private key.
 #[derive(Debug, thiserror::Error)]
-pub enum KeyFileError {
+pub(crate) enum KeyFileError {
     /// Missing, or not readable by smarthostd.
     #[error("cannot read {}: {source}", path.display())]
     Unreadable {
@@ -72,7 +72,7 @@ pub enum KeyFileError {
 /// The `3 1 1` record of the key in the PEM file `path`: its first certificate's key (a chain
 /// names the relay first), or else its public key. Reads at most [`MAX_FILE_LEN`] bytes, and
 /// never waits on a FIFO.
-pub fn read_key_file(path: &Path) -> Result<Tlsa, KeyFileError> {
+pub(crate) fn read_key_file(path: &Path) -> Result<Tlsa, KeyFileError> {
     let unreadable = |source| KeyFileError::Unreadable {
         path: path.to_path_buf(),
         source,
@@ -103,7 +103,7 @@ pub fn read_key_file(path: &Path) -> Result<Tlsa, KeyFileError> {
 
 /// What [`record_from_pem`] found wrong, before a file is named.
 #[derive(Debug, PartialEq, Eq)]
-pub enum PemProblem {
+pub(crate) enum PemProblem {
     /// No PEM section at all, or a damaged one.
     NotPem(&'static str),
     /// A private key among the sections.
@@ -127,7 +127,7 @@ impl PemProblem {
 }
 
 /// The `3 1 1` record of PEM text: its first certificate's key, else its public key.
-pub fn record_from_pem(pem: &[u8]) -> Result<Tlsa, PemProblem> {
+pub(crate) fn record_from_pem(pem: &[u8]) -> Result<Tlsa, PemProblem> {
     let mut certificate = None;
     let mut public_key = None;
     let mut sections = 0;
@@ -173,7 +173,7 @@ pub fn record_from_pem(pem: &[u8]) -> Result<Tlsa, PemProblem> {
 }
 
 /// The DER SubjectPublicKeyInfo of `cert`: what selector 1 is about.
-pub fn spki_of(cert: &CertificateDer<'_>) -> Result<Vec<u8>, webpki::Error> {
+pub(crate) fn spki_of(cert: &CertificateDer<'_>) -> Result<Vec<u8>, webpki::Error> {
     // A trust anchor is the certificate's subject and key, read by a parser that also takes
     // version 1 certificates.
     let anchor = webpki::anchor_from_trusted_cert(cert)?;

@@ -11,14 +11,14 @@
 //! - [`key`]: a PEM certificate, chain or public key made into its `3 1 1` record.
 //! - [`verify`]: matching a presented chain against the records, as a DANE sender does.
 
-pub mod key;
-pub mod record;
-pub mod verify;
+pub(crate) mod key;
+pub(crate) mod record;
+pub(crate) mod verify;
 
-pub use key::{KeyFileError, read_key_file, spki_of};
-pub use record::{Matching, Selector, Tlsa, Usage};
-pub use verify::{Mismatch, authenticate};
+pub(crate) use key::{read_key_file, spki_of};
+pub(crate) use record::Tlsa;
+pub(crate) use verify::authenticate;
 
 /// The owner-name prefix of an SMTP relay's TLSA records: senders connect to port 25
 /// (RFC 7672 section 2.2.3: `_25._tcp.<TLSA base domain>`).
-pub const SMTP_PREFIX: &str = "_25._tcp";
+pub(crate) const SMTP_PREFIX: &str = "_25._tcp";

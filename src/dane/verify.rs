@@ -22,7 +22,7 @@ use crate::network_text;
 
 /// Why a chain authenticates with none of the records: a reason an operator can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
+pub(crate) struct Mismatch {
     /// Which records were tried, what the relay showed (its key's `3 1 1`), and why each
     /// DANE-TA record whose anchor was found did not pass.
     pub reason: String,
@@ -33,7 +33,7 @@ const REASON_CHARS: usize = 600;
 
 /// The record that authenticates `chain` (end entity first, as the relay sent it) for the
 /// reference name `name` at `now`, or why none does.
-pub fn authenticate<'r>(
+pub(crate) fn authenticate<'r>(
     records: &'r [Tlsa],
     chain: &[CertificateDer<'_>],
     name: &str,

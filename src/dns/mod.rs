@@ -12,13 +12,13 @@
 
 pub mod bind;
 pub mod cookie;
-pub mod options;
+pub(crate) mod options;
 pub mod query;
-pub mod respond;
+pub(crate) mod respond;
 pub mod rrl;
 pub mod slow;
-pub mod tcp;
-pub mod udp;
+pub(crate) mod tcp;
+pub(crate) mod udp;
 
 #[cfg(test)]
 mod edns_tests;

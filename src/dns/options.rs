@@ -15,7 +15,7 @@ use crate::wire::{OPTION_CLIENT_SUBNET, OPTION_COOKIE};
 
 /// The options that change an answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Options {
+pub(crate) struct Options {
     /// The ECS option, well formed.
     pub client_subnet: Option<ClientSubnet>,
     /// The COOKIE option, well formed.
@@ -24,7 +24,7 @@ pub struct Options {
 
 /// Why an OPT record's options are malformed: each is answered FORMERR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Malformed {
+pub(crate) enum Malformed {
     /// An option runs past the end of the record.
     Layout,
     /// An ECS option RFC 7871 section 6 calls malformed, or two of them.
@@ -43,7 +43,7 @@ pub struct ClientSubnet {
 }
 
 /// Reads the options of an OPT record's data.
-pub fn parse_options(mut data: &[u8]) -> Result<Options, Malformed> {
+pub(crate) fn parse_options(mut data: &[u8]) -> Result<Options, Malformed> {
     let mut options = Options::default();
     while !data.is_empty() {
         let [c0, c1, l0, l1, ..] = *data else {
@@ -72,7 +72,7 @@ pub fn parse_options(mut data: &[u8]) -> Result<Options, Malformed> {
 }
 
 /// Parses an ECS option body; `None` for anything RFC 7871 section 6 calls malformed.
-pub fn parse_client_subnet(data: &[u8]) -> Option<ClientSubnet> {
+pub(crate) fn parse_client_subnet(data: &[u8]) -> Option<ClientSubnet> {
     let [f0, f1, source_prefix, scope_prefix, ref bytes @ ..] = *data else {
         return None;
     };
@@ -106,7 +106,7 @@ pub fn parse_client_subnet(data: &[u8]) -> Option<ClientSubnet> {
 }
 
 /// Parses a COOKIE option body; `None` for a length RFC 7873 forbids.
-pub fn parse_cookie(data: &[u8]) -> Option<Cookie> {
+pub(crate) fn parse_cookie(data: &[u8]) -> Option<Cookie> {
     let client: [u8; CLIENT_LEN] = data.get(..CLIENT_LEN)?.try_into().ok()?;
     let server = match data.len() - CLIENT_LEN {
         0 => Presented::None,

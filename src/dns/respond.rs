@@ -18,7 +18,7 @@ const PLAIN_UDP_LIMIT: usize = 512;
 
 /// Where a query came from.
 #[derive(Debug, Clone, Copy)]
-pub struct Client {
+pub(crate) struct Client {
     /// The source address: it decides `allow_query`, the view, and whether an ECS option is
     /// believed.
     pub ip: IpAddr,
@@ -71,7 +71,7 @@ impl Outcome {
 }
 
 /// Answers queries from one snapshot.
-pub struct Responder<'a> {
+pub(crate) struct Responder<'a> {
     /// The generation answers come from, loaded once per query.
     pub snapshot: &'a Snapshot,
     /// The EDNS UDP payload we advertise and cap UDP answers at.
@@ -103,7 +103,7 @@ struct Header {
 
 impl Responder<'_> {
     /// Answers a well-formed query into `out`.
-    pub fn answer(&self, q: &Query, client: Client, out: &mut Vec<u8>) -> Outcome {
+    pub(crate) fn answer(&self, q: &Query, client: Client, out: &mut Vec<u8>) -> Outcome {
         let mut header = Header {
             id: q.id,
             opcode: q.opcode,
@@ -200,7 +200,7 @@ impl Responder<'_> {
     }
 
     /// Answers a request the full parser rejected.
-    pub fn error(&self, e: &ErrorReply, out: &mut Vec<u8>) -> Outcome {
+    pub(crate) fn error(&self, e: &ErrorReply, out: &mut Vec<u8>) -> Outcome {
         let header = Header {
             id: e.id,
             opcode: e.opcode,

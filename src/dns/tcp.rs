@@ -21,11 +21,11 @@ use crate::connections::{Progress, Slots};
 use crate::metrics::DnsStats;
 
 /// Queries already received that are still answered once a connection reaches its limit.
-pub const CLOSING_GRACE: usize = 1024;
+pub(crate) const CLOSING_GRACE: usize = 1024;
 
 /// TCP limits from `[server]`.
 #[derive(Debug, Clone, Copy)]
-pub struct TcpLimits {
+pub(crate) struct TcpLimits {
     /// A client that sends nothing, or reads nothing we write, for this long is disconnected.
     pub idle_timeout: Duration,
     /// Queries a connection is waited for (`server.tcp_max_queries`); past them, only those already
@@ -36,7 +36,7 @@ pub struct TcpLimits {
 
 /// Accepts connections on `listener` until `shutdown`; `slots` bounds concurrent connections
 /// across all listeners.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<DnsShared>,
     limits: TcpLimits,

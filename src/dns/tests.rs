@@ -242,7 +242,7 @@ fn fast_and_full_parsers_give_byte_identical_signed_answers() {
         1_800_000_000,
     );
     let snap = zone.build(
-        crate::health::HealthView::all_up(&zone.topology),
+        crate::answer::HealthView::all_up(&zone.topology),
         1_800_000_060,
         2,
     );

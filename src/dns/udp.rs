@@ -22,14 +22,14 @@ use super::{DnsShared, answer_signed};
 use crate::metrics::CookieSeen;
 
 /// Datagrams taken per system call.
-pub const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 /// The largest query read over UDP; a longer one is cut and answered FORMERR.
 const MAX_QUERY: usize = 4096;
 /// How often a waiting thread looks at the shutdown token.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 
 /// Starts a thread answering datagrams on `socket` until `shutdown`.
-pub fn spawn(
+pub(crate) fn spawn(
     socket: std::net::UdpSocket,
     shared: Arc<DnsShared>,
     shutdown: CancellationToken,

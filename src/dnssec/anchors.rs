@@ -9,10 +9,10 @@ use super::key::Key;
 use crate::wire::wire_name;
 
 /// The SHA-256 digest type of a DS record (RFC 4509).
-pub const DIGEST_SHA256: u8 = 2;
+pub(crate) const DIGEST_SHA256: u8 = 2;
 
 /// The DS record data of `key` at `origin`: tag, algorithm, digest type, digest (hex).
-pub fn ds(origin: &Name, key: &Key) -> (u16, u8, u8, String) {
+pub(crate) fn ds(origin: &Name, key: &Key) -> (u16, u8, u8, String) {
     let mut data = wire_name(origin);
     data.extend_from_slice(&key.dnskey);
     let digest = ring::digest::digest(&ring::digest::SHA256, &data);
@@ -25,7 +25,7 @@ pub fn ds(origin: &Name, key: &Key) -> (u16, u8, u8, String) {
 }
 
 /// The DS record as a zone file line.
-pub fn ds_line(origin: &Name, key: &Key) -> String {
+pub(crate) fn ds_line(origin: &Name, key: &Key) -> String {
     let (tag, alg, digest_type, digest) = ds(origin, key);
     format!(
         "{} IN DS {tag} {alg} {digest_type} {digest}",
@@ -34,7 +34,7 @@ pub fn ds_line(origin: &Name, key: &Key) -> String {
 }
 
 /// The DNSKEY record as a zone file line, with `ttl`.
-pub fn dnskey_line(origin: &Name, key: &Key, ttl: u32) -> String {
+pub(crate) fn dnskey_line(origin: &Name, key: &Key, ttl: u32) -> String {
     format!(
         "{} {ttl} IN DNSKEY {} 3 {} {}",
         origin.to_ascii(),
@@ -45,7 +45,7 @@ pub fn dnskey_line(origin: &Name, key: &Key, ttl: u32) -> String {
 }
 
 /// The whole report for `keys` (the published SEP keys).
-pub fn report(origin: &Name, keys: &[&Key], dnskey_ttl: u32) -> String {
+pub(crate) fn report(origin: &Name, keys: &[&Key], dnskey_ttl: u32) -> String {
     let zone = origin.to_ascii();
     let bare = zone.trim_end_matches('.');
     let mut out = String::new();

@@ -23,7 +23,7 @@ fn label_starts(name: &[u8], starts: &mut [u8; MAX_LABELS]) -> usize {
 
 /// Canonical order of two lower-case wire names (RFC 4034 section 6.1): label by label from the
 /// rightmost, each label as an unsigned octet string, a name before the names under it.
-pub fn canonical_cmp(a: &[u8], b: &[u8]) -> Ordering {
+pub(crate) fn canonical_cmp(a: &[u8], b: &[u8]) -> Ordering {
     let mut sa = [0u8; MAX_LABELS];
     let mut sb = [0u8; MAX_LABELS];
     let (na, nb) = (label_starts(a, &mut sa), label_starts(b, &mut sb));
@@ -43,22 +43,17 @@ fn label(name: &[u8], start: u8) -> &[u8] {
     &name[at + 1..at + 1 + usize::from(name[at])]
 }
 
-/// The longest [`canonical_key`]: two bytes per name byte.
-pub const MAX_KEY: usize = 2 * 255;
+/// The longest key [`canonical_key_below`] writes: two bytes per name byte.
+pub(crate) const MAX_KEY: usize = 2 * 255;
 
-/// Writes into `out` a key of the lower-case wire name `name` whose byte order (as slices
+/// Writes into `out` a key of the labels of the lower-case wire name `name` before its last
+/// `suffix` bytes (a name it is under, the root's 1 byte at least) whose byte order (as slices
 /// compare) is the canonical order of the names: the labels from the rightmost, each byte as
 /// `1, byte` and each label's end as `0` (so a label sorts before the labels it is a prefix of,
 /// and a name before the names under it). Returns the key's length. A name's key is a prefix of
-/// the keys of every name under it.
-pub fn canonical_key(name: &[u8], out: &mut [u8; MAX_KEY]) -> usize {
-    canonical_key_below(name, 1, out)
-}
-
-/// The same for the labels of `name` before its last `suffix` bytes (a name it is under, the
-/// root's 1 byte at least): the key relative to that name. A name's key below a suffix is the
-/// end of its whole key, after the suffix's.
-pub fn canonical_key_below(name: &[u8], suffix: usize, out: &mut [u8; MAX_KEY]) -> usize {
+/// the keys of every name under it; its key below a suffix is the end of its whole key, after
+/// the suffix's.
+pub(crate) fn canonical_key_below(name: &[u8], suffix: usize, out: &mut [u8; MAX_KEY]) -> usize {
     let mut starts = [0u8; MAX_LABELS];
     let n = label_starts(&name[..name.len() - suffix], &mut starts);
     let mut len = 0;
@@ -75,14 +70,14 @@ pub fn canonical_key_below(name: &[u8], suffix: usize, out: &mut [u8; MAX_KEY]) 
 }
 
 /// The number of labels of a wire name, the root not counted (an RRSIG's Labels field).
-pub fn label_count(name: &[u8]) -> u8 {
+pub(crate) fn label_count(name: &[u8]) -> u8 {
     let mut starts = [0u8; MAX_LABELS];
     label_starts(name, &mut starts) as u8
 }
 
 /// The NSEC type bitmap of `types` (any order, duplicates allowed): window blocks of the types
 /// present, each as long as its highest type needs (RFC 4034 section 4.1.2).
-pub fn type_bitmap(types: &[u16]) -> Vec<u8> {
+pub(crate) fn type_bitmap(types: &[u16]) -> Vec<u8> {
     let mut sorted = types.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -169,7 +164,7 @@ mod tests {
         ];
         let key = |n: &str| {
             let mut k = [0u8; MAX_KEY];
-            let len = canonical_key(&w(n), &mut k);
+            let len = canonical_key_below(&w(n), 1, &mut k);
             k[..len].to_vec()
         };
         for a in names {

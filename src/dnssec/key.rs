@@ -18,9 +18,9 @@ use super::timing::Timing;
 use crate::config::KeyAlgorithm;
 
 /// The DNSKEY flags of a zone-signing key.
-pub const FLAGS_ZSK: u16 = 256;
+pub(crate) const FLAGS_ZSK: u16 = 256;
 /// The DNSKEY flags of a key-signing (secure entry point) key; used alone, it signs everything.
-pub const FLAGS_KSK: u16 = 257;
+pub(crate) const FLAGS_KSK: u16 = 257;
 
 /// A zone key that can sign.
 pub struct Key {
@@ -226,7 +226,7 @@ impl Key {
 }
 
 /// The origin, algorithm and tag a key file's name gives (`Ksmarthost.internal.+013+10037`).
-pub fn parse_stem(stem: &str) -> Option<(String, u8, u16)> {
+pub(crate) fn parse_stem(stem: &str) -> Option<(String, u8, u16)> {
     let rest = stem.strip_prefix('K')?;
     let (rest, tag) = rest.rsplit_once('+')?;
     let (origin, algorithm) = rest.rsplit_once('+')?;

@@ -46,7 +46,7 @@ pub struct PublicFile {
 }
 
 /// Parses a `.key` file.
-pub fn parse_public(text: &str) -> Result<PublicFile, FileProblem> {
+pub(crate) fn parse_public(text: &str) -> Result<PublicFile, FileProblem> {
     let mut timing = Timing::default();
     let mut record = None;
     for (i, raw) in text.lines().enumerate() {
@@ -138,7 +138,7 @@ impl std::fmt::Debug for PrivateFile {
 }
 
 /// Parses a `.private` file.
-pub fn parse_private(text: &str) -> Result<PrivateFile, FileProblem> {
+pub(crate) fn parse_private(text: &str) -> Result<PrivateFile, FileProblem> {
     let mut format = None;
     let mut algorithm = None;
     let mut private_key = None;
@@ -191,7 +191,7 @@ pub fn parse_private(text: &str) -> Result<PrivateFile, FileProblem> {
 }
 
 /// The mnemonic of a DNSSEC algorithm number, for messages and files.
-pub fn algorithm_name(number: u8) -> &'static str {
+pub(crate) fn algorithm_name(number: u8) -> &'static str {
     match number {
         5 => "RSASHA1",
         7 => "NSEC3RSASHA1",
@@ -206,7 +206,7 @@ pub fn algorithm_name(number: u8) -> &'static str {
 }
 
 /// The `.key` file of a new key, as `dnssec-keygen` writes it.
-pub fn format_public(
+pub(crate) fn format_public(
     origin: &Name,
     flags: u16,
     algorithm: u8,
@@ -231,7 +231,7 @@ pub fn format_public(
 }
 
 /// The `.private` file of a new key, as `dnssec-keygen` writes it.
-pub fn format_private(algorithm: u8, private_key: &[u8], timing: &Timing) -> String {
+pub(crate) fn format_private(algorithm: u8, private_key: &[u8], timing: &Timing) -> String {
     let mut text = format!(
         "Private-key-format: v1.3\nAlgorithm: {algorithm} ({})\nPrivateKey: {}\n",
         algorithm_name(algorithm),

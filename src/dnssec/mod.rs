@@ -13,14 +13,14 @@
 //! Keys are read with the config (a bad key is a config error naming its file); signatures are
 //! made when a generation of answers is built (`answer::build`), never per query.
 
-pub mod anchors;
-pub mod canonical;
-pub mod key;
-pub mod keyfile;
+pub(crate) mod anchors;
+pub(crate) mod canonical;
+pub(crate) mod key;
+pub(crate) mod keyfile;
 pub mod keygen;
-pub mod keyset;
-pub mod sign;
-pub mod timing;
+pub(crate) mod keyset;
+pub(crate) mod sign;
+pub(crate) mod timing;
 pub mod verify;
 
 use std::path::PathBuf;

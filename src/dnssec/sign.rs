@@ -19,7 +19,7 @@ use crate::wire::TYPE_DNSKEY;
 
 /// How far in the past a signature's inception is put: validators whose clock is behind still
 /// accept it.
-pub const INCEPTION_SKEW: u64 = 3600;
+pub(crate) const INCEPTION_SKEW: u64 = 3600;
 /// Signatures of RRsets no build has served for this many builds are forgotten.
 const KEEP_UNUSED_BUILDS: u64 = 16;
 

@@ -90,7 +90,7 @@ impl Timing {
 
 /// A time as BIND writes it: `YYYYMMDDHHMMSS`, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp(pub u64);
+pub(crate) struct Stamp(pub u64);
 
 impl fmt::Display for Stamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,7 +108,7 @@ impl fmt::Display for Stamp {
 }
 
 /// Parses `YYYYMMDDHHMMSS` (UTC) into seconds since the epoch.
-pub fn parse_stamp(s: &str) -> Option<u64> {
+pub(crate) fn parse_stamp(s: &str) -> Option<u64> {
     if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

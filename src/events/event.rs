@@ -68,9 +68,9 @@ impl Kind {
 }
 
 /// `from`/`to` of a drain or an undrain.
-pub const DRAINED: &str = "drained";
+pub(crate) const DRAINED: &str = "drained";
 /// `from`/`to` of a drain or an undrain.
-pub const UNDRAINED: &str = "undrained";
+pub(crate) const UNDRAINED: &str = "undrained";
 
 /// One change. Fields that do not apply to its kind are absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,37 +314,35 @@ fn same(field: Option<&str>, wanted: &str) -> bool {
     field.is_some_and(|f| f.eq_ignore_ascii_case(wanted))
 }
 
-/// RFC 3339 text of a time, to the millisecond: what events carry.
-pub fn rfc3339_millis(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
 /// Times as RFC 3339 text, to the millisecond.
-pub mod rfc3339 {
+pub(crate) mod rfc3339 {
     use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes `t` as RFC 3339 in UTC, to the millisecond.
-    pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_rfc3339_millis(*t))
     }
 
     /// Reads an RFC 3339 time, in UTC or with a numeric offset.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
         let text = String::deserialize(d)?;
         super::super::filter::parse_time(&text).map_err(serde::de::Error::custom)
     }
 }
 
 /// Optional times as RFC 3339 text, to the millisecond.
-pub mod rfc3339_option {
+pub(crate) mod rfc3339_option {
     use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes a time as [`rfc3339::serialize`](super::rfc3339::serialize) does, and `None` as null.
-    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => super::rfc3339::serialize(t, s),
             None => s.serialize_none(),
@@ -352,7 +350,9 @@ pub mod rfc3339_option {
     }
 
     /// Reads an RFC 3339 time (in UTC or with a numeric offset), or null.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
         let text = Option::<String>::deserialize(d)?;
         text.map(|t| super::super::filter::parse_time(&t).map_err(serde::de::Error::custom))
             .transpose()

@@ -22,19 +22,19 @@ use super::Event;
 use crate::state;
 
 /// The file name inside `server.state_dir`.
-pub const FILE_NAME: &str = "events.jsonl";
+pub(crate) const FILE_NAME: &str = "events.jsonl";
 /// The one older file kept after a rotation.
-pub const OLD_FILE_NAME: &str = "events.jsonl.1";
+pub(crate) const OLD_FILE_NAME: &str = "events.jsonl.1";
 /// The size past which the file is rotated.
-pub const FILE_LIMIT: u64 = 1024 * 1024;
+pub(crate) const FILE_LIMIT: u64 = 1024 * 1024;
 /// Lines waiting for the writer; beyond this they are counted as failures, never waited for.
 /// As many as the memory keeps: a burst (the first verdicts of thousands of relays) is written
 /// whole, a hung disk holds at most a few MiB.
-pub const QUEUE: usize = super::RING;
+pub(crate) const QUEUE: usize = super::RING;
 /// Lines written with one opening of the file.
 const BATCH: usize = 1024;
 /// At most one warning about failed writes in this time.
-pub const WARN_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const WARN_EVERY: Duration = Duration::from_secs(60);
 /// The most read back from the end of each file at start.
 const TAIL_LIMIT: u64 = 2 * FILE_LIMIT;
 
@@ -181,11 +181,9 @@ pub(super) fn append(path: &Path, limit: u64, lines: &[String], torn: bool) -> i
     file.write_all(&bytes)
 }
 
-/// `events.jsonl.1` beside `path`.
+/// The older file ([`OLD_FILE_NAME`]) beside `path`.
 pub(super) fn old_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".1");
-    path.with_file_name(name)
+    path.with_file_name(OLD_FILE_NAME)
 }
 
 /// The last `keep` events of the older file and then the current one, oldest first, and what

@@ -35,10 +35,10 @@ impl Filter {
 #[error(
     "since {0:?}: give an RFC 3339 time (2025-06-01T03:00:00Z, 2025-06-01T05:00:00+02:00) or a duration back from now (90m, 12h, 2d)"
 )]
-pub struct BadSince(pub String);
+pub(crate) struct BadSince(pub String);
 
 /// The start time `text` means at `now`: an RFC 3339 time, or a duration back from `now`.
-pub fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, BadSince> {
+pub(crate) fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, BadSince> {
     let text = text.trim();
     if let Ok(time) = parse_time(text) {
         return Ok(time);
@@ -48,7 +48,7 @@ pub fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, BadSince> 
 }
 
 /// An RFC 3339 time, in UTC (`Z`) or with a numeric offset (`+02:00`).
-pub fn parse_time(text: &str) -> Result<SystemTime, String> {
+pub(crate) fn parse_time(text: &str) -> Result<SystemTime, String> {
     let bad = || format!("{text:?} is not an RFC 3339 time");
     let (local, offset) = split_offset(text);
     let time = humantime::parse_rfc3339_weak(local).map_err(|_| bad())?;

@@ -12,10 +12,10 @@
 //! - [`history`]: each relay's and each site's last 24 hours rebuilt from the events and the
 //!   state now (pure): share of time up, transitions, longest outage, and the timeline.
 
-pub mod event;
-pub mod file;
-pub mod filter;
-pub mod history;
+pub(crate) mod event;
+pub(crate) mod file;
+pub(crate) mod filter;
+pub(crate) mod history;
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -47,7 +47,8 @@ struct Inner {
 
 impl EventLog {
     /// A log kept in memory only.
-    pub fn in_memory(capacity: usize) -> Self {
+    #[cfg(test)]
+    fn in_memory(capacity: usize) -> Self {
         Self::with(capacity, Vec::new(), None)
     }
 

@@ -7,9 +7,10 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 
+use super::command::{DrainOutcome, MergeOutcome};
 use super::runtime::view_of;
 use super::status::DrainStatus;
-use super::task::{DrainOutcome, HealthTask, MergeOutcome};
+use super::task::HealthTask;
 use crate::answer::{self, Mode};
 use crate::events::Event;
 use crate::state::drains::{Drain, Drains, Entry};
@@ -117,7 +118,7 @@ impl HealthTask {
         let was_drained = self.hosts[id].drain.is_some();
         self.hosts[id].drain = drain;
         if was_drained != drain.is_some() {
-            self.publisher.dirty = true;
+            self.publisher.changed();
         }
         let until = drain
             .and_then(|d| d.until)
@@ -172,7 +173,7 @@ impl HealthTask {
                 && let Some(runtime) = self.hosts.get_mut(id)
             {
                 runtime.drain = None;
-                self.publisher.dirty = true;
+                self.publisher.changed();
             }
         }
         self.kept.drains.purge(now);

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::State;
+use crate::answer::State;
 
 /// The thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Thresholds {
+pub(crate) struct Thresholds {
     /// Consecutive passed probes that bring a down address back up (`probe.rise`).
     pub rise: u32,
     /// Consecutive failed probes that take an up address down (`probe.fall`).
@@ -20,14 +20,14 @@ impl Thresholds {
     /// packet, a restart); such a failure is met by every sender, and an impostor that answers
     /// only now and then would otherwise never reach `fall` failures in a row. Coming back
     /// still takes `rise` passes.
-    pub fn refusing(self) -> Self {
+    pub(crate) fn refusing(self) -> Self {
         Self { fall: 1, ..self }
     }
 }
 
 /// One address's verdict and the streak of results that disagree with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hysteresis {
+pub(crate) struct Hysteresis {
     state: State,
     /// Consecutive results against the current state.
     streak: u32,
@@ -37,7 +37,7 @@ pub struct Hysteresis {
 
 /// A change of verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
+pub(crate) struct Transition {
     /// The verdict before.
     pub from: State,
     /// The verdict after.
@@ -48,7 +48,7 @@ pub struct Transition {
 
 impl Hysteresis {
     /// An address with no verdict yet (served as up).
-    pub fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         Self {
             state: State::Unknown,
             streak: 0,
@@ -56,8 +56,9 @@ impl Hysteresis {
         }
     }
 
-    /// An address whose verdict is carried over (a reload keeps what is known).
-    pub fn with_state(state: State, since: Instant) -> Self {
+    /// An address whose verdict is given.
+    #[cfg(test)]
+    pub(crate) fn with_state(state: State, since: Instant) -> Self {
         Self {
             state,
             streak: 0,
@@ -66,29 +67,24 @@ impl Hysteresis {
     }
 
     /// The verdict now.
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.state
     }
 
     /// When the current state began.
-    pub fn since(&self) -> Instant {
+    pub(crate) fn since(&self) -> Instant {
         self.since
-    }
-
-    /// Results so far against the current state.
-    pub fn streak(&self) -> u32 {
-        self.streak
     }
 
     /// Whether the last result disagreed with the state: a transition may be under way, and the
     /// next probe should come at once to confirm or dismiss it.
-    pub fn pending(&self) -> bool {
+    pub(crate) fn pending(&self) -> bool {
         self.streak > 0
     }
 
     /// Takes one probe result. The first result of an address with no verdict decides it at
     /// once: there is no history to protect, and the first answers should reflect health.
-    pub fn observe(&mut self, ok: bool, t: Thresholds, now: Instant) -> Option<Transition> {
+    pub(crate) fn observe(&mut self, ok: bool, t: Thresholds, now: Instant) -> Option<Transition> {
         let target = if ok { State::Up } else { State::Down };
         if self.state == State::Unknown {
             return Some(self.flip(target, 1, now));
@@ -115,7 +111,7 @@ impl Hysteresis {
     }
 
     /// How long the current state has held at `now`.
-    pub fn age(&self, now: Instant) -> Duration {
+    pub(crate) fn age(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.since)
     }
 }

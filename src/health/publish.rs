@@ -94,6 +94,12 @@ impl Publisher {
         self.snapshot.load_full()
     }
 
+    /// Something the answers depend on changed (a verdict, a drain, a listing, a reload, the
+    /// keys' timing): the next publish builds a snapshot.
+    pub(super) fn changed(&mut self) {
+        self.dirty = true;
+    }
+
     /// Publishes if anything changed.
     pub(super) fn publish_if_dirty(
         &mut self,

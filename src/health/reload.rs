@@ -122,7 +122,7 @@ impl HealthTask {
             warn!(%warning, "tlsa records");
         }
         self.refresh_key_series();
-        self.publisher.dirty = true;
+        self.publisher.changed();
         format!(
             "reloaded: {} addresses kept, {} probed again (probe settings changed), {} new (served once a probe passes), {} removed",
             counts.kept, counts.reprobed, counts.added, counts.removed
@@ -312,6 +312,6 @@ impl HealthTask {
             self.probes.stop(&gone.probe);
         }
         self.refresh_key_series();
-        self.publisher.dirty = true;
+        self.publisher.changed();
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::hysteresis::Hysteresis;
 use super::probes::ProbeHandle;
-use super::{AddressHealth, HealthView, HostHealth};
+use crate::answer::{AddressHealth, HealthView, HostHealth};
 use crate::metrics::AddressMetrics;
 use crate::state::drains::Drain;
 

@@ -10,12 +10,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashSet;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
-use super::State;
+use super::command::Command;
 use super::hysteresis::Thresholds;
 use super::kept::Kept;
 use super::listings::Listings;
@@ -23,79 +21,18 @@ use super::probes::Probes;
 use super::publish::Publisher;
 use super::resolvers::Resolvers;
 use super::runtime::HostRuntime;
-use super::status::{DrainStatus, StatusReport};
 use crate::answer::Snapshot;
-use crate::events::{Event, EventLog};
+use crate::events::EventLog;
 use crate::loaded::Loaded;
-use crate::metrics::{AddressLabels, Metrics, TransitionLabels};
+use crate::metrics::{AddressLabels, Metrics};
 use crate::probe::{ProbeContext, ProbeReport};
 use crate::state::StateDir;
-use crate::state::drains::{Drain, Drains, Entry};
+use crate::state::drains::Drains;
 use crate::state::hlc::Clock;
 use crate::state::resolved::Resolved;
 
 /// Time granted to the start-up round beyond the longest probe, before serving anyway.
 pub(super) const ROUND_MARGIN: Duration = Duration::from_millis(500);
-
-/// Requests to the health task.
-pub enum Command {
-    /// Drain `site/host` (`Some`, maybe until a time) or undrain it (`None`), stamped now.
-    Drain {
-        /// The site's name.
-        site: String,
-        /// The host's name in the site.
-        host: String,
-        /// The drain to set (with its end, when timed), or `None` to undrain.
-        drain: Option<Drain>,
-        /// What the drain did, or why there is no such host.
-        reply: oneshot::Sender<Result<DrainOutcome, String>>,
-    },
-    /// Switch to a new, already checked configuration; the reply says what changed.
-    Reload {
-        /// The configuration to switch to.
-        loaded: Box<Loaded>,
-        /// What the reload changed, in words: addresses kept, probed again, added and removed.
-        reply: oneshot::Sender<String>,
-    },
-    /// The status of every site, host and address.
-    Status {
-        /// The report, without the last 24 hours (the events give those).
-        reply: oneshot::Sender<StatusReport>,
-    },
-    /// Every drain in the state file, configured hosts or not.
-    Drains {
-        /// Every drain, as `GET /drains` lists them.
-        reply: oneshot::Sender<Vec<DrainStatus>>,
-    },
-    /// Merge a peer's drains: the greater stamp wins each host.
-    Merge {
-        /// The peer's registers.
-        drains: Box<Drains>,
-        /// The peer, for events and logs.
-        from: String,
-        /// What the merge changed; sent once the answers reflect it.
-        reply: oneshot::Sender<MergeOutcome>,
-    },
-}
-
-/// What a drain command did.
-pub struct DrainOutcome {
-    /// What an operator should know: the site's answer left without local hosts, say.
-    pub warning: Option<String>,
-    /// Whether the state file took the change; `None` when nothing changed.
-    pub saved: Option<JoinHandle<std::io::Result<()>>>,
-    /// The host's register (`site/host` and the stamped change): what the peers are sent.
-    pub entry: (String, Entry),
-}
-
-/// What merging a peer's drains did.
-#[derive(Debug, Default)]
-pub struct MergeOutcome {
-    /// Hosts whose register the peer's entry replaced.
-    pub changed: usize,
-    /// Entries not taken, and why (a stamp too far ahead of this clock).
-    pub refused: Vec<String>,
-}
 
 /// The start-up round: what it waits for, until when.
 pub(super) struct Round {
@@ -266,103 +203,6 @@ impl HealthTask {
             .mul_f64(0.9 + 0.2 * fastrand::f64())
     }
 
-    fn report(&mut self, r: ProbeReport) {
-        let Some(host_id) = self.probes.owner(r.id) else {
-            return;
-        };
-        let mut thresholds = self.thresholds();
-        if matches!(&r.result, Err(failed) if failed.dane.is_some()) {
-            thresholds = thresholds.refusing();
-        }
-        let topology = self.loaded.topology.clone();
-        let Some(index) = self.hosts[host_id]
-            .addresses
-            .iter()
-            .position(|a| a.probe.id == r.id)
-        else {
-            return;
-        };
-        self.key_checked(host_id, index, &r.result);
-        let address = &mut self.hosts[host_id].addresses[index];
-        let first = address.last_probe.is_none();
-        let was_pending = address.hysteresis.pending();
-        let was_steady_up = !was_pending && address.hysteresis.state() == State::Up;
-        address.last_probe = Some((SystemTime::now(), r.elapsed));
-        let ok = r.result.is_ok();
-        match &r.result {
-            Ok(_) => {
-                if address.hysteresis.state() != State::Down {
-                    address.reason = None;
-                }
-            }
-            Err(failed) => address.reason = Some(failed.reason.clone()),
-        }
-        let h = &topology.hosts[host_id];
-        let site = &topology.sites[h.site].name;
-        if let Some(t) = address.hysteresis.observe(ok, thresholds, r.at) {
-            let reason = match &r.result {
-                Ok(passed) => {
-                    let mut reason = format!(
-                        "SMTP dialogue completed in {}",
-                        humantime::format_duration(round_ms(r.elapsed))
-                    );
-                    if let Some(note) = &passed.note {
-                        reason.push_str("; ");
-                        reason.push_str(note);
-                    }
-                    reason
-                }
-                Err(failed) => failed.reason.clone(),
-            };
-            let needed = if ok { thresholds.rise } else { thresholds.fall };
-            info!(
-                site = %site, host = %h.name, address = %r.addr,
-                from = t.from.name(), to = t.to.name(),
-                %reason, results = t.count, needed,
-                "address state changed"
-            );
-            self.events.record(Event::state(
-                site,
-                &h.name,
-                r.addr,
-                t.from.name(),
-                t.to.name(),
-                &reason,
-            ));
-            self.metrics
-                .transitions
-                .get_or_create(&TransitionLabels {
-                    site: site.clone(),
-                    host: h.name.clone(),
-                    address: r.addr.to_string(),
-                    to: t.to.name(),
-                })
-                .inc();
-            self.publisher.dirty = true;
-        }
-        if address.hysteresis.pending() != was_pending {
-            // The answer's TTL follows a pending change.
-            self.publisher.dirty = true;
-        }
-        let up = address.hysteresis.state() == State::Up;
-        address.metrics.probed(ok, r.elapsed, up);
-        let next = if address.hysteresis.pending() {
-            // Fast confirm: a first failure, or a first success of a down address, is checked
-            // again at once.
-            Duration::ZERO
-        } else {
-            self.jittered_interval()
-        };
-        let _ = r.next.send(next);
-        if !ok && was_steady_up {
-            self.check_siblings(h.site, r.id);
-        }
-        if first && let Some(round) = &mut self.round {
-            round.probes = round.probes.saturating_sub(1);
-            self.check_round();
-        }
-    }
-
     /// Ends the start-up round once nothing is outstanding.
     pub(super) fn check_round(&mut self) {
         if let Some(round) = &self.round
@@ -382,7 +222,7 @@ impl HealthTask {
                     "the first probe round ran out of time; serving what is known (addresses without a verdict are not served)"
                 );
             }
-            self.publisher.dirty = true;
+            self.publisher.changed();
             self.publish_if_due();
             self.ready.send_replace(true);
         }
@@ -424,26 +264,11 @@ impl HealthTask {
         }
     }
 
-    /// A steady address of `site` failed: probe the site's other steady addresses now rather
-    /// than at their turn. A whole site going dark (power, uplink) is then seen within one
-    /// probe of any of its relays, while each address still needs `fall` failures of its own.
-    fn check_siblings(&self, site: usize, failed: u64) {
-        let topology = &self.loaded.topology;
-        for &host in &topology.sites[site].hosts {
-            for a in &self.hosts[host].addresses {
-                let steady = a.hysteresis.state() != State::Down && !a.hysteresis.pending();
-                if a.probe.id != failed && steady {
-                    a.probe.wake.notify_one();
-                }
-            }
-        }
-    }
-
     /// Rebuilds when signatures reach their refresh point or a key's timing says so (the wait
     /// wakes at least every minute, in case the clock was set).
     fn resign_if_due(&mut self, at: Option<SystemTime>) {
         if at.is_some_and(|at| at <= SystemTime::now()) {
-            self.publisher.dirty = true;
+            self.publisher.changed();
         }
     }
 
@@ -482,10 +307,6 @@ pub fn first_round_bound(loaded: &Loaded) -> Duration {
         Duration::ZERO
     };
     resolving + longest * waves + ROUND_MARGIN
-}
-
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::listing_status::{EgressStatus, ListStatus, SiteReputation};
 use super::listings::{Checked, ListingEvent};
+use super::status::{EgressStatus, ListStatus, SiteReputation};
 use super::status::{rfc3339, wall_clock};
 use super::task::HealthTask;
 use crate::answer::{Demotions, MxPlan};
@@ -208,7 +208,7 @@ impl HealthTask {
         }
         if demotions != l.demotions {
             l.demotions = demotions;
-            self.publisher.dirty = true;
+            self.publisher.changed();
         }
     }
 }

@@ -10,11 +10,11 @@
 //! - [`spawn`]: the per-address loop, bounded by a shared concurrency cap.
 //! - [`resolve`]: the addresses of hosts named by DNS, kept fresh.
 
-pub mod failure;
+pub(crate) mod failure;
 pub mod reply;
-pub mod resolve;
+pub(crate) mod resolve;
 mod session;
-pub mod shown;
+pub(crate) mod shown;
 pub mod smtp;
 pub mod tls;
 

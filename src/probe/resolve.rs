@@ -6,14 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::{Resolver, ResolverBuilder, TokioResolver};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::network_text;
+use crate::resolver::resolver_for;
 
 /// Re-resolve no sooner than this, whatever the TTL says.
 const MIN_REFRESH: Duration = Duration::from_secs(2);
@@ -24,44 +22,13 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 /// Until a name has resolved once, try again this soon: there are no addresses to fall back on.
 const RETRY_UNTIL_RESOLVED: Duration = Duration::from_secs(5);
 /// Bound on one resolution.
-pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest resolution error kept.
 const ERROR_CHARS: usize = 200;
 
-/// A resolver using `nameservers` (UDP and TCP), or the system configuration when empty.
-pub fn resolver_for(nameservers: &[SocketAddr]) -> Result<TokioResolver, String> {
-    resolver_builder(nameservers)?
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// The builder of [`resolver_for`], for callers that set options of their own.
-pub fn resolver_builder(
-    nameservers: &[SocketAddr],
-) -> Result<ResolverBuilder<TokioRuntimeProvider>, String> {
-    let provider = TokioRuntimeProvider::default();
-    let builder = if nameservers.is_empty() {
-        Resolver::builder(provider)
-            .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?
-    } else {
-        let servers = nameservers
-            .iter()
-            .map(|addr| {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
-            })
-            .collect();
-        Resolver::builder_with_config(ResolverConfig::from_parts(None, vec![], servers), provider)
-    };
-    Ok(builder)
-}
-
 /// One DNS-named host to keep resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
+pub(crate) struct Job {
     /// `site/host`.
     pub key: String,
     /// The name to resolve (the host's `fqdn`).
@@ -72,7 +39,7 @@ pub struct Job {
 
 /// One resolution of a job's name, good or failed.
 #[derive(Debug)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     /// The job's `site/host`.
     pub key: String,
     /// The name resolved.
@@ -82,7 +49,7 @@ pub struct Resolution {
 }
 
 /// Resolves `job.target` until `cancel`, sending each result on `results`.
-pub fn spawn(
+pub(crate) fn spawn(
     tracker: &TaskTracker,
     job: Job,
     results: mpsc::Sender<Resolution>,
@@ -120,7 +87,7 @@ async fn run(job: Job, results: mpsc::Sender<Resolution>) {
 async fn resolve_once(job: &Job) -> (Result<Vec<IpAddr>, String>, Duration) {
     let resolver = match resolver_for(&job.nameservers) {
         Ok(r) => r,
-        Err(error) => return (Err(error), RETRY_AFTER_FAILURE),
+        Err(error) => return (Err(error.to_string()), RETRY_AFTER_FAILURE),
     };
     match tokio::time::timeout(RESOLVE_TIMEOUT, resolver.lookup_ip(job.target.clone())).await {
         Ok(Ok(lookup)) => {

@@ -14,7 +14,7 @@ use super::tls::client_config;
 
 /// A relay's side of a STARTTLS handshake.
 #[derive(Debug, Clone)]
-pub struct Shown {
+pub(crate) struct Shown {
     /// Its chain, end entity first.
     pub chain: Vec<CertificateDer<'static>>,
     /// The TLS version agreed, as rustls names it (`TLSv1_3`).
@@ -24,7 +24,7 @@ pub struct Shown {
 /// Connects to `addr`, greets as `ehlo`, does STARTTLS (sending `sni` as the server name, when
 /// given) and returns what the relay presented. Each step is bounded by `step`; the whole by
 /// the steps of a STARTTLS probe.
-pub async fn shown(
+pub(crate) async fn shown(
     addr: SocketAddr,
     ehlo: &str,
     step: Duration,

@@ -14,7 +14,7 @@ use super::Outcome;
 
 /// What a list last said of an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// No verdict yet: no lookup has answered.
     Unknown,
     /// Not on the list: NXDOMAIN, or no A record.
@@ -30,7 +30,7 @@ pub enum Verdict {
 
 /// One address on one list.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// What the list last said; an error or a timeout leaves it as it was.
     pub verdict: Verdict,
     /// When the verdict began.
@@ -43,7 +43,7 @@ pub struct Entry {
 
 /// A verdict that changed: an address found listed, or found clean after a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub(crate) struct Change {
     /// The egress address.
     pub address: IpAddr,
     /// The list's name.
@@ -54,7 +54,7 @@ pub struct Change {
 
 /// What recording one lookup did.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     /// The verdict changed.
     pub change: Option<Change>,
     /// A problem began, or changed its words: worth a log line (a repeat is only counted).
@@ -65,7 +65,7 @@ pub struct Recorded {
 
 /// A site's standing with the lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
+pub(crate) enum Standing {
     /// No egress address is listed (or none has a verdict yet).
     Clean,
     /// An egress address is listed.
@@ -79,12 +79,12 @@ pub enum Standing {
 
 impl Standing {
     /// Whether a site with this standing is demoted (with `action = "demote"`).
-    pub fn demotes(self) -> bool {
+    pub(crate) fn demotes(self) -> bool {
         self != Standing::Clean
     }
 
     /// The lower-case name, for logs and status.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Standing::Clean => "clean",
             Standing::Listed => "listed",
@@ -95,14 +95,14 @@ impl Standing {
 
 /// Every verdict, and every site's standing.
 #[derive(Debug, Default)]
-pub struct Book {
+pub(crate) struct Book {
     entries: HashMap<(IpAddr, Arc<str>), Entry>,
     standings: HashMap<String, Standing>,
 }
 
 impl Book {
     /// Records one lookup of `address` on `list`, made `at`.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         address: IpAddr,
         list: &Arc<str>,
@@ -151,12 +151,12 @@ impl Book {
     }
 
     /// The verdict of `address` on `list`, if it was ever looked up.
-    pub fn entry(&self, address: IpAddr, list: &str) -> Option<&Entry> {
+    pub(crate) fn entry(&self, address: IpAddr, list: &str) -> Option<&Entry> {
         self.entries.get(&(address, Arc::from(list)))
     }
 
     /// The lists on which one of `egress` is listed, with the address and entry.
-    pub fn listings<'a>(
+    pub(crate) fn listings<'a>(
         &'a self,
         egress: &'a [IpAddr],
     ) -> impl Iterator<Item = (IpAddr, &'a str, &'a Entry)> + 'a {
@@ -176,7 +176,7 @@ impl Book {
     /// listing makes it listed; the last listing gone, it is held for `hold` (zero: clean at
     /// once); a hold that has run out makes it clean. Returns the standing before, when it
     /// changed.
-    pub fn stand(
+    pub(crate) fn stand(
         &mut self,
         site: &str,
         egress: &[IpAddr],
@@ -200,12 +200,12 @@ impl Book {
     }
 
     /// `site`'s standing as last brought up to date.
-    pub fn standing(&self, site: &str) -> Standing {
+    pub(crate) fn standing(&self, site: &str) -> Standing {
         self.standings.get(site).copied().unwrap_or(Standing::Clean)
     }
 
     /// When the first hold runs out.
-    pub fn next_hold_end(&self) -> Option<Instant> {
+    pub(crate) fn next_hold_end(&self) -> Option<Instant> {
         self.standings
             .values()
             .filter_map(|s| match s {
@@ -217,7 +217,11 @@ impl Book {
 
     /// Forgets the verdicts of addresses and lists no longer checked, and the standings of
     /// sites no longer configured: what stays keeps its verdict across a reload.
-    pub fn retain(&mut self, checked: impl Fn(IpAddr, &str) -> bool, site: impl Fn(&str) -> bool) {
+    pub(crate) fn retain(
+        &mut self,
+        checked: impl Fn(IpAddr, &str) -> bool,
+        site: impl Fn(&str) -> bool,
+    ) {
         self.entries.retain(|(addr, list), _| checked(*addr, list));
         self.standings.retain(|name, _| site(name));
     }

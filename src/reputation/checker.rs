@@ -19,10 +19,10 @@ use super::{LookupReport, Outcome, Watch};
 
 /// Blocklist lookups in flight at once: a handful of addresses on a handful of lists, which
 /// must never crowd the resolver that also serves the mail servers.
-pub const LOOKUPS_IN_FLIGHT: usize = 8;
+pub(crate) const LOOKUPS_IN_FLIGHT: usize = 8;
 
 /// Checks `watch` until `cancel`, sending each result on `results`.
-pub fn spawn(
+pub(crate) fn spawn(
     tracker: &TaskTracker,
     watch: Arc<Watch>,
     results: mpsc::Sender<LookupReport>,

@@ -13,7 +13,7 @@ use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use super::query::{Meaning, describe_error, meaning, query_name};
 use super::{List, Outcome};
 use crate::network_text;
-use crate::probe::resolve::resolver_builder;
+use crate::resolver::resolver_builder;
 
 /// The longest reason kept from a list's TXT record (they hold a sentence and a URL).
 const MAX_REASON: usize = 200;
@@ -23,8 +23,8 @@ const ERROR_CHARS: usize = 200;
 /// The resolver the lookups of one configuration share: `servers` (the system resolver when
 /// empty), one attempt bounded by `timeout`, and no cache of its own, so that a delisting is
 /// seen at the next check rather than when a cached listing expires.
-pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver, String> {
-    let mut builder = resolver_builder(servers)?;
+pub(crate) fn resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver, String> {
+    let mut builder = resolver_builder(servers).map_err(|e| e.to_string())?;
     let options = builder.options_mut();
     options.timeout = timeout;
     options.attempts = 1;
@@ -36,7 +36,7 @@ pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolv
 }
 
 /// Looks `address` up on `list`, each query bounded by `timeout`.
-pub async fn lookup(
+pub(crate) async fn lookup(
     resolver: &TokioResolver,
     list: &List,
     address: IpAddr,

@@ -8,10 +8,10 @@
 //!   own, each result sent on a channel to the health task: no probe or answer waits for them.
 //! - [`book`]: the verdicts, each site's standing, and the hold after a delisting (pure).
 
-pub mod book;
-pub mod checker;
-pub mod lookup;
-pub mod query;
+pub(crate) mod book;
+pub(crate) mod checker;
+pub(crate) mod lookup;
+pub(crate) mod query;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use crate::config::Config;
 
 /// One blocklist, as the checks use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct List {
+pub(crate) struct List {
     /// The name in logs, metrics and status.
     pub name: Arc<str>,
     /// The zone, fully qualified, lower case.
@@ -35,7 +35,7 @@ pub struct List {
 
 /// What the checks of one configuration look up, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watch {
+pub(crate) struct Watch {
     /// The lists to ask.
     pub lists: Vec<List>,
     /// Every egress address of every site, each once (sites may share one).
@@ -50,7 +50,7 @@ pub struct Watch {
 
 impl Watch {
     /// The checks `config` asks for; `None` when there is nothing to look up.
-    pub fn from_config(config: &Config) -> Option<Self> {
+    pub(crate) fn from_config(config: &Config) -> Option<Self> {
         let r = config.reputation.as_ref()?;
         let mut addresses: Vec<IpAddr> = Vec::new();
         for addr in config.sites.values().flat_map(|s| &s.egress) {
@@ -81,7 +81,7 @@ impl Watch {
 }
 
 /// An IPv4-mapped IPv6 address as the IPv4 address lists know it by.
-pub fn canonical(addr: IpAddr) -> IpAddr {
+pub(crate) fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
@@ -90,7 +90,7 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
 
 /// What one lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// An answer in the list's `listed` networks, with the list's TXT record when it has one.
     Listed {
         /// The list's answer code, an address in its `listed` networks (e.g. 127.0.0.2).
@@ -109,7 +109,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The `result` label of `smarthostd_reputation_lookups_total`.
-    pub fn result(&self) -> &'static str {
+    pub(crate) fn result(&self) -> &'static str {
         match self {
             Outcome::Listed { .. } => "listed",
             Outcome::Clean => "clean",
@@ -119,12 +119,12 @@ impl Outcome {
     }
 
     /// Every result label, so that each series exists from the start.
-    pub const RESULTS: [&'static str; 4] = ["listed", "clean", "error", "timeout"];
+    pub(crate) const RESULTS: [&'static str; 4] = ["listed", "clean", "error", "timeout"];
 }
 
 /// One lookup's result, sent to the health task.
 #[derive(Debug, Clone)]
-pub struct LookupReport {
+pub(crate) struct LookupReport {
     /// The egress address looked up.
     pub address: IpAddr,
     /// The list's name.

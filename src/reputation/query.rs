@@ -12,7 +12,7 @@ use super::canonical;
 use crate::config::reputation::ERROR_CODES;
 
 /// `7.100.51.198.zen.spamhaus.org.` for 198.51.100.7; 32 nibbles, lowest first, for IPv6.
-pub fn query_name(address: IpAddr, zone: &Name) -> Result<Name, ProtoError> {
+pub(crate) fn query_name(address: IpAddr, zone: &Name) -> Result<Name, ProtoError> {
     let mut text = String::with_capacity(64 + zone.len());
     match canonical(address) {
         IpAddr::V4(v4) => {
@@ -31,7 +31,7 @@ pub fn query_name(address: IpAddr, zone: &Name) -> Result<Name, ProtoError> {
 
 /// What the A records of a positive answer say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Meaning {
+pub(crate) enum Meaning {
     /// Listed, with this code.
     Listed(Ipv4Addr),
     /// An error code, or an answer outside the list's `listed` networks: not a verdict.
@@ -40,7 +40,7 @@ pub enum Meaning {
 
 /// The meaning of `codes` (not empty) on a list whose listings are `listed`. One error code
 /// makes the whole answer an error: a list that refuses a query says so for every record.
-pub fn meaning(codes: &[Ipv4Addr], listed: &[Ipv4Net]) -> Meaning {
+pub(crate) fn meaning(codes: &[Ipv4Addr], listed: &[Ipv4Net]) -> Meaning {
     let is_listing = |c: &Ipv4Addr| {
         !ERROR_CODES.iter().any(|e| e.contains(c)) && listed.iter().any(|n| n.contains(c))
     };
@@ -51,7 +51,7 @@ pub fn meaning(codes: &[Ipv4Addr], listed: &[Ipv4Net]) -> Meaning {
 }
 
 /// What an error code means, in words.
-pub fn describe_error(code: Ipv4Addr) -> String {
+pub(crate) fn describe_error(code: Ipv4Addr) -> String {
     let why = match code.octets() {
         [127, 255, 255, 252] => "the list says the zone name is mistyped",
         [127, 255, 255, 254] => {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use nix::libc;
 
 /// Permissions of the files smarthostd creates: the service user writes, its group reads.
-pub const FILE_MODE: u32 = 0o640;
+pub(crate) const FILE_MODE: u32 = 0o640;
 /// Tries at a free temporary name before giving up (a clash takes a guessed 64-bit name).
 const TEMPORARY_TRIES: usize = 8;
 
@@ -30,7 +30,7 @@ const TEMPORARY_TRIES: usize = 8;
 const SAFE_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
 
 /// Opens `path` for reading; `None` when there is no file.
-pub fn open_read(path: &Path) -> io::Result<Option<File>> {
+pub(crate) fn open_read(path: &Path) -> io::Result<Option<File>> {
     match checked(
         OpenOptions::new().read(true).custom_flags(SAFE_FLAGS),
         path,
@@ -43,7 +43,7 @@ pub fn open_read(path: &Path) -> io::Result<Option<File>> {
 }
 
 /// The bytes of `path`; `None` when there is no file.
-pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
     let Some(mut file) = open_read(path)? else {
         return Ok(None);
     };
@@ -53,7 +53,7 @@ pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
 }
 
 /// Opens `path` for appending, creating it when missing.
-pub fn open_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     checked(
         OpenOptions::new()
             .append(true)
@@ -66,7 +66,7 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Opens `path` for reading and writing, creating it when missing (the lock file).
-pub fn open_lock(path: &Path) -> io::Result<File> {
+pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
     checked(
         OpenOptions::new()
             .read(true)
@@ -83,7 +83,7 @@ pub fn open_lock(path: &Path) -> io::Result<File> {
 /// Replaces `path` with `bytes`: written to a new temporary file beside it, synced, renamed
 /// over it. A crash leaves the old file or the new one; a link at `path` is replaced, never
 /// followed; a link or file at any other name is never touched.
-pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let (temporary, mut file) = create_temporary(path)?;
     let written = file
@@ -132,7 +132,7 @@ fn create_temporary(path: &Path) -> io::Result<(PathBuf, File)> {
 
 /// Whether `name` is one of [`create_temporary`]'s names for the file `of`: left behind by a
 /// crash, safe to remove.
-pub fn is_temporary_of(name: &str, of: &str) -> bool {
+pub(crate) fn is_temporary_of(name: &str, of: &str) -> bool {
     name.strip_prefix('.')
         .and_then(|rest| rest.strip_prefix(of))
         .and_then(|rest| rest.strip_prefix('.'))

@@ -13,11 +13,11 @@
 //!   link, only when it is a regular file, through exclusively created temporary files.
 
 pub mod drains;
-pub mod file;
+pub(crate) mod file;
 pub mod hlc;
-pub mod resolved;
-pub mod serial;
-pub mod writer;
+pub(crate) mod resolved;
+pub(crate) mod serial;
+pub(crate) mod writer;
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};

@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use std::path::Path;
 
 /// The file name inside `server.state_dir`.
-pub const FILE_NAME: &str = "resolved-hosts";
+pub(crate) const FILE_NAME: &str = "resolved-hosts";
 
 /// Last known addresses, by lower-case `site/host`, with the name they came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     entries: BTreeMap<String, (String, Vec<IpAddr>)>,
 }
 
@@ -19,7 +19,7 @@ impl Resolved {
     /// Reads the file (never through a link, only a regular file); a missing or unreadable
     /// file, or bad lines, only lose what they held (described in the second value, a line by
     /// its number and length, never its text).
-    pub fn read(path: &Path) -> (Self, Vec<String>) {
+    pub(crate) fn read(path: &Path) -> (Self, Vec<String>) {
         match super::file::read(path) {
             Ok(Some(bytes)) => Self::parse(&bytes),
             Ok(None) => (Self::default(), Vec::new()),
@@ -59,19 +59,19 @@ impl Resolved {
     }
 
     /// The last addresses of `key`, if they came from `target`.
-    pub fn get(&self, key: &str, target: &str) -> Option<&[IpAddr]> {
+    pub(crate) fn get(&self, key: &str, target: &str) -> Option<&[IpAddr]> {
         let (t, a) = self.entries.get(&key.to_ascii_lowercase())?;
         t.eq_ignore_ascii_case(target).then_some(a.as_slice())
     }
 
     /// Records `key`'s addresses from `target`; whether anything changed.
-    pub fn set(&mut self, key: &str, target: &str, addresses: &[IpAddr]) -> bool {
+    pub(crate) fn set(&mut self, key: &str, target: &str, addresses: &[IpAddr]) -> bool {
         let entry = (target.to_ascii_lowercase(), addresses.to_vec());
         self.entries.insert(key.to_ascii_lowercase(), entry.clone()) != Some(entry)
     }
 
     /// The file's text.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut text = String::from(
             "# the addresses DNS-named smart hosts last resolved to: site/host name addresses\n",
         );

@@ -13,13 +13,13 @@ use std::path::Path;
 use super::writer::FileWriter;
 
 /// The file name inside `server.state_dir`.
-pub const FILE_NAME: &str = "soa-serial";
+pub(crate) const FILE_NAME: &str = "soa-serial";
 /// Serials reserved by one write: at one generation a second, a write every quarter hour; a
 /// restart skips at most this many.
-pub const BLOCK: u32 = 1000;
+pub(crate) const BLOCK: u32 = 1000;
 
 /// Whether serial `a` is after `b` (RFC 1982 section 3.2).
-pub fn serial_after(a: u32, b: u32) -> bool {
+pub(crate) fn serial_after(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 1 << 31
 }
 
@@ -30,7 +30,7 @@ fn later(a: u32, b: u32) -> u32 {
 
 /// Hands out serials, each after the last, and keeps the reservation file ahead of them.
 #[derive(Debug)]
-pub struct Serials {
+pub(crate) struct Serials {
     current: u32,
     reserved: u32,
     file: Option<FileWriter>,
@@ -40,7 +40,12 @@ pub struct Serials {
 impl Serials {
     /// Starts after the latest of the stored reservation, the zone file's serial and `clock`
     /// (seconds since the epoch); `file` is where reservations go (`None`: kept nowhere).
-    pub fn start(file: Option<FileWriter>, stored: Option<u32>, floor: u32, clock: u32) -> Self {
+    pub(crate) fn start(
+        file: Option<FileWriter>,
+        stored: Option<u32>,
+        floor: u32,
+        clock: u32,
+    ) -> Self {
         let current = [stored, Some(floor)]
             .into_iter()
             .flatten()
@@ -53,19 +58,14 @@ impl Serials {
         }
     }
 
-    /// The serial last handed out (or the start).
-    pub fn current(&self) -> u32 {
-        self.current
-    }
-
     /// Raises the numbering to the zone file's serial when a reload brings a later one.
-    pub fn raise_floor(&mut self, floor: u32) {
+    pub(crate) fn raise_floor(&mut self, floor: u32) {
         self.current = later(self.current, floor);
     }
 
     /// The next serial. When it passes the reservation, a new one is written first; a failed
     /// write is returned beside the serial (serving goes on: answers must follow health).
-    pub fn advance(&mut self) -> (u32, Option<io::Error>) {
+    pub(crate) fn advance(&mut self) -> (u32, Option<io::Error>) {
         let next = self.current.wrapping_add(1);
         let mut error = None;
         if serial_after(next, self.reserved) {
@@ -87,7 +87,7 @@ impl Serials {
 }
 
 /// Reads a reservation; a missing file is `Ok(None)`, a damaged one an error to log.
-pub fn read(path: &Path) -> Result<Option<u32>, String> {
+pub(crate) fn read(path: &Path) -> Result<Option<u32>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -123,14 +123,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         let mut s = Serials::start(Some(FileWriter::new(path.clone())), None, 7, 100);
-        assert_eq!(s.current(), 100, "the clock beats the zone file");
+        assert_eq!(s.current, 100, "the clock beats the zone file");
         assert_eq!(s.advance().0, 101);
         assert_eq!(read(&path), Ok(Some(101 + BLOCK - 1)));
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         for _ in 0..BLOCK - 1 {
             s.advance();
         }
-        assert_eq!(s.current(), 100 + BLOCK);
+        assert_eq!(s.current, 100 + BLOCK);
         assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
         assert_eq!(
             read(&path),

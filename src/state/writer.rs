@@ -10,14 +10,14 @@ use std::sync::Mutex;
 
 /// One state file and the number of the last text written to it.
 #[derive(Debug)]
-pub struct FileWriter {
+pub(crate) struct FileWriter {
     path: PathBuf,
     written: Mutex<u64>,
 }
 
 impl FileWriter {
     /// A writer of the file at `path`; nothing is written until [`write`](Self::write).
-    pub fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
             written: Mutex::new(0),
@@ -25,12 +25,12 @@ impl FileWriter {
     }
 
     /// The file written, for messages.
-    pub fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }
 
     /// Writes text number `generation` (blocking: call it off the async workers).
-    pub fn write(&self, generation: u64, text: &str) -> io::Result<()> {
+    pub(crate) fn write(&self, generation: u64, text: &str) -> io::Result<()> {
         let mut written = self.written.lock().expect("writer lock");
         if generation <= *written {
             return Ok(());

@@ -57,18 +57,16 @@ async fn addresses(server: SocketAddr, name: &str, rtype: RecordType) -> (Vec<Ip
 async fn wait_addresses(server: SocketAddr, name: &str, rtype: RecordType, want: &[IpAddr]) -> u32 {
     let mut want = want.to_vec();
     want.sort();
-    let start = std::time::Instant::now();
-    loop {
+    let want = &want;
+    eventually(format!("{name} {rtype} as {want:?}"), || async move {
         let (got, ttl) = addresses(server, name, rtype).await;
-        if got == want {
-            return ttl;
+        if got == *want {
+            Ok(ttl)
+        } else {
+            Err(format!("{got:?}"))
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "{name} {rtype} never became {want:?}; last {got:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,7 +264,7 @@ fn a_non_loopback_admin_listener_without_a_token_refuses_to_start() {
         .env_remove(smarthostd::admin::TOKEN_ENV)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a config error");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("not on loopback") && stderr.contains("admin_token"),
@@ -482,5 +482,5 @@ async fn the_cli_talks_to_the_admin_api() {
         admin,
     ])
     .await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "bad usage");
 }

@@ -6,7 +6,7 @@ mod cli;
 mod file;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use smarthostd::events::{Event, Kind};
 use smarthostd::health::status::StatusReport;
@@ -27,18 +27,16 @@ pub(super) async fn wait_events(
     what: &str,
     want: impl Fn(&[Event]) -> bool,
 ) -> Vec<Event> {
-    let start = Instant::now();
-    loop {
+    let want = &want;
+    eventually(format!("recorded: {what}"), || async move {
         let list = server.control.events().list(&Default::default());
         if want(&list) {
-            return list;
+            Ok(list)
+        } else {
+            Err(format!("{list:#?}"))
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "never recorded: {what}; events: {list:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// The position of the first event after `from` that `want` picks.
@@ -200,15 +198,17 @@ async fn every_kind_of_event_follows_its_cause_oldest_first() {
 
 /// Waits until the file at `path` holds `needle`, or fails after [`DEADLINE`].
 pub(super) async fn wait_file(path: &std::path::Path, needle: &str) {
-    let begun = Instant::now();
-    while std::fs::read_to_string(path).map_or(true, |t| !t.contains(needle)) {
-        assert!(
-            begun.elapsed() < DEADLINE,
-            "{} never held {needle}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        format!("{} holding {needle}", path.display()),
+        || async move {
+            match std::fs::read_to_string(path) {
+                Ok(text) if text.contains(needle) => Ok(()),
+                Ok(text) => Err(text),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

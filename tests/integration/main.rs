@@ -17,6 +17,7 @@ mod dane_config;
 mod dnssec;
 mod dnssec_cli;
 mod events;
+mod exit_codes;
 mod fake_smtp;
 mod fake_tls;
 mod honest;

@@ -131,7 +131,7 @@ fn the_cli_sends_nothing_when_its_config_does_not_load() {
     ] {
         let out = cli(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
             stderr.contains("config error") && stderr.contains("nothing was sent"),
             "{args:?}: {stderr}"

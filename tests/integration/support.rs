@@ -15,6 +15,26 @@ use crate::fake_smtp::{Behavior, FakeSmtp};
 
 /// How long a test waits for an answer or a state before failing.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `probe` until it gives `Ok`, and returns that; fails after [`DEADLINE`], naming `what`
+/// never came and what the last poll saw (the `Err` it gave).
+pub(crate) async fn eventually<T, F, Fut>(what: impl std::fmt::Display, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(last) => assert!(start.elapsed() < DEADLINE, "never {what}; last: {last}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// How long a UDP client waits for one response.
 const UDP_WAIT: Duration = Duration::from_secs(2);
 
@@ -145,18 +165,16 @@ impl TestServer {
         name: &str,
         want: impl Fn(&[(u16, String)]) -> bool,
     ) -> Vec<(u16, String)> {
-        let start = Instant::now();
-        loop {
+        let want = &want;
+        eventually(format!("{name} MX as wanted"), || async move {
             let mx = self.mx(name).await;
             if want(&mx) {
-                return mx;
+                Ok(mx)
+            } else {
+                Err(format!("{mx:?}"))
             }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "{name} MX never became as wanted; last: {mx:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 }
 
@@ -521,6 +539,17 @@ pub(crate) fn cli(args: &[&str]) -> std::process::Output {
         .current_dir(std::env::temp_dir())
         .output()
         .unwrap()
+}
+
+/// [`cli`] off the test's runtime, so that the server under test answers meanwhile.
+pub(crate) async fn cli_off_runtime(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&args)
+    })
+    .await
+    .unwrap()
 }
 
 /// Loads a config shipped in this tree as the server would on the machine it is meant for: a

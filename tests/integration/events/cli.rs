@@ -50,7 +50,7 @@ async fn the_cli_lists_events_as_a_table_or_json_with_relay_text_escaped() {
 
     let out = cli(&["events", "--admin", &admin, "--since", "last tuesday"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "bad usage: {stderr}");
     assert!(
         stderr.contains("--since") && stderr.contains("RFC 3339"),
         "{stderr}"

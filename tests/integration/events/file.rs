@@ -2,7 +2,7 @@
 //! full disk (and a folder in the file's place) costs file lines and nothing else.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use smarthostd::events::{Event, Kind};
 
@@ -125,16 +125,13 @@ async fn a_full_disk_costs_file_lines_and_nothing_else() {
 
 /// Polls a counter until it reaches `at_least`; its value then.
 async fn wait_metric(admin: SocketAddr, name: &str, at_least: f64) -> f64 {
-    let start = Instant::now();
-    loop {
+    eventually(format!("{name} at {at_least} or more"), || async move {
         let value = metric(admin, name).await;
         if value >= at_least {
-            return value;
+            Ok(value)
+        } else {
+            Err(value.to_string())
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "{name} stays at {value}, below {at_least}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }

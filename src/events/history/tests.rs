@@ -1,6 +1,7 @@
 //! The history of a relay and of a site, with explicit times.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use super::*;
 

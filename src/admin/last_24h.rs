@@ -12,7 +12,7 @@ use crate::events::{Event, Kind};
 use crate::health::status::StatusReport;
 
 /// Fills in `last_24h` of every site and host of `report`, made at `now`.
-pub fn annotate(report: &mut StatusReport, events: &[Arc<Event>], now: SystemTime) {
+pub(super) fn annotate(report: &mut StatusReport, events: &[Arc<Event>], now: SystemTime) {
     let index = Index::new(events);
     let window = Window::last_day(now);
     for site in &mut report.sites {

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::answer::{Mode, Snapshot};
 use crate::events::history::History;
 
-pub use super::listing_status::{EgressStatus, ListStatus, SiteReputation};
+mod reputation;
+
+pub use reputation::{EgressStatus, ListStatus, SiteReputation};
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,13 +2,12 @@
 
 use std::time::Instant;
 
-use super::State;
 use super::runtime::view_of;
 use super::status::{
     AddressStatus, HostStatus, SiteStatus, StatusReport, millis, rfc3339, site_answers, wall_clock,
 };
 use super::task::HealthTask;
-use crate::answer::Mode;
+use crate::answer::{Mode, State};
 
 impl HealthTask {
     /// The status report of everything known now.
