@@ -16,7 +16,7 @@ use super::validate::{Validator, root};
 use super::{Config, ConfigError};
 
 /// The port NOTIFY goes to when an address names none.
-pub const DNS_PORT: u16 = 53;
+pub(crate) const DNS_PORT: u16 = 53;
 
 /// `[transfer]`: the zone offered to secondaries.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -169,7 +169,7 @@ impl<'de> Deserialize<'de> for NotifyAddress {
 /// What `check-config` says of `[transfer]`: names whose answer depends on the client (views),
 /// which a secondary serves with the default view's answer to everyone, and a table that lets
 /// nobody transfer or lets anyone in `allow` transfer without a key.
-pub fn warnings(config: &Config) -> Vec<String> {
+pub(crate) fn warnings(config: &Config) -> Vec<String> {
     let Some(t) = &config.transfer else {
         return Vec::new();
     };

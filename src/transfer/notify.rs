@@ -220,7 +220,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::fingerprint;
-    use crate::health::HealthView;
+    use crate::answer::HealthView;
     use crate::test_support::{config_from, topology};
 
     const CONFIG: &str = "[zone]\norigin = \"smarthost.internal\"\nfile = \"z.zone\"\n\
