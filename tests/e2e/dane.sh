@@ -154,67 +154,9 @@ mta_stop
 
 EX="$W/exim"
 start_exim_dane() {
-  mkdir -p "$EX/spool" "$EX/log"
-  chown -R Debian-exim:Debian-exim "$EX/spool" "$EX/log"
-  cat > "$EX/exim.conf" <<CONF
-primary_hostname = mta.e2e.test
-qualify_domain = mta.e2e.test
-exim_path = $EXIM
-spool_directory = $EX/spool
-log_file_path = $EX/log/%slog
-pid_file_path = $EX/exim.pid
-exim_user = Debian-exim
-exim_group = Debian-exim
-keep_environment =
-local_interfaces = <; 127.0.0.1.2525
-log_selector = +millisec +tls_certificate_verified +tls_peerdn
-host_lookup =
-rfc1413_hosts =
-acl_smtp_rcpt = acl_check_rcpt
-queue_run_max = 5
-remote_max_parallel = 2
-
-begin acl
-acl_check_rcpt:
-  accept hosts = 127.0.0.1
-  deny
-
-begin routers
-smarthost:
-  driver = manualroute
-  transport = remote_smtp
-  route_list = * oxford.smarthost.internal/MX
-  no_more
-
-begin transports
-remote_smtp:
-  driver = smtp
-  connect_timeout = ${CONNECT_TIMEOUT}s
-  command_timeout = 5s
-  data_timeout = 5s
-  final_timeout = 5s
-  hosts_try_fastopen = :
-  hosts_max_try = 5
   # DANE: the host lookups with DO (the resolver's AD decides), and no delivery without DANE
-  dnssec_request_domains = *
-  hosts_require_dane = *
-
-begin retry
-*   *   F,1h,1s
-
-begin rewrite
-begin authenticators
-CONF
-  "$EXIM" -C "$EX/exim.conf" -bV >"$EX/bV.out" 2>&1 || { cat "$EX/bV.out"; die "exim -bV failed"; }
-  ip netns exec "$NS_MTA" "$EXIM" -C "$EX/exim.conf" -bdf -q1s >"$EX/daemon.out" 2>&1 &
-  EXTRA_PID[exim]=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "${EXTRA_PID[exim]}" 2>/dev/null || die "exim exited (see $EX/daemon.out, $EX/log)"
-    [ -s "$EX/exim.pid" ] && tcp_reachable "$NS_MTA" 127.0.0.1 2525 && return 0
-    sleep 0.1
-  done
-  die "exim did not start within 10 s"
+  start_exim_daemon "oxford.smarthost.internal/MX" "+millisec +tls_certificate_verified +tls_peerdn" \
+    "$(printf '  dnssec_request_domains = *\n  hosts_require_dane = *')"
 }
 exim_send() {
   ip netns exec "$NS_MTA" bash -c '

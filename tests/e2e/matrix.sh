@@ -600,68 +600,10 @@ start_exim() {
     exim-mx) route="oxford.smarthost.internal/MX" ;;
     exim-byname) route="oxford.smarthost.internal byname" ;;
   esac
-  mkdir -p "$EX/spool" "$EX/log"
-  chown -R Debian-exim:Debian-exim "$EX/spool" "$EX/log"
   write_resolv_conf
-  cat > "$EX/exim.conf" <<CONF
-primary_hostname = mta.e2e.test
-qualify_domain = mta.e2e.test
-exim_path = $EXIM
-spool_directory = $EX/spool
-log_file_path = $EX/log/%slog
-pid_file_path = $EX/exim.pid
-exim_user = Debian-exim
-exim_group = Debian-exim
-keep_environment =
-local_interfaces = <; 127.0.0.1.2525
-log_selector = +millisec +outgoing_port +retry_defer
-host_lookup =
-rfc1413_hosts =
-acl_smtp_rcpt = acl_check_rcpt
-queue_run_max = 5
-remote_max_parallel = 2
-
-begin acl
-acl_check_rcpt:
-  accept hosts = 127.0.0.1
-  deny
-
-begin routers
-smarthost:
-  driver = manualroute
-  transport = remote_smtp
-  route_list = * $route
-  no_more
-
-begin transports
-remote_smtp:
-  driver = smtp
-  connect_timeout = ${CONNECT_TIMEOUT}s
-  command_timeout = 5s
-  data_timeout = 5s
-  final_timeout = 5s
-  # TCP Fast Open (default: every host) can bypass connect_timeout: off
-  hosts_try_fastopen = :
-  hosts_max_try = 5
-
-begin retry
-# A failed host is retried after 1 s (Exim skips a host, and defers a message whose every host
-# failed, until the host's retry time): short, so no route stays on hold after the outage.
-*   *   F,1h,1s
-
-begin rewrite
-begin authenticators
-CONF
-  "$EXIM" -C "$EX/exim.conf" -bV >"$EX/bV.out" 2>&1 || { cat "$EX/bV.out"; die "exim -bV failed"; }
-  ip netns exec "$NS_MTA" "$EXIM" -C "$EX/exim.conf" -bdf -q1s >"$EX/daemon.out" 2>&1 &
-  EXTRA_PID[exim]=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "${EXTRA_PID[exim]}" 2>/dev/null || die "exim exited (see $EX/daemon.out, $EX/log)"
-    [ -s "$EX/exim.pid" ] && tcp_reachable "$NS_MTA" 127.0.0.1 2525 && { MTA_LOG="$EX/log/mainlog"; ATTEMPTS_TOOL=exim-attempts; return 0; }
-    sleep 0.1
-  done
-  die "exim did not start within 10 s"
+  start_exim_daemon "$route" "+millisec +outgoing_port +retry_defer" ""
+  MTA_LOG="$EX/log/mainlog"
+  ATTEMPTS_TOOL=exim-attempts
 }
 
 start_opensmtpd() {
