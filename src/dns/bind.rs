@@ -65,6 +65,7 @@ fn bind_one(
     addr: SocketAddr,
     count: usize,
 ) -> io::Result<(Vec<std::net::UdpSocket>, std::net::TcpListener)> {
+    let addr = free_udp_address(addr)?;
     let first = udp_socket(addr)?;
     let bound = first.local_addr()?;
     let mut udp = vec![first];
@@ -122,6 +123,22 @@ fn bpf(code: u32, k: u32) -> nix::libc::sock_filter {
     }
 }
 
+/// `addr` if no socket holds it, with port 0 a port no socket holds. SO_REUSEPORT lets any
+/// socket of the same user join a port (and the kernel hands out, for port 0, ports that such
+/// sockets already hold): the group would then split the queries with another server, say a
+/// second instance started on the same address. A socket without SO_REUSEPORT is refused
+/// where anything listens, so it finds out; it is closed before the group binds.
+fn free_udp_address(addr: SocketAddr) -> io::Result<SocketAddr> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&addr.into())?;
+    s.local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an IP socket"))
+}
+
 fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_port(true)?;
@@ -131,4 +148,24 @@ fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     Ok(s.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_another_server_holds_is_refused_not_shared() {
+        // Another server of the same user, holding its port with SO_REUSEPORT as ours do.
+        let other = udp_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let taken = other.local_addr().unwrap();
+        let e = bind(&[taken], 2).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        assert!(e.to_string().contains(&taken.to_string()), "{e}");
+        // Port 0 finds a port of its own, shared by its own sockets only.
+        let ours = bind(&["127.0.0.1:0".parse().unwrap()], 2).unwrap();
+        let port = ours.udp[0].local_addr().unwrap().port();
+        assert_ne!(port, taken.port());
+        assert_eq!(ours.udp[1].local_addr().unwrap().port(), port);
+    }
 }
