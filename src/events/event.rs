@@ -134,12 +134,25 @@ impl Event {
         to: &str,
         reason: &str,
     ) -> Self {
+        Self::address_change(Kind::State, site, host, address, from, to, reason)
+    }
+
+    /// A change of `kind` at one address of a host.
+    fn address_change(
+        kind: Kind,
+        site: &str,
+        host: &str,
+        address: IpAddr,
+        from: &str,
+        to: &str,
+        reason: &str,
+    ) -> Self {
         Self {
             address: Some(address.to_string()),
             from: Some(from.into()),
             to: Some(to.into()),
             reason: Some(reason.into()),
-            ..Self::new(Kind::State).on(site, host)
+            ..Self::new(kind).on(site, host)
         }
     }
 
@@ -261,13 +274,7 @@ impl Event {
         to: &str,
         reason: &str,
     ) -> Self {
-        Self {
-            address: Some(address.to_string()),
-            from: Some(from.into()),
-            to: Some(to.into()),
-            reason: Some(reason.into()),
-            ..Self::new(Kind::Tlsa).on(site, host)
-        }
+        Self::address_change(Kind::Tlsa, site, host, address, from, to, reason)
     }
 
     /// smarthostd started.
