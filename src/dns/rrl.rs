@@ -54,13 +54,13 @@ impl RateLimiter {
         })
     }
 
-    /// Counts one response to `client` and says whether to send it.
-    pub fn check(&self, client: IpAddr) -> Verdict {
-        let second = self.epoch.elapsed().as_secs();
-        self.check_at(client, second)
+    /// The second since start that `now` falls in, as [`RateLimiter::check_at`] takes it.
+    pub fn second(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_secs()
     }
 
-    /// [`RateLimiter::check`] at a given second since start (tests pass their own clock).
+    /// Counts one response to `client` at `second` ([`RateLimiter::second`]) and says whether
+    /// to send it.
     pub fn check_at(&self, client: IpAddr, second: u64) -> Verdict {
         let client = canonical_ip(client);
         if self.exempt.iter().any(|n| n.contains(&client)) {

@@ -146,7 +146,8 @@ async fn connection(
             continue;
         };
         stats.record_cookie(outcome.cookie);
-        stats.record(&outcome.counted(), true, start.elapsed());
+        stats.record(&outcome.counted(), true);
+        stats.record_duration(start.elapsed(), 1);
         if tracing::enabled!(target: "smarthostd::query", tracing::Level::DEBUG) {
             super::log_query(&src, true, &outcome);
         }

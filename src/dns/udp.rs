@@ -80,10 +80,13 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
             }
         };
 
-        // One snapshot for the whole batch: no answer mixes two generations.
+        // One snapshot for the whole batch: no answer mixes two generations. One clock reading
+        // too: every answer of the batch leaves with the same sendmmsg, so each waits as long as
+        // the batch takes, and the rate limiter's second is the batch's.
         let snapshot = shared.snapshot.load();
         let mut sending = 0;
-        let mut started = Instant::now();
+        let started = Instant::now();
+        let second = shared.rate_limiter.as_ref().map(|l| l.second(started));
         for i in 0..count {
             let (len, address) = received[i];
             let Some(src) = address.as_ref().and_then(socket_addr) else {
@@ -100,16 +103,13 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
                 false,
                 &mut answers[i],
             );
-            let now = Instant::now();
-            let elapsed = now - started;
-            started = now;
             let Some(outcome) = answer else { continue };
             stats.record_cookie(outcome.cookie);
             // A valid server cookie proves the source address: no spoofed flood sends one.
-            if let Some(limiter) = &shared.rate_limiter
+            if let (Some(limiter), Some(second)) = (&shared.rate_limiter, second)
                 && outcome.cookie != CookieSeen::Valid
             {
-                match limiter.check(src.ip()) {
+                match limiter.check_at(src.ip(), second) {
                     Verdict::Send => {}
                     Verdict::Slip => {
                         stats.record_rate_limited(true);
@@ -121,7 +121,7 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
                     }
                 }
             }
-            stats.record(&outcome.counted(), false, elapsed);
+            stats.record(&outcome.counted(), false);
             if tracing::enabled!(target: "smarthostd::query", tracing::Level::DEBUG) {
                 super::log_query(&src, false, &outcome);
             }
@@ -130,6 +130,7 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
             sending += 1;
         }
         drop(snapshot);
+        stats.record_duration(started.elapsed(), sending as u64);
         send_all(
             fd,
             &mut send_headers,

@@ -114,7 +114,7 @@ impl DnsStats {
     }
 
     /// Counts one answered query.
-    pub fn record(&self, outcome: &Answered, tcp: bool, elapsed: Duration) {
+    pub fn record(&self, outcome: &Answered, tcp: bool) {
         let t = QTYPES
             .iter()
             .position(|(c, _)| *c == outcome.qtype)
@@ -131,14 +131,21 @@ impl DnsStats {
             self.bump(&self.denied);
         }
         self.bump(if tcp { &self.tcp } else { &self.udp });
+    }
+
+    /// Counts `queries` answers that each took `elapsed` from their query's arrival to being
+    /// ready: a UDP batch's answers leave together, so they share one reading of the clock.
+    pub fn record_duration(&self, elapsed: Duration, queries: u64) {
+        if queries == 0 {
+            return;
+        }
         let us = elapsed.as_micros() as u64;
         let b = LATENCY_BUCKETS_US
             .iter()
             .position(|&le| us <= le)
             .unwrap_or(LATENCY_BUCKETS_US.len());
-        self.bump(&self.latency[b]);
-        self.latency_sum_ns
-            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        self.add(&self.latency[b], queries);
+        self.add(&self.latency_sum_ns, elapsed.as_nanos() as u64 * queries);
     }
 
     /// Counts a query's COOKIE option, before rate limiting (which a valid one is exempt from).

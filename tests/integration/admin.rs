@@ -161,6 +161,23 @@ async fn metrics_parse_as_prometheus_text_with_the_documented_names() {
     };
     assert!(count >= 3.0, "{count}");
     assert!(body.contains("rcode=\"NXDOMAIN\""));
+    // Every answered query is timed once, also when a UDP batch shares one clock reading.
+    let answered: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "smarthostd_dns_queries_total")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{other:?}"),
+        })
+        .sum();
+    let timed = body
+        .lines()
+        .find_map(|l| l.strip_prefix("smarthostd_dns_answer_duration_seconds_count "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("the duration histogram's count");
+    assert!(answered >= 4.0, "{answered}");
+    assert_eq!(timed, answered);
     // A reload is counted, whatever its result.
     assert_eq!(post(server.admin, "/reload", None).await.0, 200);
     assert!(
