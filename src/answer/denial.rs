@@ -19,7 +19,13 @@ pub(super) struct Chain {
     /// The origin's length in wire form.
     pub(super) origin: usize,
     pub(super) links: Vec<Link>,
+    /// The link that covers the wildcard at the apex (`*.<origin>`), which proves most
+    /// NXDOMAINs: their closest encloser is the apex.
+    apex_wildcard: usize,
 }
+
+/// The key of the label `*` below its parent: the wildcard at the apex, below the origin.
+const WILDCARD_KEY: [u8; 3] = [1, b'*', 0];
 
 /// One NSEC record of the chain.
 #[derive(Debug)]
@@ -46,6 +52,10 @@ impl Chain {
         let mut key = [0u8; MAX_KEY];
         let len = canonical_key_below(owner, self.origin, &mut key);
         let key = &key[..len];
+        if key < &WILDCARD_KEY[..] {
+            // Owners come in canonical order: the last one before the wildcard covers it.
+            self.apex_wildcard = self.links.len();
+        }
         let at = self.keys.len() as u32;
         self.keys.extend_from_slice(key);
         self.links.push(Link {
@@ -100,9 +110,13 @@ impl Chain {
         // The wildcard at the closest encloser: the encloser's key, which is the start of the
         // name's (the name is under it), and the label `*` after it.
         let (encloser, labels) = self.closest_encloser(qname, exists);
-        let at = 2 * (encloser.len() - self.origin - labels) + labels;
-        key[at..at + 3].copy_from_slice(&[1, b'*', 0]);
-        let wild = self.covering(&key[..at + 3]);
+        let wild = if labels == 0 {
+            &self.links[self.apex_wildcard]
+        } else {
+            let at = 2 * (encloser.len() - self.origin - labels) + labels;
+            key[at..at + 3].copy_from_slice(&WILDCARD_KEY);
+            self.covering(&key[..at + 3])
+        };
         let block = |l: &Link| (l.block.start as usize..l.block.end as usize, l.records);
         Proof {
             cover: block(cover),
@@ -197,6 +211,59 @@ mod tests {
                 .rposition(|o| canonical_cmp(o, q).is_lt())
                 .unwrap();
             assert_eq!(got, want, "{q:?}");
+        }
+    }
+
+    #[test]
+    fn the_wildcard_proof_is_the_nsec_before_the_wildcard_at_the_closest_encloser() {
+        // The apex's wildcard is covered by a prepared link, found once; deeper ones by search.
+        for owners in [
+            vec![name(&[]), name(&[b"a"]), name(&[b"a", b"b"]), name(&[b"c"])],
+            vec![
+                name(&[]),
+                name(&[b"!"]),
+                name(&[b"\x01"]),
+                name(&[b"+"]),
+                name(&[b"m"]),
+            ],
+            vec![
+                name(&[]),
+                name(&[b"!", b"b"]),
+                name(&[b"!"]),
+                name(&[b"x", b"b"]),
+            ],
+        ] {
+            let mut owners = owners;
+            owners.sort_by(|a, b| canonical_cmp(a, b));
+            let mut chain = Chain::default();
+            for (i, o) in owners.iter().enumerate() {
+                chain.push(o, i as u32..i as u32 + 1, 1);
+            }
+            let exists = |n: &[u8]| owners.iter().any(|o| o == n);
+            for q in [
+                name(&[b"zzz"]),
+                name(&[b"x", b"b"]),
+                name(&[b"x", b"a"]),
+                name(&[b"\0"]),
+            ] {
+                if exists(&q) {
+                    continue;
+                }
+                let (encloser, _) = chain.closest_encloser(&q, exists);
+                let mut wildcard = vec![1, b'*'];
+                wildcard.extend_from_slice(encloser);
+                let last_before = |n: &[u8]| {
+                    owners
+                        .iter()
+                        .rposition(|o| canonical_cmp(o, n).is_lt())
+                        .unwrap()
+                };
+                let proof = chain.nxdomain_proof(&q, exists);
+                let (cover, wild) = (last_before(&q), last_before(&wildcard));
+                assert_eq!(proof.cover.0.start, cover, "{q:?}");
+                let want = if wild == cover { 0..0 } else { wild..wild + 1 };
+                assert_eq!(proof.wildcard.0, want, "{q:?} under {owners:?}");
+            }
         }
     }
 }
