@@ -20,7 +20,6 @@ mod command;
 mod drain;
 mod gather;
 pub(crate) mod hysteresis;
-mod kept;
 mod keys;
 mod listings;
 mod probe_report;

@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::Command;
 use super::hysteresis::Thresholds;
-use super::kept::Kept;
 use super::listings::Listings;
 use super::probes::Probes;
 use super::publish::Publisher;
@@ -29,6 +28,7 @@ use crate::probe::{ProbeContext, ProbeReport};
 use crate::state::StateDir;
 use crate::state::drains::Drains;
 use crate::state::hlc::Clock;
+use crate::state::kept::Kept;
 use crate::state::resolved::Resolved;
 
 /// Time granted to the start-up round beyond the longest probe, before serving anyway.
@@ -139,7 +139,7 @@ impl HealthTask {
                 metrics.clone(),
                 events.clone(),
                 &loaded,
-                kept._dir.as_ref().map(StateDir::path),
+                kept.dir(),
             ),
             kept,
             round: Some(first_round),
