@@ -236,10 +236,7 @@ impl HealthTask {
                 drain,
                 reply,
             } => {
-                let result = self.drain(&site, &host, drain);
-                // The reply means the answers have changed: publish before sending it.
-                self.publish_if_due();
-                let _ = reply.send(result);
+                let _ = reply.send(self.drain(&site, &host, drain));
             }
             Command::Reload { loaded, reply } => {
                 let outcome = self.switch(*loaded, false);
@@ -257,9 +254,7 @@ impl HealthTask {
                 from,
                 reply,
             } => {
-                let outcome = self.merge_drains(&drains, &from);
-                self.publish_if_due();
-                let _ = reply.send(outcome);
+                let _ = reply.send(self.merge_drains(&drains, &from));
             }
         }
     }
