@@ -13,9 +13,9 @@
 //! - [`wire`]: DNS wire numbers (types, RCODEs, options) and name forms; `network_text`:
 //!   text from the network (relay replies, blocklist reasons, resolver errors) made safe where
 //!   it enters; [`state`]: what is kept across restarts — drains, stamped by [`state::hlc`],
-//!   last known addresses — in a locked folder; `connections`: what a TCP client may hold;
-//!   `resolver`: the stub resolver the probes, the blocklist lookups and `explain` share. These
-//!   import nothing of the crate.
+//!   last known addresses — in a locked folder, and how the health task writes them (`kept`);
+//!   `connections`: what a TCP client may hold; `resolver`: the stub resolver the probes, the
+//!   blocklist lookups and `explain` share. These import nothing of the crate.
 //! - [`events`]: what happened, kept in `state_dir/events.jsonl`; `dane`: TLSA records and
 //!   the check a DANE sender makes of a relay's certificate chain.
 //! - [`config`]: the TOML file, strict and validated (it holds pinned relays' `dane`

@@ -3,21 +3,23 @@
 //! host's register in the state directory; a change from a peer is merged the same way (the
 //! greater stamp wins). Every start and end of a drain is an event.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
 use super::command::{DrainOutcome, MergeOutcome};
-use super::runtime::view_of;
 use super::status::DrainStatus;
 use super::task::HealthTask;
-use crate::answer::{self, Mode};
+use crate::answer::Mode;
 use crate::events::Event;
 use crate::state::drains::{Drain, Drains, Entry};
+use crate::topology::HostId;
 
 impl HealthTask {
-    /// Drains (`Some`) or undrains `site/host`, stamped now. A host no longer configured can be
-    /// undrained, which clears its stale drain; it cannot be drained.
+    /// Drains (`Some`) or undrains `site/host`, stamped now, and publishes the answers that
+    /// follow. A host no longer configured can be undrained, which clears its stale drain; it
+    /// cannot be drained.
     pub(super) fn drain(
         &mut self,
         site: &str,
@@ -46,8 +48,11 @@ impl HealthTask {
         let before = self.kept.drains.active(&key, now);
         // A fresh stamp beats whatever is held: the operator's word is the latest.
         self.kept.drains.merge(&key, entry.clone(), now);
-        let warning = self.apply_drain(&key, before, now, "by operator");
+        let drained = self.apply_drain(&key, before, now, "by operator");
         let saved = self.kept.save_drains();
+        // The reply means the answers have changed, and its warning reads them.
+        self.publish_if_due();
+        let warning = drained.and_then(|id| self.left_without_local(id, &key));
         Ok(DrainOutcome {
             warning,
             saved,
@@ -60,6 +65,7 @@ impl HealthTask {
     pub(super) fn merge_drains(&mut self, incoming: &Drains, from: &str) -> MergeOutcome {
         let now = SystemTime::now();
         let mut outcome = MergeOutcome::default();
+        let mut drained = Vec::new();
         for (key, entry) in incoming.iter() {
             if let Err(e) = self.kept.clock.observe(&entry.stamp) {
                 warn!(peer = %from, host = %key, error = %e, "a drain from a peer was not taken");
@@ -81,26 +87,37 @@ impl HealthTask {
             } else {
                 format!("by operator on {}", entry.stamp.origin)
             };
-            self.apply_drain(key, was, now, &reason);
+            if let Some(id) = self.apply_drain(key, was, now, &reason) {
+                drained.push((id, key.to_string()));
+            }
         }
         let purged = self.kept.drains.purge(now);
         if outcome.changed > 0 || purged > 0 {
             self.save_drains_logged();
         }
+        self.publish_if_due();
+        // One warning a site, however many of its hosts the peer drained.
+        let topology = self.loaded.topology.clone();
+        drained.sort_by_key(|(id, _)| topology.hosts[*id].site);
+        drained.dedup_by_key(|(id, _)| topology.hosts[*id].site);
+        for (id, key) in &drained {
+            self.left_without_local(*id, key);
+        }
         outcome
     }
 
-    /// Brings the host of `key` in line with its register at `now`: its drain, an event when
-    /// that changed (`reason` says by whom), and a warning when its site is left without a
-    /// healthy local host. `before` is the register's drain before the change, for a host no
-    /// longer configured.
+    /// Brings the host of `key` in line with its register at `now`: its drain, and an event
+    /// when that changed (`reason` says by whom). `before` is the register's drain before the
+    /// change, for a host no longer configured. The host, when this drained it: once the
+    /// answers are published, [`left_without_local`](Self::left_without_local) says what that
+    /// did to its site.
     fn apply_drain(
         &mut self,
         key: &str,
         before: Option<Drain>,
         now: SystemTime,
         reason: &str,
-    ) -> Option<String> {
+    ) -> Option<HostId> {
         let topology = self.loaded.topology.clone();
         let drain = self.kept.drains.active(key, now);
         let (site, host) = key.split_once('/')?;
@@ -130,14 +147,28 @@ impl HealthTask {
             Some(d) => Event::drain(site_name, host_name, was_drained, d.until, reason),
             None => Event::undrain(site_name, host_name, reason),
         });
-        let site_id = h.site;
-        let plan = answer::plan::site_plan(&topology, &view_of(&self.hosts), site_id);
-        if drain.is_none() || plan.mode == Mode::Normal {
+        drain.map(|_| id)
+    }
+
+    /// The warning, logged, when the published answers leave the site of host `id` (drained,
+    /// `key`) without a healthy local host. What they say is what senders get, with every
+    /// demotion and check the build applies; while they do not know of the drain yet (the first
+    /// probe round is still out: the first publish announces each site's mode) there is
+    /// nothing to warn of.
+    fn left_without_local(&self, id: HostId, key: &str) -> Option<String> {
+        let snapshot = self.publisher.current();
+        let topology = &snapshot.topology;
+        if !Arc::ptr_eq(topology, &self.loaded.topology) || !snapshot.health.host(id).drained {
+            return None;
+        }
+        let site = topology.hosts[id].site;
+        let plan = &snapshot.plans[site];
+        if plan.mode == Mode::Normal {
             return None;
         }
         let text = format!(
             "site {} has no healthy local host left: its answer now {}",
-            topology.sites[site_id].name,
+            topology.sites[site].name,
             if plan.mode == Mode::Failsafe {
                 "lists every configured host (failsafe), drained ones included, so that senders queue and retry"
             } else {

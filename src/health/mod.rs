@@ -6,8 +6,10 @@
 //! - [`HealthTask`]: the sole owner of those decisions; takes probe reports, resolutions and
 //!   operator commands (`command`: what it is asked and answers; [`task`]: its loop;
 //!   `probe_report`: what one probe report does), keeps the probe set ([`probes`],
-//!   `resolvers`) in step with the configuration (`reload`), applies drains (`drain`),
-//!   publishes snapshots (`publish`); `runtime` is what it keeps per host and address.
+//!   `resolvers`) in step with the configuration (`reload`), applies drains (`drain`: a
+//!   site left without a healthy local host is read from the answers it then publishes),
+//!   publishes snapshots (`publish`); `runtime` is what it keeps per host and address; the
+//!   state files it writes are `state::kept`'s.
 //! - `keys`: whether each pinned relay's address shows a key its TLSA records pin (events,
 //!   `smarthostd_tlsa_mismatch`); a failure a DANE sender refuses takes an address down at
 //!   once (`Thresholds::refusing`).
@@ -20,7 +22,6 @@ mod command;
 mod drain;
 mod gather;
 pub(crate) mod hysteresis;
-mod kept;
 mod keys;
 mod listings;
 mod probe_report;

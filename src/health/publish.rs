@@ -34,8 +34,8 @@ pub(super) struct Publisher {
     retry_after: Option<u64>,
     /// The key files last announced in the log.
     keys_seen: Option<u64>,
-    /// Something the answers depend on changed since the last publish.
-    pub(super) dirty: bool,
+    /// Something the answers depend on changed since the last publish ([`Self::changed`]).
+    dirty: bool,
     /// Nothing published yet: every site not in normal mode is announced.
     first: bool,
 }

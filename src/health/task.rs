@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::Command;
 use super::hysteresis::Thresholds;
-use super::kept::Kept;
 use super::listings::Listings;
 use super::probes::Probes;
 use super::publish::Publisher;
@@ -29,6 +28,7 @@ use crate::probe::{ProbeContext, ProbeReport};
 use crate::state::StateDir;
 use crate::state::drains::Drains;
 use crate::state::hlc::Clock;
+use crate::state::kept::Kept;
 use crate::state::resolved::Resolved;
 
 /// Time granted to the start-up round beyond the longest probe, before serving anyway.
@@ -139,7 +139,7 @@ impl HealthTask {
                 metrics.clone(),
                 events.clone(),
                 &loaded,
-                kept._dir.as_ref().map(StateDir::path),
+                kept.dir(),
             ),
             kept,
             round: Some(first_round),
@@ -236,10 +236,7 @@ impl HealthTask {
                 drain,
                 reply,
             } => {
-                let result = self.drain(&site, &host, drain);
-                // The reply means the answers have changed: publish before sending it.
-                self.publish_if_due();
-                let _ = reply.send(result);
+                let _ = reply.send(self.drain(&site, &host, drain));
             }
             Command::Reload { loaded, reply } => {
                 let outcome = self.switch(*loaded, false);
@@ -257,9 +254,7 @@ impl HealthTask {
                 from,
                 reply,
             } => {
-                let outcome = self.merge_drains(&drains, &from);
-                self.publish_if_due();
-                let _ = reply.send(outcome);
+                let _ = reply.send(self.merge_drains(&drains, &from));
             }
         }
     }

@@ -5,6 +5,8 @@
 //! - [`drains`]: drained hosts, with an optional end time, each a register stamped by [`hlc`]
 //!   (a hybrid logical clock) so that instances can merge them; a damaged file loses only its
 //!   damaged lines.
+//! - `kept`: how the health task writes the drains (and hands them to the peers) and the last
+//!   known addresses while it runs.
 //! - [`resolved`]: the addresses each DNS-named host last resolved to, served when its name
 //!   does not resolve at start.
 //! - [`serial`]: the SOA serial's reservation, so that it never goes back across a restart.
@@ -15,6 +17,7 @@
 pub mod drains;
 pub(crate) mod file;
 pub mod hlc;
+pub(crate) mod kept;
 pub(crate) mod resolved;
 pub(crate) mod serial;
 pub(crate) mod writer;

@@ -16,6 +16,7 @@ mod dane_answers;
 mod dane_config;
 mod dnssec;
 mod dnssec_cli;
+mod drain_warning;
 mod events;
 mod exit_codes;
 mod fake_smtp;

@@ -1,34 +1,35 @@
 //! What the health task keeps in the state directory, and how it is written: the drains
 //! (also published for the peers on every change) and the last known addresses.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::state::StateDir;
-use crate::state::drains::Drains;
-use crate::state::hlc::Clock;
-use crate::state::resolved::Resolved;
-use crate::state::writer::FileWriter;
+use super::StateDir;
+use super::drains::{self, Drains};
+use super::hlc::Clock;
+use super::resolved::{self, Resolved};
+use super::writer::FileWriter;
 
 /// What is kept in the state directory, and how it is written.
-pub(super) struct Kept {
+pub(crate) struct Kept {
     /// Stamps each drain and undrain made here; observes the stamps of peers' drains.
-    pub(super) clock: Clock,
+    pub(crate) clock: Clock,
     drains_out: watch::Sender<Arc<Drains>>,
     /// Held for its lock: no other instance may use the folder while this one runs.
-    pub(super) _dir: Option<StateDir>,
-    pub(super) drains: Drains,
+    dir: Option<StateDir>,
+    pub(crate) drains: Drains,
     drains_file: Option<Arc<FileWriter>>,
-    pub(super) resolved: Resolved,
+    pub(crate) resolved: Resolved,
     resolved_file: Option<Arc<FileWriter>>,
     written: u64,
 }
 
 impl Kept {
     /// What `state` keeps, starting from `drains` and `resolved`.
-    pub(super) fn new(
+    pub(crate) fn new(
         state: Option<StateDir>,
         mut drains: Drains,
         resolved: Resolved,
@@ -45,18 +46,23 @@ impl Kept {
         Self {
             clock,
             drains_out,
-            drains_file: file(crate::state::drains::FILE_NAME),
-            resolved_file: file(crate::state::resolved::FILE_NAME),
-            _dir: state,
+            drains_file: file(drains::FILE_NAME),
+            resolved_file: file(resolved::FILE_NAME),
+            dir: state,
             drains,
             resolved,
             written: 0,
         }
     }
 
+    /// The state directory, if anything is kept.
+    pub(crate) fn dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(StateDir::path)
+    }
+
     /// Publishes the drains for the peers and writes them off the task's thread; the handle
     /// says whether the write worked.
-    pub(super) fn save_drains(&mut self) -> Option<JoinHandle<std::io::Result<()>>> {
+    pub(crate) fn save_drains(&mut self) -> Option<JoinHandle<std::io::Result<()>>> {
         self.drains_out.send_replace(Arc::new(self.drains.clone()));
         let file = self.drains_file.clone()?;
         self.written += 1;
@@ -67,7 +73,7 @@ impl Kept {
     }
 
     /// Writes the last known addresses off the task's thread, logging a failure.
-    pub(super) fn save_resolved(&mut self) {
+    pub(crate) fn save_resolved(&mut self) {
         let Some(file) = self.resolved_file.clone() else {
             return;
         };
