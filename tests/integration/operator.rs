@@ -2,7 +2,6 @@
 //! instances in one state directory, damaged state files, signals during start-up, relay text
 //! on a terminal. Each must end in what the operator meant, or in a clear refusal.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
@@ -325,15 +324,15 @@ async fn a_timed_drain_ends_by_itself_and_survives_a_restart() {
     assert!(started.elapsed().unwrap() < Duration::from_secs(5));
     // The file is written off the health task, after the answer changed (and synced to disk).
     // The window's end is kept as an undrain with the drain's own stamp, for the peers.
-    let start = Instant::now();
-    loop {
+    eventually("the window's end in drained-hosts", || async {
         let file = std::fs::read_to_string(server.dir.path().join("drained-hosts")).unwrap();
         if !file.contains("oxford/mail1 until=") && file.contains("oxford/mail1 undrained stamp=") {
-            break;
+            Ok(())
+        } else {
+            Err(file)
         }
-        assert!(start.elapsed() < DEADLINE, "{file}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,45 +374,19 @@ async fn relay_text_reaches_logs_and_the_terminal_escaped() {
     .await;
     let good = FakeSmtp::start(Behavior::Healthy).await;
     let setup = Setup::new(two_sites(&nasty, &good));
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("smarthost.toml"), setup.render()).unwrap();
-    std::fs::write(dir.path().join("smarthost.internal.zone"), ZONE).unwrap();
-    let log_path = dir.path().join("text.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smarthostd"))
-        .args(["serve", "--log-format", "text", "--config"])
-        .arg(dir.path().join("smarthost.toml"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let log = loop {
-        let log = std::fs::read(&log_path).unwrap();
-        if String::from_utf8_lossy(&log).contains("address state changed") {
-            break log;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "{}",
-            String::from_utf8_lossy(&log)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = String::from_utf8_lossy(&log).to_string();
-    let admin = text
-        .split("admin API listening admin=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the admin address in the log")
-        .to_string();
+    let server = ServerProcess::spawn_text_log(&setup, tempfile::tempdir().unwrap());
+    let log = server
+        .log_with(&["address state changed"])
+        .await
+        .into_bytes();
+    let admin = server.admin.to_string();
     let status = cli(&["status", "--admin", &admin]);
     assert!(
         status.status.success(),
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     for (what, bytes) in [("log", log), ("status", status.stdout)] {
         assert!(!bytes.contains(&0x1b), "{what}: a raw escape");
         assert!(!bytes.contains(&0x07), "{what}: a raw bell");

@@ -44,7 +44,7 @@ async fn a_peer_without_the_token_is_refused_and_changes_nothing() {
     assert_eq!(result.instances[2].result, Outcome::Refused, "{result:?}");
     assert_eq!(result.instances[1].result, Outcome::Applied, "{result:?}");
     // The polls change nothing either way: the answers stay as each instance made them.
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the refusing peer shown refused",
         || async {
@@ -119,7 +119,7 @@ async fn a_peer_that_cannot_prove_it_holds_the_token_changes_nothing() {
         .start(|_| peers.clone(), |_, _| {}, &relays.toml())
         .await;
     let a = cluster.nodes[0].admin;
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the impostor shown refused",
         || async {
@@ -165,7 +165,7 @@ async fn with_every_peer_gone_or_hung_an_instance_answers_and_acts_alone() {
         TOKEN,
     ));
     // While the reply waits on the hung peer, the drain is already in the answers.
-    within(
+    eventually_within(
         Duration::from_secs(2),
         "the drain in the answers",
         || async { mx_set(&udp(server.dns, OXFORD, RecordType::MX).await) == without_mail1() },
@@ -195,7 +195,7 @@ async fn with_every_peer_gone_or_hung_an_instance_answers_and_acts_alone() {
     // Probes go on as alone: a relay that dies leaves the answer.
     let mut relays = relays;
     relays.oxford[1].stop();
-    within(Duration::from_secs(5), "a dead relay withdrawn", || async {
+    eventually_within(Duration::from_secs(5), "a dead relay withdrawn", || async {
         server.mx(OXFORD).await == vec![mx(20, "mail1.cambridge")]
     })
     .await;
@@ -305,7 +305,7 @@ async fn a_peer_that_floods_its_answer_is_cut_off_at_the_bound() {
         .start(|_| peers.clone(), |_, _| {}, &relays.toml())
         .await;
     let a = cluster.nodes[0].admin;
-    within(
+    eventually_within(
         Duration::from_secs(10),
         "the flooding peer shown unreachable",
         || async {
@@ -387,7 +387,7 @@ async fn a_peer_that_sends_control_characters_is_shown_with_them_escaped() {
         .await;
     let a = cluster.nodes[0].admin;
     let problem = || async { cluster_report(a).await.instances[1].problem.clone() };
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the peer's refused view shown",
         || async { problem().await.is_some_and(|p| p.contains("FORGED")) },
