@@ -10,38 +10,16 @@ use smarthostd::state::drains::Drain;
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
 
-/// Oxford with two relays, Cambridge with two.
-struct Four {
-    hosts: Vec<FakeSmtp>,
-}
-
-impl Four {
-    async fn start() -> Self {
-        let mut hosts = Vec::new();
-        for _ in 0..4 {
-            hosts.push(FakeSmtp::start(Behavior::Healthy).await);
-        }
-        Self { hosts }
-    }
-
-    /// The sites, with `extra` appended to the first line (a comment changes the file).
-    fn toml(&self, cambridge_hosts: usize) -> String {
-        let cambridge: Vec<String> = (0..cambridge_hosts)
-            .map(|i| self.hosts[2 + i].host_entry(&format!("mail{}", i + 1)))
-            .collect();
-        format!(
-            "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
-            self.hosts[0].host_entry("mail1"),
-            self.hosts[1].host_entry("mail2"),
-            cambridge.join(", ")
-        )
-    }
+/// Oxford's relays and the first `cambridge` of Cambridge's.
+fn with_cambridge(relays: &Relays, cambridge: usize) -> String {
+    site_table("oxford", &relays.oxford, "")
+        + &site_table("cambridge", &relays.cambridge[..cambridge], "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_reloads_does_not_delay_a_withdrawal() {
-    let mut four = Four::start().await;
-    let mut setup = Setup::new(four.toml(2));
+    let mut four = Relays::sites(2, 2, 0).await;
+    let mut setup = Setup::new(four.toml());
     let server = TestServer::start(&setup).await;
     assert_eq!(
         server.control.reload().await.unwrap(),
@@ -62,7 +40,7 @@ async fn a_storm_of_reloads_does_not_delay_a_withdrawal() {
         outcomes
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    four.hosts[0].stop();
+    four.oxford[0].stop();
     let killed = Instant::now();
     server
         .wait_mx("oxford.smarthost.internal", |m| {
@@ -82,7 +60,7 @@ async fn a_storm_of_reloads_does_not_delay_a_withdrawal() {
         outcomes[0]
     );
     // And a relay added by a reload is probed before it is served.
-    setup.rest = four.toml(1).replace(
+    setup.rest = with_cambridge(&four, 1).replace(
         "[sites.cambridge]",
         &format!(
             "[sites.london]\nhosts = [{{ name = \"mail1\", addresses = [\"{}\"], port = 1 }}]\n[sites.cambridge]",
@@ -144,8 +122,8 @@ fn the_cli_sends_nothing_when_its_config_does_not_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_on_the_same_state_dir_is_refused() {
-    let four = Four::start().await;
-    let setup = Setup::new(four.toml(2));
+    let four = Relays::sites(2, 2, 0).await;
+    let setup = Setup::new(four.toml());
     let first = TestServer::start(&setup).await;
     let path = first.dir.path().join("smarthost.toml");
     let loaded = smarthostd::loaded::load(&path).unwrap();
@@ -160,14 +138,14 @@ async fn a_second_instance_on_the_same_state_dir_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_drains_file_keeps_its_valid_lines() {
-    let four = Four::start().await;
+    let four = Relays::sites(2, 2, 0).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("drained-hosts"),
         b"oxford/mail1\n\xff\xfe garbage\nnot a key at all\ncambridge/mail2 until=never\n",
     )
     .unwrap();
-    let server = TestServer::start_in(&Setup::new(four.toml(2)), dir).await;
+    let server = TestServer::start_in(&Setup::new(four.toml()), dir).await;
     assert!(
         !server
             .mx("oxford.smarthost.internal")
@@ -182,8 +160,8 @@ async fn a_damaged_drains_file_keeps_its_valid_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_drains_file_stops_the_start_with_a_clear_message() {
-    let four = Four::start().await;
-    let setup = Setup::new(four.toml(2));
+    let four = Relays::sites(2, 2, 0).await;
+    let setup = Setup::new(four.toml());
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("drained-hosts")).unwrap();
     std::fs::write(dir.path().join("smarthost.toml"), setup.render()).unwrap();
@@ -202,8 +180,8 @@ async fn an_unreadable_drains_file_stops_the_start_with_a_clear_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_that_cannot_be_saved_says_so() {
-    let four = Four::start().await;
-    let server = TestServer::start(&Setup::new(four.toml(2))).await;
+    let four = Relays::sites(2, 2, 0).await;
+    let server = TestServer::start(&Setup::new(four.toml())).await;
     // A folder where the file would be renamed to: the write fails.
     std::fs::create_dir(server.dir.path().join("drained-hosts")).unwrap();
     let done = server
@@ -232,8 +210,8 @@ async fn a_drain_that_cannot_be_saved_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drained() {
-    let four = Four::start().await;
-    let mut setup = Setup::new(four.toml(2));
+    let four = Relays::sites(2, 2, 0).await;
+    let mut setup = Setup::new(four.toml());
     let server = TestServer::start(&setup).await;
     let admin = server.admin.to_string();
     server
@@ -241,7 +219,7 @@ async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drain
         .drain("cambridge", "mail2", Some(Drain { until: None }))
         .await
         .unwrap();
-    setup.rest = four.toml(1);
+    setup.rest = with_cambridge(&four, 1);
     server.rewrite(&setup);
     server.control.reload().await.unwrap();
     let out = cli(&["drains", "--admin", &admin]);
@@ -251,7 +229,7 @@ async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drain
         "{stdout}"
     );
     // It comes back drained, as it left (and the log says so).
-    setup.rest = four.toml(2);
+    setup.rest = four.toml();
     server.rewrite(&setup);
     server.control.reload().await.unwrap();
     assert!(
@@ -261,7 +239,7 @@ async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drain
             .contains(&mx(20, "mail2.cambridge"))
     );
     // Removed again, its stale drain can be cleared.
-    setup.rest = four.toml(1);
+    setup.rest = with_cambridge(&four, 1);
     server.rewrite(&setup);
     server.control.reload().await.unwrap();
     let out = cli(&["undrain", "cambridge/mail2", "--admin", &admin]);
@@ -279,8 +257,8 @@ async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drain
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_drain_ends_by_itself_and_survives_a_restart() {
-    let four = Four::start().await;
-    let setup = Setup::new(four.toml(2));
+    let four = Relays::sites(2, 2, 0).await;
+    let setup = Setup::new(four.toml());
     let server = TestServer::start(&setup).await;
     let out = cli(&[
         "drain",

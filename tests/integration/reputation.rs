@@ -27,34 +27,16 @@ const OXFORD_V6: &str =
 /// 198.51.100.8 (cambridge's egress) answered with Spamhaus's "public resolver" error code.
 const CAMBRIDGE_REFUSED: &str = "8.100.51.198.bl IN A 127.255.255.254\n";
 
-/// Three sites on healthy fake relays; oxford sends from 198.51.100.7 and 2001:db8::25,
-/// cambridge from 198.51.100.8, london from 198.51.100.9.
-struct Sites {
-    oxford: FakeSmtp,
-    cambridge: FakeSmtp,
-    london: FakeSmtp,
-}
-
-impl Sites {
-    async fn start() -> Self {
-        Self {
-            oxford: FakeSmtp::start(Behavior::Healthy).await,
-            cambridge: FakeSmtp::start(Behavior::Healthy).await,
-            london: FakeSmtp::start(Behavior::Healthy).await,
-        }
-    }
-
-    /// The `[sites.*]` tables; `oxford_extra` goes into oxford's.
-    fn config(&self, oxford_extra: &str) -> String {
-        format!(
-            "[sites.oxford]\nhosts = [{}]\negress = [\"198.51.100.7\", \"2001:db8::25\"]\n{oxford_extra}\n\
-             [sites.cambridge]\nhosts = [{}]\negress = [\"198.51.100.8\"]\n\
-             [sites.london]\nhosts = [{}]\negress = [\"198.51.100.9\"]\n",
-            self.oxford.host_entry("mail1"),
-            self.cambridge.host_entry("mail1"),
-            self.london.host_entry("mail1")
-        )
-    }
+/// The `[sites.*]` tables of one relay a site: oxford sends from 198.51.100.7 and
+/// 2001:db8::25, cambridge from 198.51.100.8, london from 198.51.100.9; `oxford_extra` goes
+/// into oxford's.
+fn config(relays: &Relays, oxford_extra: &str) -> String {
+    let oxford = format!("egress = [\"198.51.100.7\", \"2001:db8::25\"]\n{oxford_extra}");
+    relays.toml_with(&[
+        ("oxford", &oxford),
+        ("cambridge", "egress = [\"198.51.100.8\"]"),
+        ("london", "egress = [\"198.51.100.9\"]"),
+    ])
 }
 
 /// `[reputation]` asking `resolver` about the test list every second.

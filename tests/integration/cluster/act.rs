@@ -168,7 +168,7 @@ async fn a_reload_reaches_every_instance_and_each_reads_its_own_file() {
     let fewer = format!(
         "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
         relays.oxford[0].host_entry("mail1"),
-        relays.cambridge.host_entry("mail1")
+        relays.cambridge[0].host_entry("mail1")
     );
     for i in 0..3 {
         let node = &mut cluster.nodes[i];

@@ -228,7 +228,7 @@ async fn a_reload_made_while_an_instance_was_cut_off_reaches_it_when_it_is_back(
     let fewer = format!(
         "[sites.oxford]\nhosts = [{}]\n[sites.cambridge]\nhosts = [{}]\n",
         relays.oxford[0].host_entry("mail1"),
-        relays.cambridge.host_entry("mail1")
+        relays.cambridge[0].host_entry("mail1")
     );
     for i in 0..3 {
         let node = &mut cut.cluster.nodes[i];

@@ -8,10 +8,10 @@ use super::*;
 async fn with_warn_a_listing_is_logged_counted_and_shown_and_the_answers_stay() {
     let (list, _, _relay) =
         list_server(&format!("{OXFORD_V4}{OXFORD_V6}{CAMBRIDGE_REFUSED}")).await;
-    let sites = Sites::start().await;
+    let sites = Relays::sites(1, 1, 1).await;
     let setup = Setup::new(format!(
         "{}{}",
-        sites.config(""),
+        config(&sites, ""),
         reputation(list.dns, LIST_ZONE, "warn", "1h")
     ));
     let server = TestServer::start(&setup).await;
@@ -107,10 +107,10 @@ async fn servfail_timeouts_and_error_codes_keep_the_last_verdict() {
     let list = Blocklist::start().await;
     let name = "7.100.51.198.bl.test.";
     list.set(name, "127.0.0.2", Some("spam trap hits"));
-    let sites = Sites::start().await;
+    let sites = Relays::sites(1, 1, 1).await;
     let setup = Setup::new(format!(
         "{}{}",
-        sites.config(""),
+        config(&sites, ""),
         reputation(list.addr, "bl.test", "demote", "0s")
     ));
     let server = TestServer::start(&setup).await;
@@ -181,10 +181,10 @@ async fn servfail_timeouts_and_error_codes_keep_the_last_verdict() {
 async fn a_resolver_that_never_answers_gives_timeouts_and_no_verdict() {
     // A bound socket nobody reads: every query times out.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let sites = Sites::start().await;
+    let sites = Relays::sites(1, 1, 1).await;
     let setup = Setup::new(format!(
         "{}{}",
-        sites.config(""),
+        config(&sites, ""),
         reputation(silent.local_addr().unwrap(), "bl.test", "demote", "1h")
     ));
     let server = TestServer::start(&setup).await;
