@@ -84,14 +84,6 @@ fn rep(status: &StatusReport, i: usize) -> &SiteReputation {
         .expect("a blocklist status")
 }
 
-/// The value of the sample `name{labels}` in a scrape (labels in the exporter's order).
-fn sample(scrape: &str, name_and_labels: &str) -> Option<f64> {
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// The TXT strings at `name`.
 async fn txt(server: SocketAddr, name: &str) -> Vec<String> {
     udp(server, name, RecordType::TXT)

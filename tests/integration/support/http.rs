@@ -69,3 +69,11 @@ where
         .map_or(String::new(), |(_, b)| b.to_string());
     (status, body)
 }
+
+/// The value of the sample `name{labels}` in a scrape (labels in the exporter's order).
+pub(crate) fn sample(scrape: &str, name_and_labels: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
