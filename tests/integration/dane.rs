@@ -22,17 +22,14 @@ const OXFORD: &str = "oxford.smarthost.internal";
 /// Probe settings for a STARTTLS probe, pinned to `records` when given.
 fn settings(records: Option<&[String]>) -> ProbeSettings {
     ProbeSettings {
-        timeout: Duration::from_secs(1),
-        ehlo: "probe.test".into(),
         tls: Some(tls::client_config(false, None).unwrap()),
-        tls_name: None,
-        source: None,
         tlsa: records.map(|r| {
             Arc::new(Pinned {
                 records: r.iter().map(|t| t.parse().unwrap()).collect(),
                 name: MAIL1.into(),
             })
         }),
+        ..probe_settings(Duration::from_secs(1))
     }
 }
 

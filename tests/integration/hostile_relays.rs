@@ -6,29 +6,19 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use smarthostd::events::Kind;
-use smarthostd::probe::smtp::{Passed, ProbeSettings, probe};
+use smarthostd::probe::smtp::{Passed, ProbeSettings};
 use smarthostd::probe::tls;
 
 use crate::fake_smtp::{Behavior, FakeSmtp, tls_server_config};
 use crate::support::*;
 
-fn settings(starttls: bool) -> ProbeSettings {
-    ProbeSettings {
-        timeout: Duration::from_secs(1),
-        ehlo: "probe.test".into(),
-        tls: starttls.then(|| tls::client_config(false, None).unwrap()),
-        tls_name: None,
-        source: None,
-        tlsa: None,
-    }
-}
-
 /// The probe of one fake host with `behavior`.
 async fn outcome(behavior: Behavior, starttls: bool) -> Result<Passed, String> {
-    let host = FakeSmtp::start(behavior).await;
-    probe(host.addr, &settings(starttls))
-        .await
-        .map_err(|f| f.reason)
+    let settings = ProbeSettings {
+        tls: starttls.then(|| tls::client_config(false, None).unwrap()),
+        ..probe_settings(Duration::from_secs(1))
+    };
+    probe_outcome(behavior, &settings).await
 }
 
 /// The reason the status gives for the first address of host `host` of site `site`.

@@ -11,21 +11,11 @@ use crate::fake_smtp::{Behavior, FakeSmtp, tls_server_config};
 use crate::support::*;
 
 fn settings(timeout_ms: u64) -> ProbeSettings {
-    ProbeSettings {
-        timeout: Duration::from_millis(timeout_ms),
-        ehlo: "probe.test".into(),
-        tls: None,
-        tls_name: None,
-        source: None,
-        tlsa: None,
-    }
+    probe_settings(Duration::from_millis(timeout_ms))
 }
 
 async fn outcome(behavior: Behavior, timeout_ms: u64) -> Result<Passed, String> {
-    let host = FakeSmtp::start(behavior).await;
-    probe(host.addr, &settings(timeout_ms))
-        .await
-        .map_err(|f| f.reason)
+    probe_outcome(behavior, &settings(timeout_ms)).await
 }
 
 #[tokio::test]

@@ -27,16 +27,17 @@ const OXFORD_V6: &str =
 /// 198.51.100.8 (cambridge's egress) answered with Spamhaus's "public resolver" error code.
 const CAMBRIDGE_REFUSED: &str = "8.100.51.198.bl IN A 127.255.255.254\n";
 
-/// The `[sites.*]` tables of one relay a site: oxford sends from 198.51.100.7 and
-/// 2001:db8::25, cambridge from 198.51.100.8, london from 198.51.100.9; `oxford_extra` goes
-/// into oxford's.
-fn config(relays: &Relays, oxford_extra: &str) -> String {
+/// The sites of one relay each, checked as `reputation` says: oxford sends from 198.51.100.7
+/// and 2001:db8::25, cambridge from 198.51.100.8, london from 198.51.100.9; `oxford_extra`
+/// goes into oxford's table.
+fn checked(relays: &Relays, oxford_extra: &str, reputation: String) -> Setup {
     let oxford = format!("egress = [\"198.51.100.7\", \"2001:db8::25\"]\n{oxford_extra}");
-    relays.toml_with(&[
+    let sites = relays.toml_with(&[
         ("oxford", &oxford),
         ("cambridge", "egress = [\"198.51.100.8\"]"),
         ("london", "egress = [\"198.51.100.9\"]"),
-    ])
+    ]);
+    Setup::new(format!("{sites}{reputation}"))
 }
 
 /// `[reputation]` asking `resolver` about the test list every second.

@@ -11,6 +11,16 @@ use tokio::net::TcpListener;
 
 use super::*;
 
+/// One instance of `relays`' sites whose cluster lists `others` beside itself.
+async fn beside(relays: &Relays, others: &[String]) -> Cluster {
+    let bound = Cluster::bind(1);
+    let mut peers = vec![bound.admins[0].to_string()];
+    peers.extend_from_slice(others);
+    bound
+        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_without_the_token_is_refused_and_changes_nothing() {
     let relays = Relays::start().await;
@@ -112,12 +122,7 @@ async fn impostor() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 async fn a_peer_that_cannot_prove_it_holds_the_token_changes_nothing() {
     let relays = Relays::start().await;
     let (fake, task) = impostor().await;
-    let bound = Cluster::bind(1);
-    let mut peers: Vec<String> = bound.admins.iter().map(ToString::to_string).collect();
-    peers.push(fake.to_string());
-    let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
-        .await;
+    let cluster = beside(&relays, &[fake.to_string()]).await;
     let a = cluster.nodes[0].admin;
     eventually_within(
         Duration::from_secs(5),
@@ -148,15 +153,8 @@ async fn with_every_peer_gone_or_hung_an_instance_answers_and_acts_alone() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let bound = Cluster::bind(1);
-    let peers = vec![
-        bound.admins[0].to_string(),
-        hung.local_addr().unwrap().to_string(),
-        gone.to_string(),
-    ];
-    let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
-        .await;
+    let others = [hung.local_addr().unwrap().to_string(), gone.to_string()];
+    let cluster = beside(&relays, &others).await;
     let server = cluster.server(0);
     let asked = Instant::now();
     let drain = tokio::spawn(act(
@@ -299,11 +297,7 @@ async fn a_peer_that_floods_its_answer_is_cut_off_at_the_bound() {
             });
         }
     });
-    let bound = Cluster::bind(1);
-    let peers = vec![bound.admins[0].to_string(), addr.to_string()];
-    let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
-        .await;
+    let cluster = beside(&relays, &[addr.to_string()]).await;
     let a = cluster.nodes[0].admin;
     eventually_within(
         Duration::from_secs(10),
@@ -380,11 +374,7 @@ async fn a_peer_that_sends_control_characters_is_shown_with_them_escaped() {
         f = "0".repeat(64)
     );
     let (fake, task) = proven_peer(view).await;
-    let bound = Cluster::bind(1);
-    let peers = vec![bound.admins[0].to_string(), fake.to_string()];
-    let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
-        .await;
+    let cluster = beside(&relays, &[fake.to_string()]).await;
     let a = cluster.nodes[0].admin;
     let problem = || async { cluster_report(a).await.instances[1].problem.clone() };
     eventually_within(

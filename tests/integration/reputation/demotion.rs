@@ -8,11 +8,7 @@ use super::*;
 async fn with_demote_a_listed_site_moves_behind_clean_sites_and_its_name_leads_with_a_clean_one() {
     let (list, _, _relay) = list_server(OXFORD_V4).await;
     let mut sites = Relays::sites(1, 1, 1).await;
-    let setup = Setup::new(format!(
-        "{}{}",
-        config(&sites, ""),
-        reputation(list.dns, LIST_ZONE, "demote", "1h")
-    ));
+    let setup = checked(&sites, "", reputation(list.dns, LIST_ZONE, "demote", "1h"));
     let server = TestServer::start(&setup).await;
     server
         .wait_mx("oxford.smarthost.internal", |m| {
@@ -110,11 +106,7 @@ async fn with_every_site_listed_there_is_no_clean_site_to_prefer_and_nothing_mov
         format!("{OXFORD_V4}8.100.51.198.bl IN A 127.0.0.2\n9.100.51.198.bl IN A 127.0.0.3\n");
     let (list, _, _relay) = list_server(&every).await;
     let sites = Relays::sites(1, 1, 1).await;
-    let setup = Setup::new(format!(
-        "{}{}",
-        config(&sites, ""),
-        reputation(list.dns, LIST_ZONE, "demote", "1h")
-    ));
+    let setup = checked(&sites, "", reputation(list.dns, LIST_ZONE, "demote", "1h"));
     let server = TestServer::start(&setup).await;
     let status = wait_status(&server, "every site demoted", |s| {
         (0..3).all(|i| s.sites[i].reputation.as_ref().is_some_and(|r| r.demoted))
@@ -146,11 +138,7 @@ async fn a_delisted_site_stays_demoted_for_its_hold_then_leads_again() {
     let (list, mut list_setup, _relay) = list_server(OXFORD_V4).await;
     let sites = Relays::sites(1, 1, 1).await;
     let hold = Duration::from_secs(2);
-    let setup = Setup::new(format!(
-        "{}{}",
-        config(&sites, ""),
-        reputation(list.dns, LIST_ZONE, "demote", "2s")
-    ));
+    let setup = checked(&sites, "", reputation(list.dns, LIST_ZONE, "demote", "2s"));
     let server = TestServer::start(&setup).await;
     let demoted = vec![
         mx(10, "mail1.cambridge"),
@@ -239,11 +227,12 @@ async fn demotion_works_with_drains_and_views() {
     list.set("7.100.51.198.bl.test.", "127.0.0.2", None);
     let sites = Relays::sites(1, 1, 1).await;
     // The test's queries come from 127.0.0.1: oxford's view.
-    let setup = Setup::new(format!(
-        "{}{}[views]\nnames = [\"relay\"]\n",
-        config(&sites, "clients = [\"127.0.0.1/32\"]"),
-        reputation(list.addr, "bl.test", "demote", "1h")
-    ));
+    let mut setup = checked(
+        &sites,
+        "clients = [\"127.0.0.1/32\"]",
+        reputation(list.addr, "bl.test", "demote", "1h"),
+    );
+    setup.rest.push_str("[views]\nnames = [\"relay\"]\n");
     let server = TestServer::start(&setup).await;
     let demoted = vec![
         mx(10, "mail1.cambridge"),
@@ -299,14 +288,11 @@ async fn no_warm_share_keeps_a_listed_relay_sending() {
     let list = Blocklist::start().await;
     list.set("8.100.51.198.bl.test.", "127.0.0.2", None);
     let sites = Relays::sites(1, 1, 1).await;
-    let setup = Setup::new(format!(
-        "{}{}",
-        config(
-            &sites,
-            "fallback = [\"cambridge\", \"london\"]\nwarm_share = 0.5"
-        ),
-        reputation(list.addr, "bl.test", "demote", "0s")
-    ));
+    let setup = checked(
+        &sites,
+        "fallback = [\"cambridge\", \"london\"]\nwarm_share = 0.5",
+        reputation(list.addr, "bl.test", "demote", "0s"),
+    );
     let server = TestServer::start(&setup).await;
     // Cambridge, the site oxford keeps warm, is listed: behind london, and never raised.
     let demoted = vec![
@@ -342,11 +328,7 @@ async fn no_warm_share_keeps_a_listed_relay_sending() {
 async fn the_log_tells_a_demotion_and_its_recovery() {
     let (list, mut list_setup, _relay) = list_server(OXFORD_V4).await;
     let sites = Relays::sites(1, 1, 1).await;
-    let setup = Setup::new(format!(
-        "{}{}",
-        config(&sites, ""),
-        reputation(list.dns, LIST_ZONE, "demote", "1s")
-    ));
+    let setup = checked(&sites, "", reputation(list.dns, LIST_ZONE, "demote", "1s"));
     let process = ServerProcess::spawn(&setup, None);
     let seen = &process;
     let leads = |host: &'static str| async move {

@@ -1,6 +1,10 @@
 //! The fake relays tests serve: healthy SMTP listeners on loopback, by site, and the
 //! `[sites.*]` tables that name them.
 
+use std::time::Duration;
+
+use smarthostd::probe::smtp::{Passed, ProbeSettings, probe};
+
 use crate::fake_smtp::{Behavior, FakeSmtp};
 
 /// Healthy fake relays of up to three sites, each named `mail1`, `mail2`, ... in its site's
@@ -85,4 +89,26 @@ pub(crate) fn site_table(site: &str, relays: &[FakeSmtp], lines: &str) -> String
 pub(crate) fn two_sites(oxford: &FakeSmtp, cambridge: &FakeSmtp) -> String {
     site_table("oxford", std::slice::from_ref(oxford), "")
         + &site_table("cambridge", std::slice::from_ref(cambridge), "")
+}
+
+/// Settings to probe a fake relay with directly: plain SMTP, EHLO `probe.test`, `timeout` a
+/// step.
+pub(crate) fn probe_settings(timeout: Duration) -> ProbeSettings {
+    ProbeSettings {
+        timeout,
+        ehlo: "probe.test".into(),
+        tls: None,
+        tls_name: None,
+        source: None,
+        tlsa: None,
+    }
+}
+
+/// The probe of a fresh fake relay with `behavior`: what passed, or the reason it failed.
+pub(crate) async fn probe_outcome(
+    behavior: Behavior,
+    settings: &ProbeSettings,
+) -> Result<Passed, String> {
+    let host = FakeSmtp::start(behavior).await;
+    probe(host.addr, settings).await.map_err(|f| f.reason)
 }
