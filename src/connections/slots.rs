@@ -142,9 +142,13 @@ mod tests {
         let (a, evicted) = slots.admit();
         assert!(!evicted);
         let (b, _) = slots.admit();
-        // a makes progress later than b: b is the one to go.
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        // a makes progress later than b: b is the one to go. Stamps are in milliseconds: a
+        // touches until its stamp is past b's.
         a.progress.touch();
+        while a.progress.last() <= b.progress.last() {
+            std::hint::spin_loop();
+            a.progress.touch();
+        }
         let (c, evicted) = slots.admit();
         assert!(evicted);
         assert!(b.evicted.is_cancelled() && !a.evicted.is_cancelled());

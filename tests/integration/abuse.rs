@@ -108,15 +108,19 @@ async fn an_admin_flood_changes_no_answer_and_holds_no_descriptor_for_long() {
         mx_set(&tcp(server.dns, "oxford.smarthost.internal", RecordType::MX).await),
         want
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = http_get(server.admin, "/metrics", Duration::from_secs(5))
-        .await
-        .expect("/metrics answers during the flood");
     let probes = |m: &str, result| metric(m, "smarthostd_probe_results_total{", result);
-    assert!(
-        probes(&after, "result=\"up\"") > probes(&before, "result=\"up\""),
-        "probes go on"
-    );
+    let up_before = probes(&before, "result=\"up\"");
+    let after = eventually("probes going on during the flood", || async {
+        let after = http_get(server.admin, "/metrics", Duration::from_secs(5))
+            .await
+            .expect("/metrics answers during the flood");
+        if probes(&after, "result=\"up\"") > up_before {
+            Ok(after)
+        } else {
+            Err(format!("{up_before} probes up, as before"))
+        }
+    })
+    .await;
     assert_eq!(probes(&after, "result=\"down\""), 0.0, "no probe failed");
     assert_eq!(metric(&after, "smarthostd_site_answer_mode{", "site="), 0.0);
     assert!(metric(&after, "smarthostd_connections_evicted_total{", "admin") > 1000.0);
@@ -147,16 +151,17 @@ async fn accept_errors_back_off_instead_of_spinning() {
     // Just enough descriptors to start: every connection past a few fails to be accepted.
     let server = ServerProcess::spawn(&setup, Some(24));
     let _held = open_many(server.admin, 40).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Accepts fail from here on: the first failure is logged.
+    server.log_with(&["backing off"]).await;
+    // CPU is a rate: it takes a window of time to measure.
+    let window = Duration::from_secs(2);
     let cpu_before = server.cpu_time();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(window).await;
     let used = server.cpu_time() - cpu_before;
     assert!(
-        used < Duration::from_millis(500),
-        "{used:?} of CPU in 2 s while accepts fail"
+        used < window / 4,
+        "{used:?} of CPU in {window:?} while accepts fail"
     );
-    let log = server.log_text();
-    assert!(log.contains("backing off"), "{log}");
 }
 
 /// `n` queries for `name`, each framed for TCP.

@@ -14,30 +14,20 @@ use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
 
 /// Oxford: mail1 (IPv4), mail2 (IPv6, on ::1). Cambridge: mail1 (IPv4).
-struct Relays {
-    oxford1: FakeSmtp,
-    oxford2: FakeSmtp,
-    cambridge: FakeSmtp,
+async fn relays() -> Relays {
+    let mut relays = Relays::sites(1, 1, 0).await;
+    (relays.oxford).push(FakeSmtp::start_on("::1".parse().unwrap(), Behavior::Healthy).await);
+    relays
 }
 
-impl Relays {
-    async fn start() -> Self {
-        Self {
-            oxford1: FakeSmtp::start(Behavior::Healthy).await,
-            oxford2: FakeSmtp::start_on("::1".parse().unwrap(), Behavior::Healthy).await,
-            cambridge: FakeSmtp::start(Behavior::Healthy).await,
-        }
-    }
-
-    fn toml(&self, extra: &str) -> String {
-        format!(
-            "{extra}\n[sites.oxford]\nhosts = [{}, {}]\nclients = [\"127.10.0.0/16\"]\n\
-             [sites.cambridge]\nhosts = [{}]\nclients = [\"127.20.0.0/16\"]\n",
-            self.oxford1.host_entry("mail1"),
-            self.oxford2.host_entry("mail2"),
-            self.cambridge.host_entry("mail1"),
-        )
-    }
+/// The sites' tables, each with its clients, after `extra`; `oxford` goes into oxford's.
+fn sites(relays: &Relays, extra: &str, oxford: &str) -> String {
+    let oxford = format!("clients = [\"127.10.0.0/16\"]\n{oxford}");
+    let tables = relays.toml_with(&[
+        ("oxford", &oxford),
+        ("cambridge", "clients = [\"127.20.0.0/16\"]"),
+    ]);
+    format!("{extra}\n{tables}")
 }
 
 /// The sorted addresses of an A or AAAA answer, and its TTL.
@@ -71,13 +61,13 @@ async fn wait_addresses(server: SocketAddr, name: &str, rtype: RecordType, want:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_name_answers_the_addresses_of_the_hosts_its_mx_answer_leads_with() {
-    let mut r = Relays::start().await;
-    let server = TestServer::start(&Setup::new(r.toml(""))).await;
+    let mut r = relays().await;
+    let server = TestServer::start(&Setup::new(sites(&r, "", ""))).await;
     let site = "oxford.smarthost.internal";
     let (ox1, ox2, cam) = (
-        r.oxford1.addr.ip(),
-        r.oxford2.addr.ip(),
-        r.cambridge.addr.ip(),
+        r.oxford[0].addr.ip(),
+        r.oxford[1].addr.ip(),
+        r.cambridge[0].addr.ip(),
     );
 
     // Healthy: the site's own relays, A and AAAA, with the MX answer's TTL.
@@ -114,8 +104,8 @@ async fn a_site_name_answers_the_addresses_of_the_hosts_its_mx_answer_leads_with
     wait_addresses(server.dns, site, RecordType::A, &[ox1]).await;
 
     // Every local relay down: the fallback site's relays, with the degraded TTL.
-    r.oxford1.stop();
-    r.oxford2.stop();
+    r.oxford[0].stop();
+    r.oxford[1].stop();
     let ttl = wait_addresses(server.dns, site, RecordType::A, &[cam]).await;
     assert_eq!(ttl, 15, "degraded while the local relays are down");
     let m = udp(server.dns, site, RecordType::AAAA).await;
@@ -124,7 +114,7 @@ async fn a_site_name_answers_the_addresses_of_the_hosts_its_mx_answer_leads_with
     assert_eq!(server.mx(site).await, vec![mx(20, "mail1.cambridge")]);
 
     // Nothing healthy: every configured address (failsafe), never an empty answer.
-    r.cambridge.stop();
+    r.cambridge[0].stop();
     wait_addresses(server.dns, site, RecordType::A, &[ox1, cam]).await;
     assert_eq!(
         addresses(server.dns, site, RecordType::AAAA).await.0,
@@ -132,7 +122,7 @@ async fn a_site_name_answers_the_addresses_of_the_hosts_its_mx_answer_leads_with
     );
 
     // A local relay returns: it alone leads again, for A-only and MX-first senders alike.
-    r.oxford1.restart().await;
+    r.oxford[0].restart().await;
     wait_addresses(server.dns, site, RecordType::A, &[ox1]).await;
     assert_eq!(server.mx(site).await, vec![mx(10, "mail1.oxford")]);
     // Over TCP too.
@@ -162,10 +152,14 @@ async fn a_from(ip: &str, server: SocketAddr, name: &str) -> Vec<IpAddr> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_names_answer_addresses_per_view_and_keep_warm_standby_warm() {
-    let r = Relays::start().await;
-    let setup = Setup::new(r.toml("[views]\nnames = [\"relay\"]\ndefault = \"all\""));
+    let r = relays().await;
+    let setup = Setup::new(sites(
+        &r,
+        "[views]\nnames = [\"relay\"]\ndefault = \"all\"",
+        "",
+    ));
     let server = TestServer::start(&setup).await;
-    let (ox1, cam) = (r.oxford1.addr.ip(), r.cambridge.addr.ip());
+    let (ox1, cam) = (r.oxford[0].addr.ip(), r.cambridge[0].addr.ip());
     for name in ["smarthost.internal", "relay.smarthost.internal"] {
         assert_eq!(
             a_from("127.10.0.1", server.dns, name).await,
@@ -187,10 +181,7 @@ async fn shared_names_answer_addresses_per_view_and_keep_warm_standby_warm() {
     }
 
     // warm_share: that share of the site's address answers also names the first fallback.
-    let warm = r.toml("").replace(
-        "[sites.cambridge]",
-        "fallback = [\"cambridge\"]\nwarm_share = 0.25\n[sites.cambridge]",
-    );
+    let warm = sites(&r, "", "fallback = [\"cambridge\"]\nwarm_share = 0.25");
     let server = TestServer::start(&Setup::new(warm)).await;
     let mut warm_answers = 0;
     for _ in 0..100 {

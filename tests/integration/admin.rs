@@ -45,37 +45,11 @@ async fn post(admin: SocketAddr, path: &str, token: Option<&str>) -> (u16, Strin
     http("POST", format!("http://{admin}{path}"), token).await
 }
 
-struct Pair {
-    oxford: Vec<FakeSmtp>,
-    cambridge: FakeSmtp,
-}
-
-impl Pair {
-    async fn start() -> Self {
-        Self {
-            oxford: vec![
-                FakeSmtp::start(Behavior::Healthy).await,
-                FakeSmtp::start(Behavior::Healthy).await,
-            ],
-            cambridge: FakeSmtp::start(Behavior::Healthy).await,
-        }
-    }
-
-    fn toml(&self) -> String {
-        format!(
-            "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
-            self.oxford[0].host_entry("mail1"),
-            self.oxford[1].host_entry("mail2"),
-            self.cambridge.host_entry("mail1")
-        )
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_json_and_page_show_sites_hosts_and_answers() {
-    let mut pair = Pair::start().await;
-    pair.oxford[1].stop();
-    let server = TestServer::start(&Setup::new(pair.toml())).await;
+    let mut relays = Relays::start().await;
+    relays.oxford[1].stop();
+    let server = TestServer::start(&Setup::new(relays.toml())).await;
     let (code, body) = get(server.admin, "/status").await;
     assert_eq!(code, 200);
     let status: StatusReport = serde_json::from_str(&body).unwrap();
@@ -121,8 +95,8 @@ async fn status_json_and_page_show_sites_hosts_and_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_as_prometheus_text_with_the_documented_names() {
-    let pair = Pair::start().await;
-    let server = TestServer::start(&Setup::new(pair.toml())).await;
+    let relays = Relays::start().await;
+    let server = TestServer::start(&Setup::new(relays.toml())).await;
     for _ in 0..3 {
         udp(server.dns, "oxford.smarthost.internal", RecordType::MX).await;
     }
@@ -190,8 +164,8 @@ async fn metrics_parse_as_prometheus_text_with_the_documented_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_and_undrain_change_the_answer_and_survive_a_restart() {
-    let pair = Pair::start().await;
-    let setup = Setup::new(pair.toml());
+    let relays = Relays::start().await;
+    let setup = Setup::new(relays.toml());
     let server = TestServer::start(&setup).await;
     let (code, body) = post(server.admin, "/hosts/oxford/mail1/drain", None).await;
     assert_eq!(code, 200, "{body}");
@@ -239,8 +213,8 @@ async fn drain_and_undrain_change_the_answer_and_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_guards_the_mutating_endpoints() {
-    let pair = Pair::start().await;
-    let mut setup = Setup::new(pair.toml());
+    let relays = Relays::start().await;
+    let mut setup = Setup::new(relays.toml());
     setup.server = "admin_token = \"s3cret\"".into();
     let server = TestServer::start(&setup).await;
     assert_eq!(post(server.admin, "/reload", None).await.0, 401);
@@ -291,14 +265,11 @@ fn a_non_loopback_admin_listener_without_a_token_refuses_to_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_reload_keeps_the_answers_and_is_counted() {
-    let pair = Pair::start().await;
-    let setup = Setup::new(pair.toml());
+    let relays = Relays::start().await;
+    let setup = Setup::new(relays.toml());
     let server = TestServer::start(&setup).await;
     let before = server.mx("oxford.smarthost.internal").await;
-    let mut bad = Setup::new(pair.toml().replace(
-        "[sites.cambridge]",
-        "fallback = [\"nowhere\"]\n[sites.cambridge]",
-    ));
+    let mut bad = Setup::new(relays.toml_with(&[("oxford", "fallback = [\"nowhere\"]")]));
     bad.zone = String::new();
     server.rewrite(&bad);
     let (code, body) = post(server.admin, "/reload", None).await;
@@ -317,12 +288,12 @@ async fn a_bad_reload_keeps_the_answers_and_is_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_that_adds_a_host_probes_it_before_serving_it() {
-    let pair = Pair::start().await;
-    let server = TestServer::start(&Setup::new(pair.toml())).await;
+    let relays = Relays::start().await;
+    let server = TestServer::start(&Setup::new(relays.toml())).await;
     let generation = server.control.status().await.unwrap().generation;
     let new_live = FakeSmtp::start(Behavior::Healthy).await;
     let new_dead = FakeSmtp::closed().await;
-    let more = pair.toml().replace(
+    let more = relays.toml().replace(
         "[sites.cambridge]",
         &format!(
             "[sites.london]\nhosts = [{}, {{ name = \"mail2\", addresses = [\"{}\"], port = {} }}]\n[sites.cambridge]",
@@ -354,8 +325,8 @@ async fn a_reload_that_adds_a_host_probes_it_before_serving_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_shows_the_order_an_mta_tries_hosts() {
-    let pair = Pair::start().await;
-    let server = TestServer::start(&Setup::new(pair.toml())).await;
+    let relays = Relays::start().await;
+    let server = TestServer::start(&Setup::new(relays.toml())).await;
     let dns = server.dns;
     let e = smarthostd::cli::explain("oxford.smarthost.internal", Some(dns), None)
         .await
@@ -363,7 +334,7 @@ async fn explain_shows_the_order_an_mta_tries_hosts() {
     assert_eq!(e.groups.len(), 2);
     assert_eq!(e.groups[0].preference, 10);
     assert_eq!(e.groups[0].exchanges.len(), 2);
-    assert_eq!(e.groups[0].exchanges[0].1, vec![pair.oxford[0].addr.ip()]);
+    assert_eq!(e.groups[0].exchanges[0].1, vec![relays.oxford[0].addr.ip()]);
     assert_eq!(
         e.groups[1].exchanges[0].0,
         "mail1.cambridge.smarthost.internal."
@@ -398,8 +369,8 @@ async fn explain_shows_the_order_an_mta_tries_hosts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_speaks_for_each_mta() {
     use smarthostd::cli::Mta;
-    let mut pair = Pair::start().await;
-    let server = TestServer::start(&Setup::new(pair.toml())).await;
+    let mut relays = Relays::start().await;
+    let server = TestServer::start(&Setup::new(relays.toml())).await;
     let dns = server.dns;
     let site = "oxford.smarthost.internal";
     // An A-only MTA gets the site's own addresses: Oxford's relays while they are up.
@@ -407,21 +378,21 @@ async fn explain_speaks_for_each_mta() {
         .await
         .unwrap();
     assert!(e.groups.is_empty(), "no MX lookup");
-    let mut want = vec![pair.oxford[0].addr.ip(), pair.oxford[1].addr.ip()];
+    let mut want = vec![relays.oxford[0].addr.ip(), relays.oxford[1].addr.ip()];
     want.sort();
     let mut got = e.implicit.clone();
     got.sort();
     assert_eq!(got, want);
     // ... and Cambridge's once they are gone, as an MX-first MTA would.
-    pair.oxford[0].stop();
-    pair.oxford[1].stop();
+    relays.oxford[0].stop();
+    relays.oxford[1].stop();
     server
         .wait_mx(site, |m| m.iter().all(|(p, _)| *p == 20))
         .await;
     let e = smarthostd::cli::explain(site, Some(dns), Some(Mta::PostfixBracket))
         .await
         .unwrap();
-    assert_eq!(e.implicit, vec![pair.cambridge.addr.ip()]);
+    assert_eq!(e.implicit, vec![relays.cambridge[0].addr.ip()]);
     let run = move |mta: &'static str| {
         let out = Command::new(env!("CARGO_BIN_EXE_smarthostd"))
             .args(["explain", site, "--server", &dns.to_string(), "--mta", mta])
@@ -452,8 +423,8 @@ async fn explain_speaks_for_each_mta() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_talks_to_the_admin_api() {
-    let pair = Pair::start().await;
-    let server = TestServer::start(&Setup::new(pair.toml())).await;
+    let relays = Relays::start().await;
+    let server = TestServer::start(&Setup::new(relays.toml())).await;
     let admin = server.admin.to_string();
     let run = |args: Vec<String>| async move {
         tokio::task::spawn_blocking(move || {

@@ -6,42 +6,6 @@ use hickory_proto::rr::RecordType;
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
 
-/// Two Oxford hosts, two Cambridge hosts, one London host, all healthy.
-struct Sites {
-    oxford: Vec<FakeSmtp>,
-    cambridge: Vec<FakeSmtp>,
-    london: FakeSmtp,
-}
-
-impl Sites {
-    async fn start() -> Self {
-        Self {
-            oxford: vec![
-                FakeSmtp::start(Behavior::Healthy).await,
-                FakeSmtp::start(Behavior::Healthy).await,
-            ],
-            cambridge: vec![
-                FakeSmtp::start(Behavior::Healthy).await,
-                FakeSmtp::start(Behavior::Healthy).await,
-            ],
-            london: FakeSmtp::start(Behavior::Healthy).await,
-        }
-    }
-
-    fn toml(&self, oxford_fallback: &str) -> String {
-        format!(
-            "[sites.oxford]\nhosts = [{}, {}]\n{oxford_fallback}\n\
-             [sites.cambridge]\nhosts = [{}, {}]\n\
-             [sites.london]\nhosts = [{}]\n",
-            self.oxford[0].host_entry("mail1"),
-            self.oxford[1].host_entry("mail2"),
-            self.cambridge[0].host_entry("mail1"),
-            self.cambridge[1].host_entry("mail2"),
-            self.london.host_entry("mail1"),
-        )
-    }
-}
-
 fn all_sites() -> Vec<(u16, String)> {
     vec![
         mx(10, "mail1.oxford"),
@@ -54,8 +18,8 @@ fn all_sites() -> Vec<(u16, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_healthy_the_site_leads_and_every_other_site_follows_at_20() {
-    let sites = Sites::start().await;
-    let server = TestServer::start(&Setup::new(sites.toml(""))).await;
+    let sites = Relays::sites(2, 2, 1).await;
+    let server = TestServer::start(&Setup::new(sites.toml())).await;
     let m = udp(server.dns, "oxford.smarthost.internal", RecordType::MX).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(m.metadata.authoritative, "AA set");
@@ -82,7 +46,7 @@ async fn all_healthy_the_site_leads_and_every_other_site_follows_at_20() {
         ),
         (
             "mail1.london.smarthost.internal.".to_string(),
-            sites.london.addr.ip().to_string(),
+            sites.london[0].addr.ip().to_string(),
         ),
     ];
     want.sort();
@@ -105,8 +69,8 @@ async fn all_healthy_the_site_leads_and_every_other_site_follows_at_20() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_local_host_leaves_then_all_local_then_everything() {
-    let mut sites = Sites::start().await;
-    let server = TestServer::start(&Setup::new(sites.toml(""))).await;
+    let mut sites = Relays::sites(2, 2, 1).await;
+    let server = TestServer::start(&Setup::new(sites.toml())).await;
     assert_eq!(server.mx("oxford.smarthost.internal").await, all_sites());
 
     sites.oxford[0].stop();
@@ -145,11 +109,7 @@ async fn a_dead_local_host_leaves_then_all_local_then_everything() {
         ]
     );
 
-    for host in sites
-        .cambridge
-        .iter_mut()
-        .chain(std::iter::once(&mut sites.london))
-    {
+    for host in sites.cambridge.iter_mut().chain(sites.london.iter_mut()) {
         host.stop();
     }
     // Nothing healthy anywhere: the full configured set, never an empty answer.
@@ -174,9 +134,9 @@ async fn a_dead_local_host_leaves_then_all_local_then_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_fallback_ranks_sites_and_leaves_the_others_out() {
-    let sites = Sites::start().await;
+    let sites = Relays::sites(2, 2, 1).await;
     let server = TestServer::start(&Setup::new(
-        sites.toml("fallback = [\"london\", \"cambridge\"]"),
+        sites.toml_with(&[("oxford", "fallback = [\"london\", \"cambridge\"]")]),
     ))
     .await;
     assert_eq!(
@@ -189,8 +149,11 @@ async fn ordered_fallback_ranks_sites_and_leaves_the_others_out() {
             mx(30, "mail2.cambridge"),
         ]
     );
-    let sites2 = Sites::start().await;
-    let server2 = TestServer::start(&Setup::new(sites2.toml("fallback = [\"london\"]"))).await;
+    let sites2 = Relays::sites(2, 2, 1).await;
+    let server2 = TestServer::start(&Setup::new(
+        sites2.toml_with(&[("oxford", "fallback = [\"london\"]")]),
+    ))
+    .await;
     assert_eq!(
         server2.mx("oxford.smarthost.internal").await,
         vec![

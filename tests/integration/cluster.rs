@@ -19,7 +19,6 @@ mod proxy;
 mod see;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use smarthostd::admin::ActionResult;
 use smarthostd::cluster::report::ClusterReport;
@@ -189,19 +188,6 @@ pub(super) async fn cluster_report(admin: SocketAddr) -> ClusterReport {
     assert_eq!(status, 200, "{body}");
     let status: smarthostd::cluster::report::ClusterStatus = serde_json::from_str(&body).unwrap();
     status.cluster.expect("a cluster report")
-}
-
-/// Polls `check` every 20 ms until it holds, or fails after `limit` naming `what`.
-pub(super) async fn within<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The value of the sample of `name` whose labels contain every one of `labels`.

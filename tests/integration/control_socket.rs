@@ -324,15 +324,7 @@ fn the_token_never_reaches_the_log() {
         0o604,
     );
     server.signal(nix::sys::signal::Signal::SIGHUP);
-    let start = std::time::Instant::now();
-    while !server.log_text().contains("open to every user") {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "no failed reload in:\n{}",
-            server.log_text()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    server.log_with_blocking(&["open to every user"]);
     server.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(server.wait_exit(DEADLINE).is_some());
     let log = server.log_text();

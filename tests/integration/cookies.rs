@@ -243,7 +243,17 @@ async fn a_valid_cookie_is_exempt_from_rate_limiting_and_a_forged_or_stale_one_i
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The flood is being limited.
+    eventually("the flood limited", || async {
+        let metrics = server.control.metrics.encode();
+        sample(
+            &metrics,
+            "smarthostd_dns_rate_limited_total{action=\"dropped\"}",
+        )
+        .unwrap_or(0.0)
+            > 0.0
+    })
+    .await;
 
     // A real resolver in the same /24: its first query over UDP may be limited, so it learns its
     // cookie over TCP (as after a truncated answer), then every UDP query is answered in full.

@@ -22,17 +22,14 @@ const OXFORD: &str = "oxford.smarthost.internal";
 /// Probe settings for a STARTTLS probe, pinned to `records` when given.
 fn settings(records: Option<&[String]>) -> ProbeSettings {
     ProbeSettings {
-        timeout: Duration::from_secs(1),
-        ehlo: "probe.test".into(),
         tls: Some(tls::client_config(false, None).unwrap()),
-        tls_name: None,
-        source: None,
         tlsa: records.map(|r| {
             Arc::new(Pinned {
                 records: r.iter().map(|t| t.parse().unwrap()).collect(),
                 name: MAIL1.into(),
             })
         }),
+        ..probe_settings(Duration::from_secs(1))
     }
 }
 
@@ -76,11 +73,10 @@ async fn reason(server: &TestServer) -> String {
 /// Waits until `relay` has been probed `n` more times.
 async fn probed(relay: &FakeSmtp, n: usize) {
     let until = relay.connections.load(Ordering::Relaxed) + n;
-    let start = Instant::now();
-    while relay.connections.load(Ordering::Relaxed) < until {
-        assert!(start.elapsed() < DEADLINE, "probes keep coming");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(format!("{n} more probes"), || async {
+        relay.connections.load(Ordering::Relaxed) >= until
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -215,7 +215,7 @@ pub(super) async fn wait_file(path: &std::path::Path, needle: &str) {
 async fn events_are_chosen_by_site_host_and_since() {
     let mut relays = Relays::start().await;
     let server = TestServer::start(&Setup::new(relays.toml())).await;
-    relays.cambridge.stop();
+    relays.cambridge[0].stop();
     wait_events(&server, "cambridge/mail1 down", |l| {
         l.iter()
             .any(|e| change(e, Kind::State, "cambridge", Some("mail1"), "up", "down"))

@@ -3,32 +3,22 @@
 //! STARTTLS, and old ones that only know HELO (section 3.2), which senders fall back to.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smarthostd::events::Kind;
-use smarthostd::probe::smtp::{Passed, ProbeSettings, probe};
+use smarthostd::probe::smtp::{Passed, ProbeSettings};
 use smarthostd::probe::tls;
 
 use crate::fake_smtp::{Behavior, FakeSmtp, tls_server_config};
 use crate::support::*;
 
-fn settings(starttls: bool) -> ProbeSettings {
-    ProbeSettings {
-        timeout: Duration::from_secs(1),
-        ehlo: "probe.test".into(),
-        tls: starttls.then(|| tls::client_config(false, None).unwrap()),
-        tls_name: None,
-        source: None,
-        tlsa: None,
-    }
-}
-
 /// The probe of one fake host with `behavior`.
 async fn outcome(behavior: Behavior, starttls: bool) -> Result<Passed, String> {
-    let host = FakeSmtp::start(behavior).await;
-    probe(host.addr, &settings(starttls))
-        .await
-        .map_err(|f| f.reason)
+    let settings = ProbeSettings {
+        tls: starttls.then(|| tls::client_config(false, None).unwrap()),
+        ..probe_settings(Duration::from_secs(1))
+    };
+    probe_outcome(behavior, &settings).await
 }
 
 /// The reason the status gives for the first address of host `host` of site `site`.
@@ -71,18 +61,16 @@ async fn a_relay_that_answers_ehlo_before_it_is_sent_is_down_as_a_pipelining_vio
         cambridge.host_entry("mail1")
     ));
     let server = TestServer::start(&setup).await;
-    let start = Instant::now();
-    while at_once.connections.load(Ordering::Relaxed) < 6
-        || split.connections.load(Ordering::Relaxed) < 6
-    {
+    eventually("six probes of each relay", || async {
         assert_eq!(
             server.mx("oxford.smarthost.internal").await,
             vec![mx(20, "mail1.cambridge")],
             "a relay that talks before it is asked is never served"
         );
-        assert!(start.elapsed() < DEADLINE, "probes keep coming");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        at_once.connections.load(Ordering::Relaxed) >= 6
+            && split.connections.load(Ordering::Relaxed) >= 6
+    })
+    .await;
     for host in [0, 1] {
         let why = reason(&server, 0, host).await.unwrap();
         assert!(why.contains("pipelining violation"), "{why}");

@@ -3,8 +3,6 @@
 //! the text log (as journald and `journalctl -f` see it) as one line, escaped, and the status
 //! shows them escaped once, not twice.
 
-use std::time::{Duration, Instant};
-
 use hickory_proto::rr::Name;
 
 use crate::blocklist::Blocklist;
@@ -19,22 +17,6 @@ const SHOWN: &str = "spam\\r\\n2026-01-01T00:00:00Z  INFO smarthostd: forged\\u{
 /// A server logging text, started in a fresh folder.
 fn text_server(setup: &Setup) -> ServerProcess {
     ServerProcess::spawn_text_log(setup, tempfile::tempdir().unwrap())
-}
-
-/// The server's log once it contains each of `wanted`.
-fn log_with(process: &ServerProcess, wanted: &[&str]) -> String {
-    let start = Instant::now();
-    loop {
-        let log = process.log_text();
-        if wanted.iter().all(|w| log.contains(w)) {
-            return log;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "no {wanted:?} in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Whether `c` shows as itself: no control character, no invisible or direction-changing one.
@@ -83,7 +65,7 @@ async fn a_blocklist_reason_cannot_forge_a_log_line_or_clear_the_screen() {
     ));
     let message = "egress address listed on a blocklist";
     let process = text_server(&setup);
-    assert_one_line_each(&log_with(&process, &[message]), message, SHOWN);
+    assert_one_line_each(&process.log_with(&[message]).await, message, SHOWN);
 
     // The status shows the reason as the log does: escaped once, not twice.
     let status = cli(&["status", "--admin", &process.admin.to_string()]);
@@ -118,7 +100,9 @@ async fn a_relay_reply_cannot_forge_a_log_line_or_clear_the_screen() {
         cambridge.host_entry("mail1")
     ));
     let process = text_server(&setup);
-    let log = log_with(&process, &["malformed reply line", "greeting was"]);
+    let log = process
+        .log_with(&["malformed reply line", "greeting was"])
+        .await;
     assert_one_line_each(
         &log,
         "address state changed",
@@ -143,7 +127,7 @@ async fn a_resolver_error_cannot_forge_a_log_line() {
         .probe
         .push_str(&format!("resolver = [\"{}\"]\n", names.addr));
     let process = text_server(&setup);
-    let log = log_with(&process, &["resolution failed"]);
+    let log = process.log_with(&["resolution failed"]).await;
     for c in log.chars() {
         assert!(c == '\n' || shows_as_itself(c), "a raw {c:?}:\n{log}");
     }

@@ -2,7 +2,6 @@
 //! instances in one state directory, damaged state files, signals during start-up, relay text
 //! on a terminal. Each must end in what the operator meant, or in a clear refusal.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
@@ -11,59 +10,56 @@ use smarthostd::state::drains::Drain;
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
 
-/// Oxford with two relays, Cambridge with two.
-struct Four {
-    hosts: Vec<FakeSmtp>,
+/// Oxford's relays and the first `cambridge` of Cambridge's.
+fn with_cambridge(relays: &Relays, cambridge: usize) -> String {
+    site_table("oxford", &relays.oxford, "")
+        + &site_table("cambridge", &relays.cambridge[..cambridge], "")
 }
 
-impl Four {
-    async fn start() -> Self {
-        let mut hosts = Vec::new();
-        for _ in 0..4 {
-            hosts.push(FakeSmtp::start(Behavior::Healthy).await);
-        }
-        Self { hosts }
-    }
-
-    /// The sites, with `extra` appended to the first line (a comment changes the file).
-    fn toml(&self, cambridge_hosts: usize) -> String {
-        let cambridge: Vec<String> = (0..cambridge_hosts)
-            .map(|i| self.hosts[2 + i].host_entry(&format!("mail{}", i + 1)))
-            .collect();
-        format!(
-            "[sites.oxford]\nhosts = [{}, {}]\n[sites.cambridge]\nhosts = [{}]\n",
-            self.hosts[0].host_entry("mail1"),
-            self.hosts[1].host_entry("mail2"),
-            cambridge.join(", ")
-        )
-    }
-}
+/// The series counting reloads that were applied.
+const RELOADS_OK: &str = "smarthostd_config_reloads_total{result=\"ok\"}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_reloads_does_not_delay_a_withdrawal() {
-    let mut four = Four::start().await;
-    let mut setup = Setup::new(four.toml(2));
+    let mut four = Relays::sites(2, 2, 0).await;
+    let mut setup = Setup::new(four.toml());
     let server = TestServer::start(&setup).await;
     assert_eq!(
         server.control.reload().await.unwrap(),
         "configuration unchanged: nothing to do"
     );
 
-    // Reload every 100 ms with a config that really changed (a comment), for the whole test.
+    // Reload every 100 ms with a config that really changed (a comment), until the withdrawal
+    // has been seen (at most 100 times).
     let control = server.control.clone();
     let dir = server.dir.path().to_path_buf();
     let base = setup.render();
-    let storm = tokio::spawn(async move {
-        let mut outcomes = Vec::new();
-        for i in 0..100 {
-            std::fs::write(dir.join("smarthost.toml"), format!("# reload {i}\n{base}")).unwrap();
-            outcomes.push(control.reload().await.unwrap());
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let calm = tokio_util::sync::CancellationToken::new();
+    let storm = tokio::spawn({
+        let calm = calm.clone();
+        async move {
+            let mut outcomes = Vec::new();
+            let mut pace = tokio::time::interval(Duration::from_millis(100));
+            for i in 0..100 {
+                tokio::select! {
+                    () = calm.cancelled() => break,
+                    _ = pace.tick() => {}
+                }
+                let config = format!("# reload {i}\n{base}");
+                std::fs::write(dir.join("smarthost.toml"), config).unwrap();
+                outcomes.push(control.reload().await.unwrap());
+            }
+            outcomes
         }
-        outcomes
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    four.hosts[0].stop();
+    // The storm is on: the server has applied reloads of it.
+    let reloads = || sample(&server.control.metrics.encode(), RELOADS_OK).unwrap_or(0.0);
+    let before = reloads();
+    eventually("three reloads of the storm applied", || async {
+        reloads() >= before + 3.0
+    })
+    .await;
+    four.oxford[0].stop();
     let killed = Instant::now();
     server
         .wait_mx("oxford.smarthost.internal", |m| {
@@ -76,6 +72,7 @@ async fn a_storm_of_reloads_does_not_delay_a_withdrawal() {
         detected < Duration::from_secs(2),
         "withdrawn after {detected:?}"
     );
+    calm.cancel();
     let outcomes = storm.await.unwrap();
     assert!(
         outcomes[0].contains("4 addresses kept"),
@@ -83,7 +80,7 @@ async fn a_storm_of_reloads_does_not_delay_a_withdrawal() {
         outcomes[0]
     );
     // And a relay added by a reload is probed before it is served.
-    setup.rest = four.toml(1).replace(
+    setup.rest = with_cambridge(&four, 1).replace(
         "[sites.cambridge]",
         &format!(
             "[sites.london]\nhosts = [{{ name = \"mail1\", addresses = [\"{}\"], port = 1 }}]\n[sites.cambridge]",
@@ -145,8 +142,8 @@ fn the_cli_sends_nothing_when_its_config_does_not_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_instance_on_the_same_state_dir_is_refused() {
-    let four = Four::start().await;
-    let setup = Setup::new(four.toml(2));
+    let four = Relays::sites(2, 2, 0).await;
+    let setup = Setup::new(four.toml());
     let first = TestServer::start(&setup).await;
     let path = first.dir.path().join("smarthost.toml");
     let loaded = smarthostd::loaded::load(&path).unwrap();
@@ -161,14 +158,14 @@ async fn a_second_instance_on_the_same_state_dir_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_drains_file_keeps_its_valid_lines() {
-    let four = Four::start().await;
+    let four = Relays::sites(2, 2, 0).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("drained-hosts"),
         b"oxford/mail1\n\xff\xfe garbage\nnot a key at all\ncambridge/mail2 until=never\n",
     )
     .unwrap();
-    let server = TestServer::start_in(&Setup::new(four.toml(2)), dir).await;
+    let server = TestServer::start_in(&Setup::new(four.toml()), dir).await;
     assert!(
         !server
             .mx("oxford.smarthost.internal")
@@ -183,8 +180,8 @@ async fn a_damaged_drains_file_keeps_its_valid_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_drains_file_stops_the_start_with_a_clear_message() {
-    let four = Four::start().await;
-    let setup = Setup::new(four.toml(2));
+    let four = Relays::sites(2, 2, 0).await;
+    let setup = Setup::new(four.toml());
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("drained-hosts")).unwrap();
     std::fs::write(dir.path().join("smarthost.toml"), setup.render()).unwrap();
@@ -203,8 +200,8 @@ async fn an_unreadable_drains_file_stops_the_start_with_a_clear_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_that_cannot_be_saved_says_so() {
-    let four = Four::start().await;
-    let server = TestServer::start(&Setup::new(four.toml(2))).await;
+    let four = Relays::sites(2, 2, 0).await;
+    let server = TestServer::start(&Setup::new(four.toml())).await;
     // A folder where the file would be renamed to: the write fails.
     std::fs::create_dir(server.dir.path().join("drained-hosts")).unwrap();
     let done = server
@@ -233,8 +230,8 @@ async fn a_drain_that_cannot_be_saved_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drained() {
-    let four = Four::start().await;
-    let mut setup = Setup::new(four.toml(2));
+    let four = Relays::sites(2, 2, 0).await;
+    let mut setup = Setup::new(four.toml());
     let server = TestServer::start(&setup).await;
     let admin = server.admin.to_string();
     server
@@ -242,7 +239,7 @@ async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drain
         .drain("cambridge", "mail2", Some(Drain { until: None }))
         .await
         .unwrap();
-    setup.rest = four.toml(1);
+    setup.rest = with_cambridge(&four, 1);
     server.rewrite(&setup);
     server.control.reload().await.unwrap();
     let out = cli(&["drains", "--admin", &admin]);
@@ -252,7 +249,7 @@ async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drain
         "{stdout}"
     );
     // It comes back drained, as it left (and the log says so).
-    setup.rest = four.toml(2);
+    setup.rest = four.toml();
     server.rewrite(&setup);
     server.control.reload().await.unwrap();
     assert!(
@@ -262,7 +259,7 @@ async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drain
             .contains(&mx(20, "mail2.cambridge"))
     );
     // Removed again, its stale drain can be cleared.
-    setup.rest = four.toml(1);
+    setup.rest = with_cambridge(&four, 1);
     server.rewrite(&setup);
     server.control.reload().await.unwrap();
     let out = cli(&["undrain", "cambridge/mail2", "--admin", &admin]);
@@ -280,8 +277,8 @@ async fn stale_drains_are_listed_and_cleared_and_a_returning_host_is_still_drain
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_drain_ends_by_itself_and_survives_a_restart() {
-    let four = Four::start().await;
-    let setup = Setup::new(four.toml(2));
+    let four = Relays::sites(2, 2, 0).await;
+    let setup = Setup::new(four.toml());
     let server = TestServer::start(&setup).await;
     let out = cli(&[
         "drain",
@@ -325,15 +322,15 @@ async fn a_timed_drain_ends_by_itself_and_survives_a_restart() {
     assert!(started.elapsed().unwrap() < Duration::from_secs(5));
     // The file is written off the health task, after the answer changed (and synced to disk).
     // The window's end is kept as an undrain with the drain's own stamp, for the peers.
-    let start = Instant::now();
-    loop {
+    eventually("the window's end in drained-hosts", || async {
         let file = std::fs::read_to_string(server.dir.path().join("drained-hosts")).unwrap();
         if !file.contains("oxford/mail1 until=") && file.contains("oxford/mail1 undrained stamp=") {
-            break;
+            Ok(())
+        } else {
+            Err(file)
         }
-        assert!(start.elapsed() < DEADLINE, "{file}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,15 +346,11 @@ async fn signals_during_the_first_round_reload_and_stop_gracefully() {
         .unwrap();
     assert!(ready.contains("503"), "{ready}");
     server.signal(Signal::SIGHUP);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The reload is seen done in the log; the process is still there after it.
+    server.log_with(&["configuration unchanged"]).await;
     assert!(
         server.wait_exit(Duration::ZERO).is_none(),
         "SIGHUP killed the process"
-    );
-    assert!(
-        server.log_text().contains("configuration unchanged"),
-        "{}",
-        server.log_text()
     );
     server.signal(Signal::SIGTERM);
     let status = server
@@ -375,45 +368,19 @@ async fn relay_text_reaches_logs_and_the_terminal_escaped() {
     .await;
     let good = FakeSmtp::start(Behavior::Healthy).await;
     let setup = Setup::new(two_sites(&nasty, &good));
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("smarthost.toml"), setup.render()).unwrap();
-    std::fs::write(dir.path().join("smarthost.internal.zone"), ZONE).unwrap();
-    let log_path = dir.path().join("text.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smarthostd"))
-        .args(["serve", "--log-format", "text", "--config"])
-        .arg(dir.path().join("smarthost.toml"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let log = loop {
-        let log = std::fs::read(&log_path).unwrap();
-        if String::from_utf8_lossy(&log).contains("address state changed") {
-            break log;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "{}",
-            String::from_utf8_lossy(&log)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = String::from_utf8_lossy(&log).to_string();
-    let admin = text
-        .split("admin API listening admin=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the admin address in the log")
-        .to_string();
+    let server = ServerProcess::spawn_text_log(&setup, tempfile::tempdir().unwrap());
+    let log = server
+        .log_with(&["address state changed"])
+        .await
+        .into_bytes();
+    let admin = server.admin.to_string();
     let status = cli(&["status", "--admin", &admin]);
     assert!(
         status.status.success(),
         "{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     for (what, bytes) in [("log", log), ("status", status.stdout)] {
         assert!(!bytes.contains(&0x1b), "{what}: a raw escape");
         assert!(!bytes.contains(&0x07), "{what}: a raw bell");

@@ -11,16 +11,10 @@ use smarthostd::probe::tls;
 
 use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::fake_tls::{BOTH, MAIL1, Relay};
+use crate::support::probe_settings;
 
 fn settings(timeout_ms: u64) -> ProbeSettings {
-    ProbeSettings {
-        timeout: Duration::from_millis(timeout_ms),
-        ehlo: "probe.test".into(),
-        tls: None,
-        tls_name: None,
-        source: None,
-        tlsa: None,
-    }
+    probe_settings(Duration::from_millis(timeout_ms))
 }
 
 #[tokio::test]

@@ -11,21 +11,11 @@ use crate::fake_smtp::{Behavior, FakeSmtp, tls_server_config};
 use crate::support::*;
 
 fn settings(timeout_ms: u64) -> ProbeSettings {
-    ProbeSettings {
-        timeout: Duration::from_millis(timeout_ms),
-        ehlo: "probe.test".into(),
-        tls: None,
-        tls_name: None,
-        source: None,
-        tlsa: None,
-    }
+    probe_settings(Duration::from_millis(timeout_ms))
 }
 
 async fn outcome(behavior: Behavior, timeout_ms: u64) -> Result<Passed, String> {
-    let host = FakeSmtp::start(behavior).await;
-    probe(host.addr, &settings(timeout_ms))
-        .await
-        .map_err(|f| f.reason)
+    probe_outcome(behavior, &settings(timeout_ms)).await
 }
 
 #[tokio::test]
@@ -130,11 +120,10 @@ async fn a_host_that_never_greets_leaks_no_connection() {
     let mut setup = Setup::new(rest);
     setup.probe = "[probe]\ninterval = \"100ms\"\ntimeout = \"150ms\"\n".into();
     let server = TestServer::start(&setup).await;
-    let start = Instant::now();
-    while host.connections.load(Ordering::Relaxed) < 12 {
-        assert!(start.elapsed() < DEADLINE, "probes keep coming");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("twelve probes", || async {
+        host.connections.load(Ordering::Relaxed) >= 12
+    })
+    .await;
     assert!(
         host.open.load(Ordering::Relaxed) <= 1,
         "each stalled probe closed its socket"
@@ -180,18 +169,17 @@ async fn one_failed_probe_does_not_fail_a_site_over() {
     let server = TestServer::start(&Setup::new(rest)).await;
     let before = host.connections.load(Ordering::Relaxed);
     host.set_behavior(Behavior::FailOnce);
-    let start = Instant::now();
     // Watch the answer through the failure, the at-once confirmation and two more probes.
-    while host.connections.load(Ordering::Relaxed) < before + 4 {
+    eventually("four more probes", || async {
         let answer = server.mx("oxford.smarthost.internal").await;
         assert_eq!(
             answer[0],
             mx(10, "mail1.oxford"),
             "no failover on one lost probe"
         );
-        assert!(start.elapsed() < DEADLINE);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        host.connections.load(Ordering::Relaxed) >= before + 4
+    })
+    .await;
     let status = server.control.status().await.unwrap();
     assert_eq!(status.sites[0].hosts[0].addresses[0].state, "up");
     let metrics = server.control.metrics.encode();
@@ -299,23 +287,20 @@ async fn a_host_named_by_dns_is_resolved_and_every_address_probed() {
     dns_setup.zone_file = zone_with(&format!("relay 1 IN A {relay_b_ip}\n"));
     names.rewrite(&dns_setup);
     names.control.reload().await.unwrap();
-    let start = Instant::now();
-    loop {
+    eventually("the new address probed", || async {
         let status = server.control.status().await.unwrap();
         let addresses = &status.sites[0].hosts[0].addresses;
-        if addresses.len() == 2
+        let probed = addresses.len() == 2
             && addresses
                 .iter()
-                .any(|a| a.address == relay_b_ip && a.state == "down")
-        {
-            break;
+                .any(|a| a.address == relay_b_ip && a.state == "down");
+        if probed {
+            Ok(())
+        } else {
+            Err(format!("{addresses:?}"))
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "the new address was never probed: {addresses:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let a = udp(server.dns, "isp1.oxford.smarthost.internal", RecordType::A).await;
     let ips: Vec<_> = a.answers.iter().filter_map(|r| r.data.ip_addr()).collect();
     assert_eq!(
@@ -326,19 +311,12 @@ async fn a_host_named_by_dns_is_resolved_and_every_address_probed() {
 
     // The name server goes away: once a resolution has failed, the last known addresses stay.
     names.stop().await;
-    let start = Instant::now();
-    loop {
+    let error = eventually_within(Duration::from_secs(20), "a failed resolution", || async {
         let status = server.control.status().await.unwrap();
-        if let Some(error) = &status.sites[0].hosts[0].resolve_error {
-            assert!(!error.is_empty());
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no resolution failed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        status.sites[0].hosts[0].resolve_error.clone()
+    })
+    .await;
+    assert!(!error.is_empty());
     assert_eq!(
         server.mx("oxford.smarthost.internal").await[0],
         mx(10, "isp1.oxford")

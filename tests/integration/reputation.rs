@@ -27,34 +27,17 @@ const OXFORD_V6: &str =
 /// 198.51.100.8 (cambridge's egress) answered with Spamhaus's "public resolver" error code.
 const CAMBRIDGE_REFUSED: &str = "8.100.51.198.bl IN A 127.255.255.254\n";
 
-/// Three sites on healthy fake relays; oxford sends from 198.51.100.7 and 2001:db8::25,
-/// cambridge from 198.51.100.8, london from 198.51.100.9.
-struct Sites {
-    oxford: FakeSmtp,
-    cambridge: FakeSmtp,
-    london: FakeSmtp,
-}
-
-impl Sites {
-    async fn start() -> Self {
-        Self {
-            oxford: FakeSmtp::start(Behavior::Healthy).await,
-            cambridge: FakeSmtp::start(Behavior::Healthy).await,
-            london: FakeSmtp::start(Behavior::Healthy).await,
-        }
-    }
-
-    /// The `[sites.*]` tables; `oxford_extra` goes into oxford's.
-    fn config(&self, oxford_extra: &str) -> String {
-        format!(
-            "[sites.oxford]\nhosts = [{}]\negress = [\"198.51.100.7\", \"2001:db8::25\"]\n{oxford_extra}\n\
-             [sites.cambridge]\nhosts = [{}]\negress = [\"198.51.100.8\"]\n\
-             [sites.london]\nhosts = [{}]\negress = [\"198.51.100.9\"]\n",
-            self.oxford.host_entry("mail1"),
-            self.cambridge.host_entry("mail1"),
-            self.london.host_entry("mail1")
-        )
-    }
+/// The sites of one relay each, checked as `reputation` says: oxford sends from 198.51.100.7
+/// and 2001:db8::25, cambridge from 198.51.100.8, london from 198.51.100.9; `oxford_extra`
+/// goes into oxford's table.
+fn checked(relays: &Relays, oxford_extra: &str, reputation: String) -> Setup {
+    let oxford = format!("egress = [\"198.51.100.7\", \"2001:db8::25\"]\n{oxford_extra}");
+    let sites = relays.toml_with(&[
+        ("oxford", &oxford),
+        ("cambridge", "egress = [\"198.51.100.8\"]"),
+        ("london", "egress = [\"198.51.100.9\"]"),
+    ]);
+    Setup::new(format!("{sites}{reputation}"))
 }
 
 /// `[reputation]` asking `resolver` about the test list every second.
@@ -100,14 +83,6 @@ fn rep(status: &StatusReport, i: usize) -> &SiteReputation {
         .reputation
         .as_ref()
         .expect("a blocklist status")
-}
-
-/// The value of the sample `name{labels}` in a scrape (labels in the exporter's order).
-fn sample(scrape: &str, name_and_labels: &str) -> Option<f64> {
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The TXT strings at `name`.

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
 use smarthostd::state::drains::Drain;
 
@@ -40,21 +39,14 @@ fn serve_until_exit(dir: &Path) -> (ExitStatus, String) {
         .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status, std::fs::read_to_string(&stderr).unwrap());
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "still running after {DEADLINE:?} (hung on a state file?):\n{}",
-                std::fs::read_to_string(&stderr).unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let exited = poll_blocking(DEADLINE, || child.try_wait().unwrap());
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    let Ok(status) = exited else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("still running after {DEADLINE:?} (hung on a state file?):\n{said}");
+    };
+    (status, said)
 }
 
 fn mkfifo(path: &Path) {
@@ -256,14 +248,9 @@ async fn a_hard_linked_event_history_or_lock_file_is_never_written_through() {
     std::fs::write(&precious, SECRETS).unwrap();
     std::fs::hard_link(&precious, dir.path().join("events.jsonl")).unwrap();
     let process = ServerProcess::spawn_text_log(&setup, dir);
-    let start = Instant::now();
-    while !process
-        .log_text()
-        .contains("cannot append to the events file")
-    {
-        assert!(start.elapsed() < DEADLINE, "{}", process.log_text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(process.log_text().contains("hard links"));
+    let log = process
+        .log_with(&["cannot append to the events file"])
+        .await;
+    assert!(log.contains("hard links"));
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), SECRETS);
 }

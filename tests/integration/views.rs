@@ -7,35 +7,17 @@ use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use tokio::net::UdpSocket;
 
-use crate::fake_smtp::{Behavior, FakeSmtp};
 use crate::support::*;
 
-struct Views {
-    oxford: FakeSmtp,
-    cambridge: FakeSmtp,
-    london: FakeSmtp,
-}
-
-impl Views {
-    async fn start() -> Self {
-        Self {
-            oxford: FakeSmtp::start(Behavior::Healthy).await,
-            cambridge: FakeSmtp::start(Behavior::Healthy).await,
-            london: FakeSmtp::start(Behavior::Healthy).await,
-        }
-    }
-
-    fn toml(&self, warm: &str) -> String {
-        format!(
-            "[views]\nnames = [\"relay\"]\ndefault = \"all\"\n\
-             [sites.oxford]\nhosts = [{}]\nclients = [\"127.10.0.0/16\"]\nfallback = [\"cambridge\", \"london\"]\n{warm}\n\
-             [sites.cambridge]\nhosts = [{}]\nclients = [\"127.20.0.0/16\", \"127.10.5.0/24\"]\n\
-             [sites.london]\nhosts = [{}]\n",
-            self.oxford.host_entry("mail1"),
-            self.cambridge.host_entry("mail1"),
-            self.london.host_entry("mail1"),
-        )
-    }
+/// One relay a site; the shared names answer per view, `warm` goes into oxford's table.
+fn views(relays: &Relays, warm: &str) -> String {
+    let oxford =
+        format!("clients = [\"127.10.0.0/16\"]\nfallback = [\"cambridge\", \"london\"]\n{warm}");
+    let cambridge = "clients = [\"127.20.0.0/16\", \"127.10.5.0/24\"]";
+    format!(
+        "[views]\nnames = [\"relay\"]\ndefault = \"all\"\n{}",
+        relays.toml_with(&[("oxford", &oxford), ("cambridge", cambridge)])
+    )
 }
 
 /// A socket whose source address is `ip`.
@@ -119,8 +101,8 @@ fn all_view() -> Vec<(u16, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_client_network_gets_its_site_view_longest_prefix_first() {
-    let v = Views::start().await;
-    let mut setup = Setup::new(v.toml(""));
+    let v = Relays::sites(1, 1, 1).await;
+    let mut setup = Setup::new(views(&v, ""));
     setup.server = "trusted_resolvers = [\"127.40.0.0/16\"]".into();
     let server = TestServer::start(&setup).await;
     for name in ["smarthost.internal", "relay.smarthost.internal"] {
@@ -154,8 +136,8 @@ async fn each_client_network_gets_its_site_view_longest_prefix_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_subnet_is_believed_only_from_trusted_resolvers() {
-    let v = Views::start().await;
-    let mut setup = Setup::new(v.toml(""));
+    let v = Relays::sites(1, 1, 1).await;
+    let mut setup = Setup::new(views(&v, ""));
     setup.server = "trusted_resolvers = [\"127.40.0.0/16\"]".into();
     let server = TestServer::start(&setup).await;
     let trusted = from("127.40.0.1").await;
@@ -231,9 +213,9 @@ async fn client_subnet_is_believed_only_from_trusted_resolvers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_changes_are_seen_through_every_view() {
-    let mut v = Views::start().await;
-    let server = TestServer::start(&Setup::new(v.toml(""))).await;
-    v.oxford.stop();
+    let mut v = Relays::sites(1, 1, 1).await;
+    let server = TestServer::start(&Setup::new(views(&v, ""))).await;
+    v.oxford[0].stop();
     server
         .wait_mx("oxford.smarthost.internal", |m| {
             !m.contains(&mx(10, "mail1.oxford"))
@@ -255,8 +237,8 @@ async fn health_changes_are_seen_through_every_view() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_warm_share_is_exact_over_1000_answers() {
-    let v = Views::start().await;
-    let mut setup = Setup::new(v.toml("warm_share = 0.2"));
+    let v = Relays::sites(1, 1, 1).await;
+    let mut setup = Setup::new(views(&v, "warm_share = 0.2"));
     // One probe round, then none during the count: this test is about the share, not health.
     setup.probe = "[probe]\ninterval = \"1h\"\ntimeout = \"2s\"\n".into();
     let server = TestServer::start(&setup).await;
@@ -294,8 +276,8 @@ async fn the_warm_share_is_exact_over_1000_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_client_subnet_gets_formerr_over_udp_and_tcp() {
-    let v = Views::start().await;
-    let mut setup = Setup::new(v.toml(""));
+    let v = Relays::sites(1, 1, 1).await;
+    let mut setup = Setup::new(views(&v, ""));
     setup.server = "trusted_resolvers = [\"127.40.0.0/16\"]".into();
     let server = TestServer::start(&setup).await;
     let trusted = from("127.40.0.1").await;

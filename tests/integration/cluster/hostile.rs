@@ -11,6 +11,16 @@ use tokio::net::TcpListener;
 
 use super::*;
 
+/// One instance of `relays`' sites whose cluster lists `others` beside itself.
+async fn beside(relays: &Relays, others: &[String]) -> Cluster {
+    let bound = Cluster::bind(1);
+    let mut peers = vec![bound.admins[0].to_string()];
+    peers.extend_from_slice(others);
+    bound
+        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_without_the_token_is_refused_and_changes_nothing() {
     let relays = Relays::start().await;
@@ -44,7 +54,7 @@ async fn a_peer_without_the_token_is_refused_and_changes_nothing() {
     assert_eq!(result.instances[2].result, Outcome::Refused, "{result:?}");
     assert_eq!(result.instances[1].result, Outcome::Applied, "{result:?}");
     // The polls change nothing either way: the answers stay as each instance made them.
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the refusing peer shown refused",
         || async {
@@ -112,14 +122,9 @@ async fn impostor() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 async fn a_peer_that_cannot_prove_it_holds_the_token_changes_nothing() {
     let relays = Relays::start().await;
     let (fake, task) = impostor().await;
-    let bound = Cluster::bind(1);
-    let mut peers: Vec<String> = bound.admins.iter().map(ToString::to_string).collect();
-    peers.push(fake.to_string());
-    let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
-        .await;
+    let cluster = beside(&relays, &[fake.to_string()]).await;
     let a = cluster.nodes[0].admin;
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the impostor shown refused",
         || async {
@@ -148,15 +153,8 @@ async fn with_every_peer_gone_or_hung_an_instance_answers_and_acts_alone() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let bound = Cluster::bind(1);
-    let peers = vec![
-        bound.admins[0].to_string(),
-        hung.local_addr().unwrap().to_string(),
-        gone.to_string(),
-    ];
-    let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
-        .await;
+    let others = [hung.local_addr().unwrap().to_string(), gone.to_string()];
+    let cluster = beside(&relays, &others).await;
     let server = cluster.server(0);
     let asked = Instant::now();
     let drain = tokio::spawn(act(
@@ -165,7 +163,7 @@ async fn with_every_peer_gone_or_hung_an_instance_answers_and_acts_alone() {
         TOKEN,
     ));
     // While the reply waits on the hung peer, the drain is already in the answers.
-    within(
+    eventually_within(
         Duration::from_secs(2),
         "the drain in the answers",
         || async { mx_set(&udp(server.dns, OXFORD, RecordType::MX).await) == without_mail1() },
@@ -195,7 +193,7 @@ async fn with_every_peer_gone_or_hung_an_instance_answers_and_acts_alone() {
     // Probes go on as alone: a relay that dies leaves the answer.
     let mut relays = relays;
     relays.oxford[1].stop();
-    within(Duration::from_secs(5), "a dead relay withdrawn", || async {
+    eventually_within(Duration::from_secs(5), "a dead relay withdrawn", || async {
         server.mx(OXFORD).await == vec![mx(20, "mail1.cambridge")]
     })
     .await;
@@ -299,13 +297,9 @@ async fn a_peer_that_floods_its_answer_is_cut_off_at_the_bound() {
             });
         }
     });
-    let bound = Cluster::bind(1);
-    let peers = vec![bound.admins[0].to_string(), addr.to_string()];
-    let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
-        .await;
+    let cluster = beside(&relays, &[addr.to_string()]).await;
     let a = cluster.nodes[0].admin;
-    within(
+    eventually_within(
         Duration::from_secs(10),
         "the flooding peer shown unreachable",
         || async {
@@ -380,14 +374,10 @@ async fn a_peer_that_sends_control_characters_is_shown_with_them_escaped() {
         f = "0".repeat(64)
     );
     let (fake, task) = proven_peer(view).await;
-    let bound = Cluster::bind(1);
-    let peers = vec![bound.admins[0].to_string(), fake.to_string()];
-    let cluster = bound
-        .start(|_| peers.clone(), |_, _| {}, &relays.toml())
-        .await;
+    let cluster = beside(&relays, &[fake.to_string()]).await;
     let a = cluster.nodes[0].admin;
     let problem = || async { cluster_report(a).await.instances[1].problem.clone() };
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the peer's refused view shown",
         || async { problem().await.is_some_and(|p| p.contains("FORGED")) },

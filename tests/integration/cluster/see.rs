@@ -15,7 +15,7 @@ async fn every_instance_is_shown_side_by_side_and_a_stopped_one_as_unreachable()
     let mut cluster = Cluster::start(3, &relays.toml()).await;
     let names: Vec<String> = cluster.nodes.iter().map(|n| n.admin.to_string()).collect();
     // Each peer's view as of its last poll: at first, maybe from before its first probe round.
-    within(Duration::from_secs(5), "every peer's verdicts", || async {
+    eventually_within(Duration::from_secs(5), "every peer's verdicts", || async {
         let report = cluster_report(cluster.nodes[1].admin).await;
         (report.relays.iter()).all(|r| {
             r.views
@@ -66,7 +66,7 @@ async fn every_instance_is_shown_side_by_side_and_a_stopped_one_as_unreachable()
     // A stopped instance is shown as such, with no verdicts.
     cluster.stop(2).await;
     let admin = cluster.nodes[1].admin;
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the stopped instance shown unreachable",
         || async {
@@ -102,7 +102,7 @@ async fn a_relay_only_one_instance_can_reach_is_a_disagreement_with_an_event_and
     assert_eq!(cluster.server(0).mx(OXFORD).await, full());
     // Reported once it outlasts one probe interval plus two timeouts (here 0.2 s + 2 s).
     let mail2 = ["site=\"oxford\"", "host=\"mail2\""];
-    within(
+    eventually_within(
         Duration::from_secs(8),
         "the disagreement's metric",
         || async {
@@ -137,7 +137,7 @@ async fn a_relay_only_one_instance_can_reach_is_a_disagreement_with_an_event_and
     assert!(report.instances.iter().all(|i| !i.config_differs));
     // The route is opened: they agree again, and that is an event too.
     relays.oxford[1].set_behavior(Behavior::Healthy);
-    within(Duration::from_secs(8), "agreement again", || async {
+    eventually_within(Duration::from_secs(8), "agreement again", || async {
         metric(a, "smarthostd_peer_disagreements", &mail2).await == Some(0.0)
     })
     .await;
@@ -165,7 +165,7 @@ async fn an_instance_whose_config_differs_is_flagged() {
     };
     let cluster = bound.start(|_| all.clone(), adjust, &relays.toml()).await;
     let (a, b) = (cluster.nodes[0].admin, cluster.nodes[1].admin);
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the differing config flagged",
         || async {
@@ -215,7 +215,7 @@ async fn an_instance_whose_pinned_key_file_differs_is_flagged_though_its_config_
         .start_in(dirs, |_| all.clone(), |_, _| {}, &sites)
         .await;
     let a = cluster.nodes[0].admin;
-    within(
+    eventually_within(
         Duration::from_secs(5),
         "the differing key flagged",
         || async {

@@ -7,12 +7,8 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_demote_a_listed_site_moves_behind_clean_sites_and_its_name_leads_with_a_clean_one() {
     let (list, _, _relay) = list_server(OXFORD_V4).await;
-    let sites = Sites::start().await;
-    let setup = Setup::new(format!(
-        "{}{}",
-        sites.config(""),
-        reputation(list.dns, LIST_ZONE, "demote", "1h")
-    ));
+    let mut sites = Relays::sites(1, 1, 1).await;
+    let setup = checked(&sites, "", reputation(list.dns, LIST_ZONE, "demote", "1h"));
     let server = TestServer::start(&setup).await;
     server
         .wait_mx("oxford.smarthost.internal", |m| {
@@ -39,7 +35,7 @@ async fn with_demote_a_listed_site_moves_behind_clean_sites_and_its_name_leads_w
     // An MTA that skips MX connects to the site name's own addresses: the leading site's.
     let a = udp(server.dns, "oxford.smarthost.internal", RecordType::A).await;
     let ips: Vec<_> = a.answers.iter().filter_map(|r| r.data.ip_addr()).collect();
-    assert_eq!(ips, vec![sites.cambridge.addr.ip()]);
+    assert_eq!(ips, vec![sites.cambridge[0].addr.ip()]);
     // The answer says why, and explain reads it.
     let note = txt(server.dns, "oxford.smarthost.internal").await;
     assert_eq!(
@@ -85,8 +81,8 @@ async fn with_demote_a_listed_site_moves_behind_clean_sites_and_its_name_leads_w
     // The demotion never removes the last healthy relay: with cambridge's and london's relays
     // gone, oxford's own lead its name again, and stay in the others' (with nothing to be
     // behind, as health alone would have them, and no note).
-    drop(sites.cambridge);
-    drop(sites.london);
+    sites.cambridge[0].stop();
+    sites.london[0].stop();
     server
         .wait_mx("oxford.smarthost.internal", |m| {
             m == [mx(10, "mail1.oxford")]
@@ -109,12 +105,8 @@ async fn with_every_site_listed_there_is_no_clean_site_to_prefer_and_nothing_mov
     let every =
         format!("{OXFORD_V4}8.100.51.198.bl IN A 127.0.0.2\n9.100.51.198.bl IN A 127.0.0.3\n");
     let (list, _, _relay) = list_server(&every).await;
-    let sites = Sites::start().await;
-    let setup = Setup::new(format!(
-        "{}{}",
-        sites.config(""),
-        reputation(list.dns, LIST_ZONE, "demote", "1h")
-    ));
+    let sites = Relays::sites(1, 1, 1).await;
+    let setup = checked(&sites, "", reputation(list.dns, LIST_ZONE, "demote", "1h"));
     let server = TestServer::start(&setup).await;
     let status = wait_status(&server, "every site demoted", |s| {
         (0..3).all(|i| s.sites[i].reputation.as_ref().is_some_and(|r| r.demoted))
@@ -144,13 +136,9 @@ async fn with_every_site_listed_there_is_no_clean_site_to_prefer_and_nothing_mov
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delisted_site_stays_demoted_for_its_hold_then_leads_again() {
     let (list, mut list_setup, _relay) = list_server(OXFORD_V4).await;
-    let sites = Sites::start().await;
+    let sites = Relays::sites(1, 1, 1).await;
     let hold = Duration::from_secs(2);
-    let setup = Setup::new(format!(
-        "{}{}",
-        sites.config(""),
-        reputation(list.dns, LIST_ZONE, "demote", "2s")
-    ));
+    let setup = checked(&sites, "", reputation(list.dns, LIST_ZONE, "demote", "2s"));
     let server = TestServer::start(&setup).await;
     let demoted = vec![
         mx(10, "mail1.cambridge"),
@@ -237,13 +225,14 @@ async fn a_delisted_site_stays_demoted_for_its_hold_then_leads_again() {
 async fn demotion_works_with_drains_and_views() {
     let list = Blocklist::start().await;
     list.set("7.100.51.198.bl.test.", "127.0.0.2", None);
-    let sites = Sites::start().await;
+    let sites = Relays::sites(1, 1, 1).await;
     // The test's queries come from 127.0.0.1: oxford's view.
-    let setup = Setup::new(format!(
-        "{}{}[views]\nnames = [\"relay\"]\n",
-        sites.config("clients = [\"127.0.0.1/32\"]"),
-        reputation(list.addr, "bl.test", "demote", "1h")
-    ));
+    let mut setup = checked(
+        &sites,
+        "clients = [\"127.0.0.1/32\"]",
+        reputation(list.addr, "bl.test", "demote", "1h"),
+    );
+    setup.rest.push_str("[views]\nnames = [\"relay\"]\n");
     let server = TestServer::start(&setup).await;
     let demoted = vec![
         mx(10, "mail1.cambridge"),
@@ -298,12 +287,12 @@ async fn demotion_works_with_drains_and_views() {
 async fn no_warm_share_keeps_a_listed_relay_sending() {
     let list = Blocklist::start().await;
     list.set("8.100.51.198.bl.test.", "127.0.0.2", None);
-    let sites = Sites::start().await;
-    let setup = Setup::new(format!(
-        "{}{}",
-        sites.config("fallback = [\"cambridge\", \"london\"]\nwarm_share = 0.5"),
-        reputation(list.addr, "bl.test", "demote", "0s")
-    ));
+    let sites = Relays::sites(1, 1, 1).await;
+    let setup = checked(
+        &sites,
+        "fallback = [\"cambridge\", \"london\"]\nwarm_share = 0.5",
+        reputation(list.addr, "bl.test", "demote", "0s"),
+    );
     let server = TestServer::start(&setup).await;
     // Cambridge, the site oxford keeps warm, is listed: behind london, and never raised.
     let demoted = vec![
@@ -338,36 +327,23 @@ async fn no_warm_share_keeps_a_listed_relay_sending() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_tells_a_demotion_and_its_recovery() {
     let (list, mut list_setup, _relay) = list_server(OXFORD_V4).await;
-    let sites = Sites::start().await;
-    let setup = Setup::new(format!(
-        "{}{}",
-        sites.config(""),
-        reputation(list.dns, LIST_ZONE, "demote", "1s")
-    ));
+    let sites = Relays::sites(1, 1, 1).await;
+    let setup = checked(&sites, "", reputation(list.dns, LIST_ZONE, "demote", "1s"));
     let process = ServerProcess::spawn(&setup, None);
-    let answer =
-        || async { mx_set(&udp(process.dns, "oxford.smarthost.internal", RecordType::MX).await) };
-    let start = Instant::now();
-    while answer().await.first() != Some(&mx(10, "mail1.cambridge")) {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "never demoted:\n{}",
-            process.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let seen = &process;
+    let leads = |host: &'static str| async move {
+        let answer = mx_set(&udp(seen.dns, "oxford.smarthost.internal", RecordType::MX).await);
+        if answer.first() == Some(&mx(10, host)) {
+            Ok(())
+        } else {
+            Err(format!("{answer:?}\n{}", seen.log_text()))
+        }
+    };
+    eventually("demoted", || leads("mail1.cambridge")).await;
     list_setup.zone_file = ZONE.to_string();
     list.rewrite(&list_setup);
     list.control.reload().await.unwrap();
-    let start = Instant::now();
-    while answer().await.first() != Some(&mx(10, "mail1.oxford")) {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "never led again:\n{}",
-            process.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("led again", || leads("mail1.oxford")).await;
     let log = process.log_text();
     let lines: Vec<&str> = log
         .lines()
