@@ -71,9 +71,10 @@ pub(crate) async fn run(cluster: Cluster, control: Control, shutdown: Cancellati
 /// peer has yet to take a change, which it is being sent or will pull), the peer is asked again
 /// this soon, rather than a probe interval later, so that the view held of it follows...
 const CATCH_UP_POLL: Duration = Duration::from_millis(100);
-/// ...this many times in a row at most: a peer that stays different (one that refuses an
-/// entry) is then polled at the usual pace.
-const CATCH_UP_POLLS: u32 = 5;
+/// ...this many times in a row at most (2 s: a busy peer may take the change later than this
+/// instance did, and its view is then stale for a probe interval): a peer that stays different
+/// (one that refuses an entry) is then polled at the usual pace.
+const CATCH_UP_POLLS: u32 = 20;
 
 /// Polls one peer every probe interval (at once after a reload or a change), for as long as it
 /// is listed.

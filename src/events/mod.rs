@@ -8,7 +8,7 @@
 //! - [`EventLog`]: the last [`RING`] events in memory, each also appended to
 //!   `state_dir/events.jsonl` by a thread of its own ([`file`](mod@file)): bounded, rotated,
 //!   read back at start, and never able to hold up probing or answering.
-//! - [`filter`]: choosing events by site, host and time.
+//! - [`filter`]: choosing events by site, host and time; [`times`]: their times as RFC 3339 text.
 //! - [`history`]: each relay's and each site's last 24 hours rebuilt from the events and the
 //!   state now (pure): share of time up, transitions, longest outage, and the timeline.
 
@@ -16,6 +16,7 @@ pub(crate) mod event;
 pub(crate) mod file;
 pub(crate) mod filter;
 pub(crate) mod history;
+pub(crate) mod times;
 
 use std::collections::VecDeque;
 use std::path::Path;

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::event::{rfc3339, rfc3339_option};
+use crate::events::times::{rfc3339, rfc3339_option};
 
 /// The window operators ask about first.
 pub(crate) const DAY: Duration = Duration::from_secs(24 * 3600);
