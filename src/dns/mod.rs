@@ -14,6 +14,7 @@ pub mod bind;
 pub mod cookie;
 pub(crate) mod options;
 pub mod query;
+pub(crate) mod reply_cache;
 pub(crate) mod respond;
 pub mod rrl;
 pub mod slow;
@@ -127,25 +128,49 @@ fn answer_any(
     match parse_fast(raw) {
         Fast::Query(q) => Some(responder.answer(&q, client, out)),
         Fast::Drop => None,
-        Fast::Unusual => {
-            if let Some(transfers) = transfers {
-                let now = crate::dnssec::unix_seconds(std::time::SystemTime::now());
-                let answer = |stripped: &[u8], out: &mut Vec<u8>| {
-                    answer_with(snapshot, edns_payload, cookies, stripped, src, tcp, out)
-                };
-                match transfers.signed_query(raw, src, now, out, answer) {
-                    Signed::Unsigned => {}
-                    Signed::Answered(outcome) => return outcome,
-                    Signed::NotAuth => return Some(Outcome::not_auth(raw)),
-                }
-            }
-            let protocol = if tcp { Protocol::Tcp } else { Protocol::Udp };
-            match parse_slow(raw, src, protocol) {
-                Slow::Query(q) => Some(responder.answer(&q, client, out)),
-                Slow::Error(e) => Some(responder.error(&e, out)),
-                Slow::Drop => None,
-            }
+        // A signed reply carries the time and its MAC; an unusual shape is not worth keeping.
+        Fast::Unusual => unusual(&responder, transfers, raw, src, client, out).map(|o| Outcome {
+            reusable: false,
+            ..o
+        }),
+    }
+}
+
+/// Answers a message the fast parser passed on: a TSIG-signed request, or a shape only the
+/// full parser reads.
+fn unusual(
+    responder: &Responder<'_>,
+    transfers: Option<&Transfers>,
+    raw: &[u8],
+    src: SocketAddr,
+    client: Client,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    if let Some(transfers) = transfers {
+        let now = crate::dnssec::unix_seconds(std::time::SystemTime::now());
+        let (snapshot, payload, cookies) = (
+            responder.snapshot,
+            responder.edns_payload,
+            responder.cookies,
+        );
+        let answer = |stripped: &[u8], out: &mut Vec<u8>| {
+            answer_with(snapshot, payload, cookies, stripped, src, client.tcp, out)
+        };
+        match transfers.signed_query(raw, src, now, out, answer) {
+            Signed::Unsigned => {}
+            Signed::Answered(outcome) => return outcome,
+            Signed::NotAuth => return Some(Outcome::not_auth(raw)),
         }
+    }
+    let protocol = if client.tcp {
+        Protocol::Tcp
+    } else {
+        Protocol::Udp
+    };
+    match parse_slow(raw, src, protocol) {
+        Slow::Query(q) => Some(responder.answer(&q, client, out)),
+        Slow::Error(e) => Some(responder.error(&e, out)),
+        Slow::Drop => None,
     }
 }
 

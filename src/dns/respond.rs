@@ -43,6 +43,10 @@ pub struct Outcome {
     pub question_len: usize,
     /// The query's COOKIE option: a valid server cookie exempts it from rate limiting.
     pub cookie: CookieSeen,
+    /// The response depends on nothing but the query's bytes (its ID aside) and the snapshot:
+    /// no cookie, no client subnet, no view, no warm-standby pick. Another client allowed to
+    /// query may be sent the same bytes with its own ID ([`ReplyCache`](super::reply_cache)).
+    pub reusable: bool,
 }
 
 impl Outcome {
@@ -56,6 +60,7 @@ impl Outcome {
             denied: true,
             question_len: 0,
             cookie: CookieSeen::Absent,
+            reusable: false,
         }
     }
 
@@ -134,7 +139,12 @@ impl Responder<'_> {
             denied: false,
             question_len: q.question.as_slice().len(),
             cookie: cookie.map_or(CookieSeen::Absent, |c| c.seen),
+            reusable: false,
         };
+        // What a reply could owe to the client rather than to the query's bytes.
+        let from_bytes_alone = q
+            .edns
+            .is_none_or(|e| e.cookie.is_none() && e.client_subnet.is_none());
 
         // Who may ask comes first: a refused client costs no answer work.
         if !self.snapshot.topology.allows_query(client.ip) {
@@ -170,17 +180,20 @@ impl Responder<'_> {
         }
 
         let mut scope = None;
+        let mut viewed = false;
         // DO picks the signed bodies (RFC 3225, RFC 4035 section 3.1): RRSIGs and NSEC records
         // only to those that ask for them.
         let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
         let lookup = self.snapshot.lookup(q.qname(), q.qtype, dnssec_ok, || {
             let (view, used_prefix) = self.view(q, client);
             scope = used_prefix;
+            viewed = true;
             self.snapshot.topology.view_index(view)
         });
         if let (Some(scope), Some((_, s))) = (scope, opt.as_mut().and_then(|o| o.subnet.as_mut())) {
             *s = scope;
         }
+        let picked = matches!(lookup, Lookup::Found { warm: Some(_), .. });
         let (answer, warm) = match lookup {
             Lookup::Found { answer, warm } => match warm {
                 Some((warm, w)) if self.snapshot.warm.pick(w.site, w.share) => (warm, true),
@@ -190,13 +203,19 @@ impl Responder<'_> {
             Lookup::TransferRefused | Lookup::NotAuthoritative => {
                 header.rcode = REFUSED;
                 write(out, &header, question, None, limit, opt.as_ref());
-                return outcome(u16::from(REFUSED), false, false);
+                return Outcome {
+                    reusable: from_bytes_alone,
+                    ..outcome(u16::from(REFUSED), false, false)
+                };
             }
         };
         header.authoritative = answer.authoritative;
         header.rcode = answer.rcode;
         let truncated = write(out, &header, question, Some(answer), limit, opt.as_ref());
-        outcome(u16::from(answer.rcode), truncated, warm)
+        Outcome {
+            reusable: from_bytes_alone && !viewed && !picked,
+            ..outcome(u16::from(answer.rcode), truncated, warm)
+        }
     }
 
     /// Answers a request the full parser rejected.
@@ -227,6 +246,7 @@ impl Responder<'_> {
             denied: false,
             question_len: question.map_or(0, <[u8]>::len),
             cookie: e.cookie,
+            reusable: false,
         }
     }
 

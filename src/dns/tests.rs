@@ -88,7 +88,7 @@ pub(super) fn fixed_cookies() -> Cookies {
     Cookies::with_clock(&[[0x5a; 16]], || 1_700_000_000).unwrap()
 }
 
-fn queries() -> Vec<Vec<u8>> {
+pub(super) fn queries() -> Vec<Vec<u8>> {
     let first = super::cookie::Cookie {
         client: [7; 8],
         server: super::cookie::Presented::None,

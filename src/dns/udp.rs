@@ -17,6 +17,7 @@ use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmm
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::reply_cache::ReplyCache;
 use super::rrl::{Verdict, truncate_to_question};
 use super::{DnsShared, answer_signed};
 use crate::metrics::CookieSeen;
@@ -51,6 +52,7 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
     let mut received: [(usize, Option<SockaddrStorage>); BATCH] = [(0, None); BATCH];
     let mut replies: [usize; BATCH] = [0; BATCH];
     let mut destinations: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
+    let mut kept = ReplyCache::new();
 
     while !shutdown.is_cancelled() {
         let count = {
@@ -95,14 +97,10 @@ fn serve(socket: &std::net::UdpSocket, shared: &DnsShared, shutdown: &Cancellati
             if src.port() == 0 {
                 continue;
             }
-            let answer = answer_signed(
-                &snapshot,
-                shared,
-                &queries[i][..len],
-                src,
-                false,
-                &mut answers[i],
-            );
+            let raw = &queries[i][..len];
+            let answer = kept.answer(&snapshot, raw, src.ip(), &mut answers[i], |out| {
+                answer_signed(&snapshot, shared, raw, src, false, out)
+            });
             let Some(outcome) = answer else { continue };
             stats.record_cookie(outcome.cookie);
             // A valid server cookie proves the source address: no spoofed flood sends one.
